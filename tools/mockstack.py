@@ -1,0 +1,256 @@
+"""Run the fleetguard Pulumi program under ``pulumi.runtime.set_mocks`` and record what it registers.
+
+The Pulumi engine cannot run on build machines, so tests, ``make policy-check`` and the schema contract
+tests all use this runner: it reads ``Pulumi.<stack>.yaml`` the way the CLI would, executes
+``__main__.py`` against a recording mock monitor, and returns every registered resource with its inputs,
+its parent and the stack outputs. Each run happens in a fresh ``contextvars`` context, so runs of
+different stacks in one process do not share Pulumi's global state.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "fleetguard"
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource as the program registered it (inputs as the engine would receive them)."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str | None
+    provider: str
+    custom: bool
+    id: str | None
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """Everything one mocked run of the program produced."""
+
+    stack: str
+    project: str
+    config: dict[str, str]
+    resources: list[RegisteredResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        """Resources of one Pulumi type token, in registration order."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> RegisteredResource:
+        """The single resource of a type; fails loudly when there are none or several."""
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise AssertionError(f"expected exactly one {type_token}, found {len(found)}")
+        return found[0]
+
+    def by_name(self, name: str) -> RegisteredResource:
+        """The resource with this logical name."""
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise KeyError(f"no resource named {name!r}")
+
+    def by_urn(self, urn: str) -> RegisteredResource:
+        """The resource with this URN."""
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(f"no resource with urn {urn!r}")
+
+
+def _arn(service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+    return ":".join(
+        ["arn", PARTITION, service, REGION if region else "", ACCOUNT_ID if account else "", resource]
+    )
+
+
+def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Plausible provider-computed outputs, so wiring that reads ARNs and ids resolves to real shapes."""
+    physical = inputs.get("name") or name
+    classic_arns: dict[str, str] = {
+        "aws:kms/key:Key": _arn("kms", f"key/{name}-0000"),
+        "aws:kms/alias:Alias": _arn("kms", str(physical)),
+        "aws:sns/topic:Topic": _arn("sns", str(physical)),
+        "aws:sqs/queue:Queue": _arn("sqs", str(physical)),
+        "aws:iam/role:Role": _arn("iam", f"role/{physical}", region=False),
+        "aws:iam/policy:Policy": _arn("iam", f"policy/{physical}", region=False),
+        "aws:lambda/function:Function": _arn("lambda", f"function:{physical}"),
+        "aws:cloudwatch/logGroup:LogGroup": _arn("logs", f"log-group:{physical}"),
+        "aws:iot/thingGroup:ThingGroup": _arn("iot", f"thinggroup/{physical}"),
+        "aws:iot/policy:Policy": _arn("iot", f"policy/{physical}"),
+        "aws:ssm/document:Document": _arn("ssm", f"document/{physical}"),
+        "aws:ssmincidents/responsePlan:ResponsePlan": _arn("ssm-incidents", f"response-plan/{physical}"),
+        "aws:ssmincidents/replicationSet:ReplicationSet": _arn("ssm-incidents", f"replication-set/{name}"),
+        "aws:ssmcontacts/contact:Contact": _arn("ssm-contacts", f"contact/{inputs.get('alias', name)}"),
+        "aws:cloudwatch/eventRule:EventRule": _arn("events", f"rule/{physical}"),
+        "aws:cloudwatch/metricAlarm:MetricAlarm": _arn("cloudwatch", f"alarm:{physical}"),
+        "aws:securityhub/account:Account": _arn("securityhub", f"hub/{name}"),
+    }
+    outputs: dict[str, Any] = {}
+    if type_token in classic_arns:
+        outputs["arn"] = classic_arns[type_token]
+    if type_token == "aws:kms/key:Key":
+        outputs["keyId"] = f"{name}-0000"
+    if type_token == "aws:sqs/queue:Queue":
+        outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{physical}"
+    if type_token == "aws:lambda/function:Function":
+        outputs["invokeArn"] = outputs["arn"]
+    if type_token == "aws-native:iot:SecurityProfile":
+        profile = inputs.get("securityProfileName", name)
+        outputs["securityProfileArn"] = _arn("iot", f"securityprofile/{profile}")
+    if type_token == "aws-native:iot:ScheduledAudit":
+        audit = inputs.get("scheduledAuditName", name)
+        outputs["scheduledAuditArn"] = _arn("iot", f"scheduledaudit/{audit}")
+    if type_token == "aws-native:iot:MitigationAction":
+        action = inputs.get("actionName", name)
+        outputs["mitigationActionArn"] = _arn("iot", f"mitigationaction/{action}")
+        outputs["mitigationActionId"] = f"{action}-id"
+    return outputs
+
+
+class _RecordingMocks(pulumi.runtime.Mocks):
+    """Answers the provider calls the program makes and returns inputs plus computed outputs."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        state.update(_computed_outputs(args.typ, args.name, args.inputs))
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        identity = {"accountId": ACCOUNT_ID, "arn": _arn("iam", "user/ci", region=False), "userId": "AIDA"}
+        answers: dict[str, dict[str, Any]] = {
+            "aws:index/getCallerIdentity:getCallerIdentity": identity,
+            "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION, "id": REGION},
+            "aws:index/getPartition:getPartition": {
+                "partition": PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "id": PARTITION,
+            },
+            "aws-native:index:getAccountId": {"accountId": ACCOUNT_ID},
+            "aws-native:index:getRegion": {"region": REGION},
+            "aws-native:index:getPartition": {"partition": PARTITION},
+        }
+        if args.token not in answers:
+            raise NotImplementedError(f"mock has no answer for provider call {args.token}")
+        return answers[args.token], []
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """A mock monitor that also keeps the parts of each request the policy analyzer needs."""
+
+    def __init__(self, recording: _RecordingMocks) -> None:
+        super().__init__(recording)
+        self.registered: list[RegisteredResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources[response.urn]
+        self.registered.append(
+            RegisteredResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                inputs=rpc.deserialize_properties(request.object),
+                outputs=dict(registration.state),
+                parent=request.parent or None,
+                provider=request.provider,
+                custom=bool(request.custom),
+                id=registration.id,
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                },
+            )
+        )
+        return response
+
+
+def load_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
+    """Read ``Pulumi.<stack>.yaml`` as the CLI passes it to a program: every value as a string
+    (objects and lists JSON-encoded), keys fully qualified with their namespace."""
+    path = root / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    raw = document.get("config", {}) or {}
+    flat: dict[str, str] = {}
+    for key, value in raw.items():
+        qualified = key if ":" in key else f"{PROJECT}:{key}"
+        flat[qualified] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+def run_stack(
+    stack: str,
+    config_overrides: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = False,
+    root: Path = REPO_ROOT,
+) -> StackRun:
+    """Run ``__main__.py`` for ``stack`` under mocks and return what it registered.
+
+    ``config_overrides`` maps config keys (``fleetguard:detect`` or ``detect``) to values; ``None``
+    removes a key. Non-string values are JSON-encoded as the CLI does for structured config.
+    """
+    config = load_stack_config(stack, root)
+    for key, value in (config_overrides or {}).items():
+        qualified = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            config.pop(qualified, None)
+        else:
+            config[qualified] = value if isinstance(value, str) else json.dumps(value)
+    return contextvars.Context().run(_run_in_fresh_context, stack, config, preview, root)
+
+
+def _run_in_fresh_context(stack: str, config: dict[str, str], preview: bool, root: Path) -> StackRun:
+    recording = _RecordingMocks()
+    monitor = _RecordingMonitor(recording)
+    mocks.set_mocks(recording, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    set_all_config(config)
+
+    def program() -> None:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    outputs = _resolve_outputs()
+    return StackRun(stack, PROJECT, config, list(monitor.registered), outputs)
+
+
+def _resolve_outputs() -> dict[str, Any]:
+    root_resource = get_root_resource()
+    exported: dict[str, Any] = getattr(root_resource, "outputs", {}) or {}
+
+    async def resolve_all() -> dict[str, Any]:
+        resolved: dict[str, Any] = {}
+        for key, value in exported.items():
+            resolved[key] = await pulumi.Output.from_input(value).future()
+        return resolved
+
+    return _sync_await(resolve_all())
