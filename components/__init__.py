@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources that make up a fleetguard stack; none of them reads config."""

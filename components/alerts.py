@@ -1,0 +1,101 @@
+"""The Device Defender alert topic: a customer-managed KMS key, the SNS topic, and the publisher role."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document, service_trust_policy, statement
+
+# Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
+# enabled but deliberately not disabled through this policy.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
+    "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion",
+    "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
+)
+KEY_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+class AlertTopicArgs(TypedDict):
+    """Inputs of the alert topic component."""
+
+    account_id: pulumi.Input[str]
+    """The AWS account the key policy is scoped to."""
+    partition: pulumi.Input[str]
+    """The AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
+    key_deletion_window_days: int
+    """How long a deleted key stays recoverable (7-30 days)."""
+    key_user_services: list[str]
+    """Service principals that must encrypt/decrypt with the key (e.g. sns.amazonaws.com to deliver to
+    encrypted queues, events.amazonaws.com and cloudwatch.amazonaws.com to publish to encrypted topics)."""
+    tags: dict[str, str]
+    """Tags applied to every taggable child."""
+
+
+class AlertTopicComponent(pulumi.ComponentResource):
+    """KMS key (rotating), encrypted SNS topic for Device Defender alerts, and the role IoT assumes to
+    publish to it (sns:Publish on this topic and the two key operations publishing needs, nothing else)."""
+
+    key: aws.kms.Key
+    topic: aws.sns.Topic
+    publish_role: aws.iam.Role
+
+    def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:alerts:AlertTopic", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args["partition"], args["account_id"])
+        key_statements = [
+            statement(KEY_ADMIN_ACTIONS, ["*"], sid="AccountAdministersKey"),
+            statement(KEY_USE_ACTIONS, ["*"], sid="AccountPrincipalsUseKeyViaIam"),
+        ]
+        key_statements[0]["Principal"] = {"AWS": account_root}
+        key_statements[1]["Principal"] = {"AWS": account_root}
+        if args["key_user_services"]:
+            service_use = statement(
+                KEY_USE_ACTIONS, ["*"], sid="AwsServicesUseKeyForThisAccount",
+                condition={"StringEquals": {"aws:SourceAccount": args["account_id"]}},
+            )
+            service_use["Principal"] = {"Service": sorted(args["key_user_services"])}
+            key_statements.append(service_use)
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description="fleetguard: encrypts Device Defender alerts and incident-response queues",
+            enable_key_rotation=True,
+            deletion_window_in_days=args["key_deletion_window_days"],
+            policy=policy_document(*key_statements),
+            tags=args["tags"],
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{name}", target_key_id=self.key.key_id, opts=child)
+        self.topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=name,
+            kms_master_key_id=self.key.arn,
+            tags=args["tags"],
+            opts=child,
+        )
+        self.publish_role = aws.iam.Role(
+            f"{name}-publish-role",
+            description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
+            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
+            tags=args["tags"],
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-publish-policy",
+            role=self.publish_role.id,
+            policy=policy_document(
+                statement(["sns:Publish"], [self.topic.arn], sid="PublishAlerts"),
+                statement(KEY_USE_ACTIONS, [self.key.arn], sid="EncryptAlerts"),
+            ),
+            opts=child,
+        )
+        self.register_outputs({
+            "topicArn": self.topic.arn,
+            "keyArn": self.key.arn,
+            "publishRoleArn": self.publish_role.arn,
+        })

@@ -1,0 +1,129 @@
+"""Device Defender Audit: the audit role, the account audit configuration with every check set
+explicitly, SNS notifications, and the scheduled audits the environment asks for."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from components.iam import service_trust_policy
+from settings.audit import AuditSettings, CheckSetting
+from settings.facts import AUDIT_CHECKS_BY_NAME
+
+# AWS-managed policy for the audit role: read-only access to the IoT configuration that audit checks.
+AUDIT_MANAGED_POLICY = "policy/service-role/AWSIoTDeviceDefenderAudit"
+
+
+class AuditArgs(TypedDict):
+    """Inputs of the audit component."""
+
+    settings: AuditSettings
+    """Validated audit settings (checks, options, schedules)."""
+    account_id: pulumi.Input[str]
+    """The account whose audit configuration this is."""
+    partition: pulumi.Input[str]
+    """The AWS partition for managed policy ARNs."""
+    notification_topic_arn: pulumi.Input[str]
+    """SNS topic that receives audit notifications."""
+    notification_role_arn: pulumi.Input[str]
+    """Role Device Defender assumes to publish to that topic."""
+    tags: dict[str, str]
+    """Tags for taggable children."""
+
+
+def _python_arg_name(cfn_property: str) -> str:
+    """aws-native's Python keyword for a CloudFormation property (IoTPolicy... -> io_t_policy...)."""
+    camel = cfn_property[0].lower() + cfn_property[1:]
+    return re.sub(r"([A-Z])", r"_\1", camel).lower()
+
+
+def check_configuration(check: CheckSetting) -> Any:
+    """The typed aws-native argument for one check, including its threshold option when it has one."""
+    option = AUDIT_CHECKS_BY_NAME[check.name].threshold_option
+    native = aws_native.iot
+    if option == "CertExpirationThresholdInDays":
+        return native.AccountAuditConfigurationDeviceCertExpirationAuditCheckConfigurationArgs(
+            enabled=check.enabled,
+            configuration=native.AccountAuditConfigurationCertExpirationCheckCustomConfigurationArgs(
+                cert_expiration_threshold_in_days=str(check.threshold_days),
+            ),
+        )
+    if option == "CertAgeThresholdInDays":
+        return native.AccountAuditConfigurationDeviceCertAgeAuditCheckConfigurationArgs(
+            enabled=check.enabled,
+            configuration=native.AccountAuditConfigurationCertAgeCheckCustomConfigurationArgs(
+                cert_age_threshold_in_days=str(check.threshold_days),
+            ),
+        )
+    return native.AccountAuditConfigurationAuditCheckConfigurationArgs(enabled=check.enabled)
+
+
+class AuditComponent(pulumi.ComponentResource):
+    """Account-wide audit configuration plus scheduled audits."""
+
+    role: aws.iam.Role
+    configuration: aws_native.iot.AccountAuditConfiguration
+    scheduled_audits: list[aws_native.iot.ScheduledAudit]
+
+    def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:audit:Audit", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args["settings"]
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
+            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
+            tags=args["tags"],
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-role-read-config",
+            role=self.role.name,
+            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:{1}", args["partition"], AUDIT_MANAGED_POLICY),
+            opts=child,
+        )
+        checks = {
+            _python_arg_name(AUDIT_CHECKS_BY_NAME[check.name].cfn_property): check_configuration(check)
+            for check in settings.checks
+        }
+        self.configuration = aws_native.iot.AccountAuditConfiguration(
+            f"{name}-configuration",
+            account_id=args["account_id"],
+            role_arn=self.role.arn,
+            audit_check_configurations=aws_native.iot.AccountAuditConfigurationAuditCheckConfigurationsArgs(**checks),
+            audit_notification_target_configurations=(
+                aws_native.iot.AccountAuditConfigurationAuditNotificationTargetConfigurationsArgs(
+                    sns=aws_native.iot.AccountAuditConfigurationAuditNotificationTargetArgs(
+                        target_arn=args["notification_topic_arn"],
+                        role_arn=args["notification_role_arn"],
+                        enabled=settings.notifications_enabled,
+                    )
+                )
+            ),
+            # The configuration is account-wide; deleting the stack should not silently switch audit off.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[role_policy]),
+        )
+        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        self.scheduled_audits = [
+            aws_native.iot.ScheduledAudit(
+                f"{name}-{schedule.name}",
+                scheduled_audit_name=schedule.name,
+                frequency=aws_native.iot.ScheduledAuditFrequency(schedule.frequency),
+                day_of_week=aws_native.iot.ScheduledAuditDayOfWeek(schedule.day_of_week)
+                if schedule.day_of_week else None,
+                day_of_month=schedule.day_of_month,
+                target_check_names=list(schedule.checks),
+                tags=tags,
+                # A schedule may only name checks that the account configuration has enabled.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.configuration]),
+            )
+            for schedule in settings.schedules
+        ]
+        self.register_outputs({
+            "roleArn": self.role.arn,
+            "scheduledAuditNames": [schedule.name for schedule in settings.schedules],
+        })

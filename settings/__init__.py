@@ -1,0 +1,103 @@
+"""Typed, validated stack settings: the only place that reads Pulumi config.
+
+``load_settings`` turns the stack's ``fleetguard:*`` config into frozen dataclasses, collecting every
+mistake (key path, bad value, what is allowed) and raising one ``ConfigError`` before any resource is
+registered. Components receive these values; they never read config themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from settings.audit import AuditSettings, parse_audit
+from settings.detect import DetectSettings, parse_detect
+from settings.reader import ConfigError, Node, Problems, root
+
+NAMESPACE = "fleetguard"
+ENVIRONMENT_PATTERN = r"[a-z][a-z0-9-]{0,15}"
+TAG_KEY_PATTERN = r"[\w.:/=+@ -]{1,128}"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The Device Defender alert topic and its key."""
+
+    key_deletion_window_days: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs, validated."""
+
+    environment: str
+    owner: str
+    tags: dict[str, str]
+    """Tags every taggable resource gets: fleetguard's own plus the stack's ``fleetguard:tags``."""
+    alerts: AlertSettings
+    audit: AuditSettings
+    detect: DetectSettings
+
+
+TOP_LEVEL_KEYS = ("environment", "owner", "tags", "alerts", "audit", "detect")
+
+
+def load_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate ``raw`` (config key without namespace -> decoded value) into ``Settings``."""
+    problems = Problems()
+    config = dict(raw)
+    for key in config:
+        if key not in TOP_LEVEL_KEYS:
+            problems.add(f"{NAMESPACE}:{key}", f"unknown key; expected one of {', '.join(TOP_LEVEL_KEYS)}")
+
+    def node(key: str) -> Node:
+        return root(config, key, problems, NAMESPACE)
+
+    environment = node("environment").required_string(pattern=ENVIRONMENT_PATTERN)
+    owner = node("owner").required_string(min_length=1)
+    extra_tags = node("tags").string_map()
+    for key in extra_tags:
+        if not re.fullmatch(TAG_KEY_PATTERN, key) or key.startswith("aws:"):
+            problems.add(f"{NAMESPACE}:tags.{key}", "invalid tag key (1-128 characters, not starting with aws:)")
+    alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
+    settings = Settings(
+        environment=environment,
+        owner=owner,
+        tags={"Project": NAMESPACE, "Environment": environment, "Owner": owner, **extra_tags},
+        alerts=AlertSettings(
+            key_deletion_window_days=alerts.child("keyDeletionWindowDays").integer(30, minimum=7, maximum=30) or 30,
+        ),
+        audit=parse_audit(node("audit")),
+        detect=parse_detect(node("detect"), environment or "env"),
+    )
+    problems.raise_if_any()
+    return settings
+
+
+def read_stack_config(values: Mapping[str, str]) -> dict[str, Any]:
+    """Decode the engine's ``fleetguard:*`` config strings (structured values arrive as JSON text)."""
+    decoded: dict[str, Any] = {}
+    prefix = f"{NAMESPACE}:"
+    for key, text in values.items():
+        if not key.startswith(prefix):
+            continue
+        try:
+            decoded[key[len(prefix):]] = json.loads(text)
+        except (TypeError, json.JSONDecodeError):
+            decoded[key[len(prefix):]] = text
+    return decoded
+
+
+def load_from_pulumi() -> Settings:
+    """Read this stack's ``fleetguard:*`` config from the running Pulumi program and validate it."""
+    from pulumi.runtime import config as runtime_config  # the engine's view, including unknown keys
+
+    values: dict[str, str] = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    return load_settings(read_stack_config(values))
+
+
+__all__ = ["ConfigError", "Settings", "load_from_pulumi", "load_settings", "read_stack_config"]
