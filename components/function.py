@@ -1,0 +1,114 @@
+"""One Lambda function from ``functions/``: its own least-privilege role, a log group with retention,
+and the AWS-published Powertools layer (the handlers' only dependency beyond the runtime's boto3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document, service_trust_policy, statement
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+"""AWS account that publishes the Powertools for AWS Lambda (Python) layers in commercial regions."""
+
+
+def powertools_layer_arn(partition: pulumi.Input[str], region: pulumi.Input[str], version: int) -> pulumi.Output[str]:
+    """The pinned Powertools v3 layer for our runtime and architecture in ``region``."""
+    runtime_tag = RUNTIME.replace(".", "")
+    return pulumi.Output.format(
+        "arn:{0}:lambda:{1}:{2}:layer:AWSLambdaPowertoolsPythonV3-{3}-{4}:{5}",
+        partition, region, POWERTOOLS_LAYER_ACCOUNT, runtime_tag, ARCHITECTURE, version,
+    )
+
+
+class FunctionArgs(TypedDict):
+    """Inputs of one Lambda function."""
+
+    handler: str
+    """Dotted handler path, e.g. ``functions.contain.handler`` (the package is deployed as ``functions/``
+    so handlers import their shared modules exactly as the tests do)."""
+    description: str
+    """What the function does, shown in the console."""
+    environment: dict[str, pulumi.Input[str]]
+    """Environment variables (documented in README.md)."""
+    statements: list[dict[str, Any]]
+    """IAM statements the function needs beyond writing its own logs; explicit actions, scoped resources."""
+    layer_arn: pulumi.Input[str]
+    """The Powertools layer ARN."""
+    log_retention_days: int
+    """Retention of the function's log group."""
+    timeout_seconds: int
+    """Maximum run time."""
+    memory_mb: int
+    """Memory size."""
+    partition: pulumi.Input[str]
+    """AWS partition for ARNs."""
+    region: pulumi.Input[str]
+    """Region for ARNs."""
+    account_id: pulumi.Input[str]
+    """Account for ARNs."""
+    tags: dict[str, str]
+    """Tags for every taggable child."""
+
+
+class FunctionComponent(pulumi.ComponentResource):
+    """A Lambda function with a role that can do exactly what ``statements`` say, plus log to its group."""
+
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:function:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # The log group is created before the function so Lambda never auto-creates one without retention.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{name}",
+            retention_in_days=args["log_retention_days"],
+            tags=args["tags"],
+            opts=child,
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description=f"Execution role of {name}",
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
+            tags=args["tags"],
+            opts=child,
+        )
+        log_stream_arn = pulumi.Output.concat(self.log_group.arn, ":log-stream:*")
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=self.role.id,
+            policy=policy_document(
+                statement(["logs:CreateLogStream", "logs:PutLogEvents"], [log_stream_arn], sid="WriteOwnLogs"),
+                *args["statements"],
+            ),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=name,
+            description=args["description"],
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=args["handler"],
+            code=pulumi.AssetArchive({"functions": pulumi.FileArchive(str(FUNCTIONS_DIR))}),
+            role=self.role.arn,
+            layers=[args["layer_arn"]],
+            timeout=args["timeout_seconds"],
+            memory_size=args["memory_mb"],
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=args["environment"]),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=self.log_group.name,
+            ),
+            tags=args["tags"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, self.log_group]),
+        )
+        self.register_outputs({"functionArn": self.function.arn, "roleArn": self.role.arn})
