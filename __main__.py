@@ -28,6 +28,7 @@ alerts = AlertTopicComponent(f"{prefix}-alerts", {
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
 pulumi.export(out.ALERT_KEY_ARN, alerts.key.arn)
+pulumi.export(out.RESPONDERS_TOPIC_ARN, alerts.responders_topic.arn)
 pulumi.export(out.ALERT_PUBLISH_ROLE_ARN, alerts.publish_role.arn)
 
 audit = AuditComponent(f"{prefix}-audit", {

@@ -5,6 +5,7 @@ from typing import Final
 
 ALERT_TOPIC_ARN: Final = "alertTopicArn"
 ALERT_KEY_ARN: Final = "alertKeyArn"
+RESPONDERS_TOPIC_ARN: Final = "respondersTopicArn"
 ALERT_PUBLISH_ROLE_ARN: Final = "alertPublishRoleArn"
 AUDIT_ROLE_ARN: Final = "auditRoleArn"
 AUDIT_SCHEDULE_NAMES: Final = "auditScheduleNames"

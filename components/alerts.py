@@ -1,4 +1,6 @@
-"""The Device Defender alert topic: a customer-managed KMS key, the SNS topic, and the publisher role."""
+"""The alert topics: a customer-managed KMS key, the Device Defender alert topic (machine-readable
+violations and audit notifications), the responders topic (human-readable notifications people subscribe
+to), and the role Device Defender assumes to publish."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class AlertTopicComponent(pulumi.ComponentResource):
 
     key: aws.kms.Key
     topic: aws.sns.Topic
+    responders_topic: aws.sns.Topic
     publish_role: aws.iam.Role
 
     def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -78,6 +81,13 @@ class AlertTopicComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
+        self.responders_topic = aws.sns.Topic(
+            f"{name}-responders",
+            name=f"{name}-responders",
+            kms_master_key_id=self.key.arn,
+            tags=args["tags"],
+            opts=child,
+        )
         self.publish_role = aws.iam.Role(
             f"{name}-publish-role",
             description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
@@ -96,6 +106,7 @@ class AlertTopicComponent(pulumi.ComponentResource):
         )
         self.register_outputs({
             "topicArn": self.topic.arn,
+            "respondersTopicArn": self.responders_topic.arn,
             "keyArn": self.key.arn,
             "publishRoleArn": self.publish_role.arn,
         })
