@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pulumi.runtime import config as runtime_config
+
 from settings.audit import AuditSettings, parse_audit
 from settings.detect import DetectSettings, parse_detect
 from settings.reader import ConfigError, Node, Problems, root
@@ -92,9 +94,9 @@ def read_stack_config(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_from_pulumi() -> Settings:
-    """Read this stack's ``fleetguard:*`` config from the running Pulumi program and validate it."""
-    from pulumi.runtime import config as runtime_config  # the engine's view, including unknown keys
+    """Read this stack's ``fleetguard:*`` config from the running Pulumi program and validate it.
 
+    Reads the runtime's whole config map rather than known keys only, so a misspelt key is reported."""
     values: dict[str, str] = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
     return load_settings(read_stack_config(values))

@@ -105,7 +105,9 @@ def parse_detect(node: Node, environment: str) -> DetectSettings:
             f"fleetguard-{environment}-ml", pattern=facts.PROFILE_NAME_PATTERN
         ) or "",
         ml_behaviors=ml_behaviors,
-        metrics_to_retain=tuple(section.child("metricsToRetain").string_list(allowed=tuple(facts.DETECT_METRICS_BY_NAME))),
+        metrics_to_retain=tuple(
+            section.child("metricsToRetain").string_list(allowed=tuple(facts.DETECT_METRICS_BY_NAME))
+        ),
     )
 
 
@@ -154,7 +156,7 @@ def _parse_rule(node: Node) -> RuleBehavior | None:
     value_node, statistic_node = item.child("value"), item.child("statistic")
     statistic = statistic_node.string(allowed=facts.STATISTICS)
     if value_node.missing == statistic_node.missing:
-        item.fail("expected exactly one of value or statistic")
+        item.problems.add(item.path, "expected exactly one of value or statistic")
     if not statistic_node.missing and kind is not facts.ValueKind.COUNT and kind is not None:
         statistic_node.fail(f"a statistical threshold needs a numeric operator, not {operator}")
     count, ports, cidrs = _parse_value(value_node, kind)
@@ -223,7 +225,8 @@ def _parse_ml(node: Node) -> MlBehavior | None:
     name = item.child("name").required_string(pattern=facts.BEHAVIOR_NAME_PATTERN)
     metric = item.child("metric").required_string()
     if metric and metric not in facts.ML_METRICS:
-        item.child("metric").fail(f"ML Detect does not support this metric; expected one of {', '.join(facts.ML_METRICS)}")
+        supported = ", ".join(facts.ML_METRICS)
+        item.child("metric").fail(f"ML Detect does not support this metric; expected one of {supported}")
         metric = ""
     confidence = item.child("confidence").required_string(allowed=facts.CONFIDENCE_LEVELS)
     to_alarm = _datapoints(item.child("datapointsToAlarm"))

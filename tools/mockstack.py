@@ -170,7 +170,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.registered: list[RegisteredResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         registration = self.resources[response.urn]
