@@ -52,13 +52,15 @@ def parse_audit(node: Node) -> AuditSettings:
     section = node.mapping(allowed_keys=("enableAllChecks", "checks", "notifications", "schedules"))
     enable_all = section.child("enableAllChecks").boolean(True)
     overrides = section.child("checks").mapping()
-    for name, _ in overrides.items():
+    for name, _ in overrides.items("CHECK_NAME"):
         if name not in facts.AUDIT_CHECKS_BY_NAME:
             overrides.problems.add(
                 f"{overrides.path}.{name}",
                 f"unknown audit check; expected one of {', '.join(facts.AUDIT_CHECKS_BY_NAME)}",
             )
-    checks = tuple(_parse_check(check, overrides.child(check.name), enable_all) for check in facts.AUDIT_CHECKS)
+    checks = tuple(
+        _parse_check(check, overrides.entry(check.name, "CHECK_NAME"), enable_all) for check in facts.AUDIT_CHECKS
+    )
     enabled = {check.name for check in checks if check.enabled}
     schedules = tuple(section.child("schedules").each(lambda item: _parse_schedule(item, enabled)))
     names = [schedule.name for schedule in schedules]
@@ -125,6 +127,7 @@ def _parse_schedule(node: Node, enabled: set[str]) -> ScheduledAuditSetting | No
 
 
 def _day_of_month(node: Node) -> str | None:
+    node.record("integer or LAST", allowed="1..31, LAST")
     if node.missing:
         return None
     if node.value == "LAST":
@@ -139,6 +142,7 @@ def _day_of_month(node: Node) -> str | None:
 
 
 def _scheduled_checks(node: Node, enabled: set[str]) -> tuple[str, ...]:
+    node.record("string or list of strings (required)", allowed=f"{', '.join(CHECK_SELECTORS)}, or check names")
     if node.missing:
         node.fail(f"required: a list of check names, or one of {', '.join(CHECK_SELECTORS)}")
         return ()

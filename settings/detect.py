@@ -83,12 +83,12 @@ def parse_detect(node: Node, environment: str) -> DetectSettings:
     targets = _parse_targets(section.child("targets"))
     rules_node = section.child("ruleBehaviors")
     if rules_node.missing:
-        rules_node = Node(list(DEFAULT_RULE_BEHAVIORS), rules_node.path, rules_node.problems)
+        rules_node = rules_node.with_value(list(DEFAULT_RULE_BEHAVIORS))
     rule_behaviors = tuple(rules_node.each(_parse_rule))
     ml = section.child("ml").mapping(allowed_keys=("enabled", "profileName", "behaviors"))
     ml_node = ml.child("behaviors")
     if ml_node.missing:
-        ml_node = Node(list(DEFAULT_ML_BEHAVIORS), ml_node.path, ml_node.problems)
+        ml_node = ml_node.with_value(list(DEFAULT_ML_BEHAVIORS))
     ml_behaviors = tuple(ml_node.each(_parse_ml))
     ml_enabled = ml.child("enabled").boolean(True)
     _check_behavior_list(rules_node, [b.name for b in rule_behaviors], required=True)
@@ -112,6 +112,7 @@ def parse_detect(node: Node, environment: str) -> DetectSettings:
 
 
 def _parse_targets(node: Node) -> tuple[str, ...]:
+    node.record('"all" or list of thing group names', default="all")
     if node.missing or node.value == "all":
         return ()
     if isinstance(node.value, str):
@@ -184,6 +185,8 @@ def _parse_rule(node: Node) -> RuleBehavior | None:
 def _parse_value(
     node: Node, kind: facts.ValueKind | None
 ) -> tuple[int | None, tuple[int, ...] | None, tuple[str, ...] | None]:
+    node.record("integer, or list (ports / CIDRs)", allowed="count 0.. for numeric operators; ports 0..65535 "
+                "for port sets; CIDR blocks for CIDR sets")
     if node.missing or kind is None:
         return None, None, None
     if kind is facts.ValueKind.COUNT:
@@ -223,6 +226,7 @@ def _parse_ml(node: Node) -> MlBehavior | None:
         "name", "metric", "confidence", "datapointsToAlarm", "datapointsToClear", "suppressAlerts",
     ))
     name = item.child("name").required_string(pattern=facts.BEHAVIOR_NAME_PATTERN)
+    item.child("metric").record("string (required)", allowed=", ".join(facts.ML_METRICS))
     metric = item.child("metric").required_string()
     if metric and metric not in facts.ML_METRICS:
         supported = ", ".join(facts.ML_METRICS)

@@ -3,6 +3,10 @@
 Every accessor records a problem (naming the full key path, the bad value and what is allowed) instead
 of raising at once, so one ``pulumi up`` reports every mistake in the stack file together; ``ConfigError``
 is raised by the loader before any resource is registered.
+
+Each accessor also records the key it read, its type, default and allowed values in ``Problems.schema``;
+``tools/config_reference.py`` turns that record into the README's configuration reference, so the
+documentation is generated from the validation code itself and cannot drift from it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -24,11 +29,21 @@ class ConfigError(ValueError):
         super().__init__(f"invalid fleetguard stack configuration ({len(self.problems)} problem(s)):\n{listing}")
 
 
+@dataclass(frozen=True)
+class KeySchema:
+    """What the validator accepts at one key path (list elements as ``[]``, map entries as ``<NAME>``)."""
+
+    kind: str
+    default: Any = None
+    allowed: str = ""
+
+
 class Problems:
-    """Collects configuration problems across the whole load."""
+    """Collects configuration problems across the whole load, and the shape of every key read."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.schema: dict[str, KeySchema] = {}
 
     def add(self, path: str, message: str) -> None:
         self.items.append(f"{path}: {message}")
@@ -49,13 +64,31 @@ def _choices(allowed: Sequence[Any]) -> str:
     return ", ".join(str(item) for item in allowed)
 
 
+def _describe(allowed: Sequence[Any] | None = None, pattern: str | None = None) -> str:
+    """What a string key accepts, for the configuration reference."""
+    if allowed:
+        return _choices(allowed)
+    return f"matches {pattern}" if pattern else ""
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is None and maximum is None:
+        return ""
+    return f"{'' if minimum is None else minimum}..{'' if maximum is None else maximum}"
+
+
 class Node:
     """A config value at a key path (``fleetguard:detect.ruleBehaviors[2].operator``)."""
 
-    def __init__(self, value: Any, path: str, problems: Problems) -> None:
+    def __init__(self, value: Any, path: str, problems: Problems, schema_path: str | None = None) -> None:
         self.value = value
         self.path = path
         self.problems = problems
+        self.schema_path = schema_path or path
+
+    def record(self, kind: str, default: Any = None, allowed: str = "") -> None:
+        """Note this key's shape for the configuration reference (the first description wins)."""
+        self.problems.schema.setdefault(self.schema_path, KeySchema(kind, default, allowed))
 
     @property
     def missing(self) -> bool:
@@ -68,7 +101,16 @@ class Node:
 
     def child(self, key: str) -> Node:
         value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING
-        return Node(value, f"{self.path}.{key}", self.problems)
+        return Node(value, f"{self.path}.{key}", self.problems, f"{self.schema_path}.{key}")
+
+    def entry(self, key: str, placeholder: str) -> Node:
+        """A child whose key is a name the user picks from a set (documented as ``<placeholder>``)."""
+        value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING
+        return Node(value, f"{self.path}.{key}", self.problems, f"{self.schema_path}.<{placeholder}>")
+
+    def with_value(self, value: Any) -> Node:
+        """The same key path holding a default value (e.g. built-in behaviors when the key is absent)."""
+        return Node(value, self.path, self.problems, self.schema_path)
 
     def check_keys(self, allowed: Sequence[str]) -> None:
         """Unknown keys are mistakes (usually typos), not something to ignore silently."""
@@ -81,30 +123,36 @@ class Node:
 
     def mapping(self, *, allowed_keys: Sequence[str] | None = None) -> Node:
         """Assert this is an object (a missing one reads as empty)."""
+        self.record("object", allowed=", ".join(allowed_keys or ()))
         if self.missing:
-            return Node({}, self.path, self.problems)
+            return self.with_value({})
         if not isinstance(self.value, dict):
             self.fail("expected an object")
-            return Node({}, self.path, self.problems)
+            return self.with_value({})
         if allowed_keys is not None:
             self.check_keys(allowed_keys)
         return self
 
-    def items(self) -> Iterator[tuple[str, Node]]:
+    def items(self, placeholder: str = "name") -> Iterator[tuple[str, Node]]:
         if isinstance(self.value, dict):
-            for key, value in self.value.items():
-                yield key, Node(value, f"{self.path}.{key}", self.problems)
+            for key in self.value:
+                yield key, self.entry(key, placeholder)
 
     def elements(self) -> list[Node]:
         """Assert this is a list (a missing one reads as empty) and return its elements."""
+        self.record("list")
         if self.missing:
             return []
         if not isinstance(self.value, list):
             self.fail("expected a list")
             return []
-        return [Node(item, f"{self.path}[{index}]", self.problems) for index, item in enumerate(self.value)]
+        return [
+            Node(item, f"{self.path}[{index}]", self.problems, f"{self.schema_path}[]")
+            for index, item in enumerate(self.value)
+        ]
 
     def boolean(self, default: bool) -> bool:
+        self.record("boolean", default)
         if self.missing:
             return default
         if isinstance(self.value, bool):
@@ -120,9 +168,8 @@ class Node:
         maximum: int | None = None,
         allowed: Sequence[int] | None = None,
     ) -> int | None:
+        self.record("integer", default, _choices(allowed) if allowed else _bounds(minimum, maximum))
         if self.missing:
-            if default is None and (minimum is not None or allowed is not None):
-                return None
             return default
         if isinstance(self.value, bool) or not isinstance(self.value, int):
             self.fail("expected a whole number")
@@ -137,13 +184,6 @@ class Node:
             return default
         return self.value
 
-    def required_integer(self, **bounds: Any) -> int:
-        if self.missing:
-            self.fail("required")
-            return 0
-        value = self.integer(**bounds)
-        return 0 if value is None else value
-
     def string(
         self,
         default: str | None = None,
@@ -152,6 +192,7 @@ class Node:
         pattern: str | None = None,
         min_length: int = 0,
     ) -> str | None:
+        self.record("string", default, _describe(allowed, pattern))
         if self.missing:
             return default
         if not isinstance(self.value, str):
@@ -169,18 +210,21 @@ class Node:
         return self.value
 
     def required_string(self, **rules: Any) -> str:
+        self.record("string (required)", None, _describe(rules.get("allowed"), rules.get("pattern")))
         if self.missing:
             self.fail("required")
             return ""
         return self.string(**rules) or ""
 
     def string_list(self, *, allowed: Sequence[str] | None = None, pattern: str | None = None) -> list[str]:
+        self.record("list of strings", None, _describe(allowed, pattern))
         values = [element.string(allowed=allowed, pattern=pattern) for element in self.elements()]
         return [value for value in values if value is not None]
 
     def string_map(self) -> dict[str, str]:
+        self.record("map of strings")
         result: dict[str, str] = {}
-        for key, node in self.mapping().items():
+        for key, node in self.mapping().items("key"):
             value = node.string()
             if value is not None:
                 result[key] = value
