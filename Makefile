@@ -1,0 +1,43 @@
+# fleetguard developer commands. Every target creates the virtualenv it needs from pinned versions.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= dev
+LINT_PATHS := __main__.py stack_outputs.py settings components functions policies tools tests benchmarks examples
+
+.PHONY: help venv test lint typecheck unit policy-check drill bench lock clean
+
+help:
+	@echo "make test          lint, type-check and run every test (creates .venv from pinned versions)"
+	@echo "make drill         incident-response game day against an embedded AWS emulator"
+	@echo "make policy-check  STACK=dev|prod: analyze the stack with the policy pack, no cloud needed"
+	@echo "make bench         benchmarks; prints the figures recorded in README.md"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt policies/requirements.txt functions/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(wildcard $(LINT_PATHS))
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(wildcard $(LINT_PATHS))
+
+# pytest exits 5 when it collected nothing; that must fail loudly, never pass.
+unit: $(STAMP)
+	@$(BIN)/pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+test: lint typecheck unit
+
+lock:
+	rm -rf /tmp/fleetguard-lock && $(PYTHON) -m venv /tmp/fleetguard-lock
+	/tmp/fleetguard-lock/bin/pip install --quiet -r requirements-dev.txt
+	/tmp/fleetguard-lock/bin/pip freeze --exclude pip > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
