@@ -1,0 +1,65 @@
+"""What the dev and prod stacks register, checked against AWS's own schemas and API models.
+
+Mocks accept any input; AWS does not. Every aws-native resource must satisfy its CloudFormation
+resource schema, and every IAM/IoT policy document may name only real actions and no wildcards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tools.aws_actions import unknown_actions, wildcard_actions
+from tools.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
+from tools.mockstack import StackRun
+
+# Pulumi type -> input properties that hold one policy document (JSON text in the classic provider).
+POLICY_INPUTS: dict[str, tuple[str, ...]] = {
+    "aws:iot/policy:Policy": ("policy",),
+    "aws:iam/rolePolicy:RolePolicy": ("policy",),
+    "aws:iam/policy:Policy": ("policy",),
+    "aws:iam/role:Role": ("assumeRolePolicy",),
+}
+
+
+def stack_region(run: StackRun) -> str:
+    return run.config.get("aws-native:region") or run.config.get("aws:region") or DEFAULT_REGION
+
+
+def policy_documents(run: StackRun) -> Iterator[tuple[str, Any]]:
+    """(where, document) for every policy document the stack writes."""
+    for resource in run.resources:
+        inputs = unwrap_secrets(resource.inputs)
+        for key in POLICY_INPUTS.get(resource.type, ()):
+            if key in inputs:
+                yield f"{resource.type} {resource.name} {key}", inputs[key]
+        if resource.type == "aws:iam/role:Role":
+            for index, inline in enumerate(inputs.get("inlinePolicies") or []):
+                if inline.get("policy"):
+                    yield f"{resource.type} {resource.name} inlinePolicies[{index}]", inline["policy"]
+
+
+def test_every_aws_native_resource_matches_its_cloudformation_schema(any_stack: StackRun) -> None:
+    native = [resource for resource in any_stack.resources if resource.type.startswith("aws-native:")]
+    assert native, f"{any_stack.stack} registers no aws-native resources; nothing was checked"
+
+    findings = [
+        f"{resource.name}: {finding}"
+        for resource in native
+        for finding in validate_native_resource(resource.type, resource.inputs, stack_region(any_stack))
+    ]
+
+    assert findings == []
+
+
+def test_every_policy_document_names_only_real_actions_and_no_wildcards(any_stack: StackRun) -> None:
+    documents = list(policy_documents(any_stack))
+    assert documents, f"{any_stack.stack} writes no policy documents; nothing was checked"
+
+    findings = [
+        f"{where}: {finding}"
+        for where, document in documents
+        for finding in [*unknown_actions(document), *wildcard_actions(document)]
+    ]
+
+    assert findings == []
