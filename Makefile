@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STACK ?= dev
 LINT_PATHS := __main__.py stack_outputs.py settings components functions policies tools tests benchmarks examples
 
-.PHONY: help venv test lint typecheck unit policy-check drill bench lock clean
+.PHONY: help venv test lint typecheck unit policy-check drill bench lock clean config-reference
 
 help:
 	@echo "make test          lint, type-check and run every test (creates .venv from pinned versions)"
@@ -41,3 +41,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+config-reference: $(STAMP)
+	$(BIN)/python -m tools.config_reference --write README.md
