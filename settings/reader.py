@@ -209,6 +209,14 @@ class Node:
             return default
         return self.value
 
+    def required_integer(self, **bounds: Any) -> int:
+        if self.missing:
+            self.record("integer (required)", None, _bounds(bounds.get("minimum"), bounds.get("maximum")))
+            self.fail("required")
+            return 0
+        value = self.integer(**bounds)
+        return 0 if value is None else value
+
     def required_string(self, **rules: Any) -> str:
         self.record("string (required)", None, _describe(rules.get("allowed"), rules.get("pattern")))
         if self.missing:

@@ -138,7 +138,15 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
 class _RecordingMocks(pulumi.runtime.Mocks):
     """Answers the provider calls the program makes and returns inputs plus computed outputs."""
 
+    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]]) -> None:
+        self.stack_references = stack_references
+
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            stack_name = args.inputs.get("name", args.name)
+            if stack_name not in self.stack_references:
+                raise KeyError(f"no outputs given for StackReference {stack_name!r}")
+            return stack_name, {"name": stack_name, "outputs": dict(self.stack_references[stack_name])}
         state = dict(args.inputs)
         state.update(_computed_outputs(args.typ, args.name, args.inputs))
         return f"{args.name}-id", state
@@ -179,7 +187,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                 urn=response.urn,
                 type=request.type,
                 name=request.name,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=rpc.deserialize_properties_unwrap_secrets(request.object)[0],
                 outputs=dict(registration.state),
                 parent=request.parent or None,
                 provider=request.provider,
@@ -194,7 +202,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
 
-def load_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
+def load_stack_config(stack: str, root: Path = REPO_ROOT, project: str = PROJECT) -> dict[str, str]:
     """Read ``Pulumi.<stack>.yaml`` as the CLI passes it to a program: every value as a string
     (objects and lists JSON-encoded), keys fully qualified with their namespace."""
     path = root / f"Pulumi.{stack}.yaml"
@@ -202,7 +210,7 @@ def load_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     raw = document.get("config", {}) or {}
     flat: dict[str, str] = {}
     for key, value in raw.items():
-        qualified = key if ":" in key else f"{PROJECT}:{key}"
+        qualified = key if ":" in key else f"{project}:{key}"
         flat[qualified] = value if isinstance(value, str) else json.dumps(value)
     return flat
 
@@ -213,26 +221,31 @@ def run_stack(
     *,
     preview: bool = False,
     root: Path = REPO_ROOT,
+    project: str = PROJECT,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> StackRun:
     """Run ``__main__.py`` for ``stack`` under mocks and return what it registered.
 
     ``config_overrides`` maps config keys (``fleetguard:detect`` or ``detect``) to values; ``None``
     removes a key. Non-string values are JSON-encoded as the CLI does for structured config.
+    ``stack_references`` gives the outputs a ``pulumi.StackReference`` to each named stack reads.
     """
-    config = load_stack_config(stack, root)
+    config = load_stack_config(stack, root, project)
     for key, value in (config_overrides or {}).items():
-        qualified = key if ":" in key else f"{PROJECT}:{key}"
+        qualified = key if ":" in key else f"{project}:{key}"
         if value is None:
             config.pop(qualified, None)
         else:
             config[qualified] = value if isinstance(value, str) else json.dumps(value)
-    return contextvars.Context().run(_run_in_fresh_context, stack, config, preview, root)
+    recording = _RecordingMocks(stack_references or {})
+    return contextvars.Context().run(_run_in_fresh_context, recording, stack, project, config, preview, root)
 
 
-def _run_in_fresh_context(stack: str, config: dict[str, str], preview: bool, root: Path) -> StackRun:
-    recording = _RecordingMocks()
+def _run_in_fresh_context(
+    recording: _RecordingMocks, stack: str, project: str, config: dict[str, str], preview: bool, root: Path
+) -> StackRun:
     monitor = _RecordingMonitor(recording)
-    mocks.set_mocks(recording, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    mocks.set_mocks(recording, project=project, stack=stack, preview=preview, monitor=monitor)
     set_all_config(config)
 
     def program() -> None:
@@ -240,7 +253,7 @@ def _run_in_fresh_context(stack: str, config: dict[str, str], preview: bool, roo
 
     _sync_await(run_pulumi_func(program))
     outputs = _resolve_outputs()
-    return StackRun(stack, PROJECT, config, list(monitor.registered), outputs)
+    return StackRun(stack, project, config, list(monitor.registered), outputs)
 
 
 def _resolve_outputs() -> dict[str, Any]:
