@@ -10,6 +10,7 @@ different stacks in one process do not share Pulumi's global state.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import runpy
 from collections.abc import Mapping
@@ -238,11 +239,14 @@ def run_stack(
         else:
             config[qualified] = value if isinstance(value, str) else json.dumps(value)
     recording = _RecordingMocks(stack_references or {})
-    return contextvars.Context().run(_run_in_fresh_context, recording, stack, project, config, preview, root)
+    run = functools.partial(
+        _run_in_fresh_context, recording, stack=stack, project=project, config=config, preview=preview, root=root
+    )
+    return contextvars.Context().run(run)
 
 
 def _run_in_fresh_context(
-    recording: _RecordingMocks, stack: str, project: str, config: dict[str, str], preview: bool, root: Path
+    recording: _RecordingMocks, *, stack: str, project: str, config: dict[str, str], preview: bool, root: Path
 ) -> StackRun:
     monitor = _RecordingMonitor(recording)
     mocks.set_mocks(recording, project=project, stack=stack, preview=preview, monitor=monitor)
