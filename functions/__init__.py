@@ -1,0 +1,1 @@
+"""Lambda handlers of fleetguard and the modules they share (plain Python and boto3)."""
