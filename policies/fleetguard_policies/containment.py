@@ -1,0 +1,187 @@
+"""Containment: a quarantine thing group that restricts, logs and receives suspect devices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from pulumi_policy import Policy, PolicyConfigSchema, Severity
+
+from .building import Controls, Report, StackContext, StackResource, option, report_cannot_verify, stack_policy
+from .documents import statements
+from .iot import IOT_POLICY_DOCUMENT_PROPERTY
+from .values import UNKNOWN, CannotVerify, as_list, has_value, path
+
+THING_GROUP_NAME_PROPERTY: Final = {
+    "aws:iot/thingGroup:ThingGroup": "name",
+    "aws-native:iot:ThingGroup": "thingGroupName",
+}
+IOT_POLICY_NAME_PROPERTY: Final = {"aws:iot/policy:Policy": "name", "aws-native:iot:Policy": "policyName"}
+POLICY_ATTACHMENT: Final = "aws:iot/policyAttachment:PolicyAttachment"
+RESOURCE_SPECIFIC_LOGGING: Final = "aws-native:iot:ResourceSpecificLogging"
+MITIGATION_ACTION: Final = "aws-native:iot:MitigationAction"
+ACCOUNT_LOGGING: Final = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
+
+QUARANTINE_SCHEMA = PolicyConfigSchema(properties={
+    "quarantineGroupNameContains": {
+        "type": "string",
+        "minLength": 1,
+        "description": "Thing groups whose name contains this text (case-insensitive) are quarantine groups.",
+        "default": "quarantine",
+    },
+})
+
+Reference = bool | None
+"""Whether one resource refers to another: yes, no, or ``None`` when an unknown value hides it."""
+
+
+def physical_name(resource: StackResource, name_property: dict[str, str]) -> Any:
+    return resource.props.get(name_property[resource.type])
+
+
+def names_group(value: Any, group: StackResource) -> Reference:
+    """Whether a name or ARN (or a list of them) identifies ``group``."""
+    if value is UNKNOWN:
+        return None
+    name = physical_name(group, THING_GROUP_NAME_PROPERTY)
+    arn = group.props.get("arn")
+    verdicts: list[Reference] = []
+    for item in as_list(value):
+        if item is UNKNOWN:
+            verdicts.append(None)
+        elif isinstance(item, str):
+            verdicts.append(
+                (isinstance(arn, str) and item == arn)
+                or (isinstance(name, str) and (item == name or item.endswith(f":thinggroup/{name}")))
+            )
+    return _any_reference(verdicts)
+
+
+def refers_to(resource: StackResource, prop: str, value: Any, group: StackResource) -> Reference:
+    """A reference through a property dependency (how it looks when the ARN is still unknown at
+    preview) or through a known name or ARN."""
+    if resource.depends_on(prop, group):
+        return True
+    return names_group(value, group)
+
+
+def _any_reference(verdicts: Iterable[Reference]) -> Reference:
+    listed = list(verdicts)
+    if any(verdict is True for verdict in listed):
+        return True
+    return None if any(verdict is None for verdict in listed) else False
+
+
+def requirement(
+    candidates: Iterable[StackResource],
+    satisfies: Callable[[StackResource], Reference],
+) -> tuple[Reference, list[CannotVerify]]:
+    """True if a candidate satisfies, ``None`` if none does but an unknown could, else False."""
+    verdicts: list[Reference] = []
+    problems: list[CannotVerify] = []
+    for candidate in candidates:
+        try:
+            verdicts.append(satisfies(candidate))
+        except CannotVerify as problem:
+            verdicts.append(None)
+            problems.append(problem)
+    return _any_reference(verdicts), problems
+
+
+def has_explicit_deny(policy: StackResource) -> bool:
+    prop = IOT_POLICY_DOCUMENT_PROPERTY[policy.type]
+    parsed = statements(policy.props.get(prop), f"the document ({prop}) of IoT policy {policy.name}")
+    return any(statement.denies and bool(statement.actions or statement.not_actions) for statement in parsed)
+
+
+def check_group(ctx: StackContext, group: StackResource, report: Report) -> None:
+    iot_policies = ctx.of_type(*IOT_POLICY_NAME_PROPERTY)
+
+    def attaches_deny(attachment: StackResource) -> Reference:
+        target = refers_to(attachment, "target", attachment.props.get("target"), group)
+        if not target:
+            return target
+        policy_name = attachment.props.get("policy")
+        attached = [policy for policy in iot_policies
+                    if attachment.depends_on("policy", policy)
+                    or (policy_name is not UNKNOWN and policy_name == physical_name(policy, IOT_POLICY_NAME_PROPERTY))]
+        if not attached:
+            raise CannotVerify(f"policy {policy_name!r} attached by {attachment.name} is not defined in this stack")
+        return any(has_explicit_deny(policy) for policy in attached)
+
+    def logs(logging: StackResource) -> Reference:
+        if logging.props.get("targetType") != "THING_GROUP":
+            return None if logging.props.get("targetType") is UNKNOWN else False
+        level = logging.props.get("logLevel")
+        if level is None or level == "DISABLED":
+            return False
+        target = refers_to(logging, "targetName", logging.props.get("targetName"), group)
+        return None if target is not False and level is UNKNOWN else target
+
+    def quarantines(action: StackResource) -> Reference:
+        names = path(action.props, "actionParams", "addThingsToThingGroupParams", "thingGroupNames")
+        if names is None:
+            return False
+        return refers_to(action, "actionParams", names, group)
+
+    requirements: list[tuple[str, list[StackResource], Callable[[StackResource], Reference]]] = [
+        ("an IoT policy with an explicit Deny attached (aws:iot/policyAttachment:PolicyAttachment targeting the "
+         "group)", ctx.of_type(POLICY_ATTACHMENT), attaches_deny),
+        ("resource-specific logging (aws-native:iot:ResourceSpecificLogging with targetType THING_GROUP and a "
+         "log level other than DISABLED)", ctx.of_type(RESOURCE_SPECIFIC_LOGGING), logs),
+        ("a mitigation action that puts things into it (aws-native:iot:MitigationAction with "
+         "actionParams.addThingsToThingGroupParams naming the group)", ctx.of_type(MITIGATION_ACTION), quarantines),
+    ]
+    for needed, candidates, satisfies in requirements:
+        verdict, problems = requirement(candidates, satisfies)
+        if verdict is None:
+            for problem in problems or [CannotVerify(f"whether quarantine group {group.name} has {needed}")]:
+                report_cannot_verify(report, problem, group.urn)
+        elif verdict is False:
+            report(f"quarantine group {group.name} lacks {needed}", group.urn)
+
+
+def check_containment(ctx: StackContext, report: Report) -> None:
+    ctx.require_iot("containment-quarantine-group")
+    fragment = str(option(ctx.config, QUARANTINE_SCHEMA, "quarantineGroupNameContains")).lower()
+    groups = [
+        group for group in ctx.of_type(*THING_GROUP_NAME_PROPERTY)
+        if fragment in str(physical_name(group, THING_GROUP_NAME_PROPERTY) or group.name).lower()
+    ]
+    if not groups:
+        report(f"the stack has no quarantine thing group (a thing group whose name contains {fragment!r})")
+        return
+    for group in groups:
+        if has_value(group.props.get("queryString")):
+            report(f"quarantine group {group.name} is a dynamic thing group; IoT policies cannot be attached to "
+                   "dynamic groups, so it could not restrict devices", group.urn)
+            continue
+        check_group(ctx, group, report)
+    if not ctx.of_type(*ACCOUNT_LOGGING):
+        report("the stack does not configure account-wide IoT v2 logging (aws:iot/loggingOptions:LoggingOptions); "
+               "resource-specific logging for the quarantine group has no effect without it")
+
+
+def policies() -> list[Policy]:
+    return [
+        stack_policy(
+            name="containment-quarantine-group",
+            description=("A quarantine thing group exists with an explicit-Deny IoT policy attached and its own "
+                         "logging, and a mitigation action moves suspect things into it."),
+            severity=Severity.CRITICAL,
+            controls=Controls(
+                pci=("12.10.1",),
+                hipaa=("164.308(a)(6)(ii)",),
+                nist=("IR-4", "AC-3", "AU-12"),
+            ),
+            remediation_steps=(
+                "Create a static thing group named like the quarantineGroupNameContains config; attach an IoT "
+                "policy whose statements Deny the actions a suspect device must lose (an explicit Deny overrides "
+                "every Allow); add aws-native:iot:ResourceSpecificLogging for it (targetType THING_GROUP, "
+                "logLevel DEBUG or INFO) with account v2 logging enabled; add an ADD_THINGS_TO_THING_GROUP "
+                "mitigation action naming the group."
+            ),
+            check=check_containment,
+            config_schema=QUARANTINE_SCHEMA,
+        ),
+    ]

@@ -1,0 +1,163 @@
+"""Encryption at rest: customer-managed KMS keys for topics and queues, rotating keys, and dead-letter
+queues so undeliverable security events are kept rather than lost."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pulumi_policy import Policy, Severity
+
+from .building import (
+    Controls,
+    Report,
+    ResourceContext,
+    StackContext,
+    StackResource,
+    each,
+    of_types,
+    resource_policy,
+    stack_policy,
+)
+from .values import UNKNOWN, CannotVerify, InvalidProperty, has_value, json_value, known
+
+TOPIC: Final = "aws:sns/topic:Topic"
+QUEUE: Final = "aws:sqs/queue:Queue"
+KMS_KEY: Final = "aws:kms/key:Key"
+
+ENCRYPTION_CONTROLS = Controls(
+    pci=("3.5.1", "3.6.1"),
+    hipaa=("164.312(a)(2)(iv)", "164.312(e)(2)(ii)"),
+    nist=("SC-12", "SC-28"),
+)
+
+
+def is_aws_managed_key(key_id: str) -> bool:
+    """``alias/aws/sns``-style aliases, by name or ARN, name keys AWS manages (no key policy of ours,
+    no control over rotation or who may decrypt)."""
+    return key_id.startswith("alias/aws/") or ":alias/aws/" in key_id
+
+
+def check_customer_key(ctx: ResourceContext, report: Report) -> None:
+    key_id = ctx.props.get("kmsMasterKeyId")
+    if not has_value(key_id):
+        managed_sse = ctx.props.get("sqsManagedSseEnabled") is True
+        how = "uses SQS-managed encryption (an AWS-owned key)" if managed_sse else "is not encrypted with KMS"
+        report(f"{ctx.type.split(':')[-1].lower()} {how}; set kmsMasterKeyId to a customer-managed KMS key")
+        return
+    # An unknown key id is the output of a key or alias this stack creates, so it is a customer key.
+    if key_id is not UNKNOWN and is_aws_managed_key(str(key_id)):
+        report(f"kmsMasterKeyId {key_id} is an AWS-managed key; use a customer-managed KMS key")
+
+
+def rotates(ctx: ResourceContext) -> bool | None:
+    """Whether rotation applies: None for keys KMS cannot rotate automatically."""
+    spec = known(ctx.props.get("customerMasterKeySpec"), "customerMasterKeySpec")
+    usage = known(ctx.props.get("keyUsage"), "keyUsage")
+    if spec not in (None, "SYMMETRIC_DEFAULT") or usage not in (None, "ENCRYPT_DECRYPT"):
+        return None
+    if has_value(ctx.props.get("customKeyStoreId")):
+        return None
+    return known(ctx.props.get("enableKeyRotation"), "enableKeyRotation") is True
+
+
+def check_rotation(ctx: ResourceContext, report: Report) -> None:
+    if rotates(ctx) is False:
+        report("enableKeyRotation is not true; symmetric customer-managed keys must rotate")
+
+
+def enable_rotation(ctx: ResourceContext) -> dict[str, Any] | None:
+    try:
+        return {"enableKeyRotation": True} if rotates(ctx) is False else None
+    except CannotVerify:
+        return None  # leave an unknown setting alone; the validation reports it
+
+
+def dead_letter_target(queue: StackResource) -> Any:
+    """The deadLetterTargetArn of a queue's redrive policy: None without one, ``UNKNOWN`` when the
+    policy is unknown at preview."""
+    redrive = queue.props.get("redrivePolicy")
+    if not has_value(redrive):
+        return None
+    if redrive is UNKNOWN:
+        return UNKNOWN
+    document = json_value(redrive, f"redrivePolicy of {queue.name}")
+    if not isinstance(document, dict):
+        raise InvalidProperty(f"redrivePolicy of {queue.name} must be a JSON object")
+    return document.get("deadLetterTargetArn")
+
+
+def is_target_of(queue: StackResource, source: StackResource) -> bool:
+    if source.depends_on("redrivePolicy", queue):
+        return True
+    try:
+        target = dead_letter_target(source)
+    except InvalidProperty:
+        return False  # reported against the source queue itself
+    arn, name = queue.props.get("arn"), queue.props.get("name")
+    return isinstance(target, str) and (target == arn or (isinstance(name, str) and target.endswith(f":{name}")))
+
+
+def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
+    queues = ctx.of_type(QUEUE)
+    if not queues:
+        ctx.not_applicable("the stack has no SQS queues")
+    dead_letter_queues = {
+        queue.urn for queue in queues
+        if has_value(queue.props.get("redriveAllowPolicy")) or any(is_target_of(queue, other) for other in queues)
+    }
+
+    def check(queue: StackResource) -> None:
+        if queue.urn in dead_letter_queues:
+            return
+        target = dead_letter_target(queue)
+        if target is None:
+            report(f"queue {queue.name} has no redrivePolicy: messages that keep failing are lost after the "
+                   "retention period instead of landing in a dead-letter queue", queue.urn)
+        elif target is UNKNOWN and not any(queue.depends_on("redrivePolicy", other) for other in queues):
+            raise CannotVerify(f"the redrivePolicy of {queue.name}")
+        elif target is not UNKNOWN and not has_value(target):
+            report(f"redrivePolicy of {queue.name} has no deadLetterTargetArn", queue.urn)
+
+    each(queues, report, check)
+
+
+def policies() -> list[Policy]:
+    return [
+        resource_policy(
+            name="messaging-customer-managed-kms",
+            description="SNS topics and SQS queues are encrypted with a customer-managed KMS key.",
+            severity=Severity.HIGH,
+            controls=ENCRYPTION_CONTROLS,
+            remediation_steps=(
+                "Set kmsMasterKeyId to the ARN or id of a customer-managed aws:kms/key:Key (not alias/aws/sns or "
+                "alias/aws/sqs, and not SQS-managed SSE) whose key policy lets the publishing services use it."
+            ),
+            governs=of_types(TOPIC, QUEUE),
+            check=check_customer_key,
+        ),
+        resource_policy(
+            name="kms-key-rotation",
+            description="Symmetric customer-managed KMS keys rotate automatically.",
+            severity=Severity.MEDIUM,
+            controls=Controls(pci=("3.6.1", "3.7.4"), hipaa=("164.312(a)(2)(iv)",), nist=("SC-12",)),
+            remediation_steps=(
+                "Set enableKeyRotation: true (optionally rotationPeriodInDays). With enforcement level "
+                "'remediate' the pack sets it for you: turning rotation on never breaks decryption."
+            ),
+            governs=of_types(KMS_KEY),
+            check=check_rotation,
+            fix=enable_rotation,
+        ),
+        stack_policy(
+            name="sqs-dead-letter-queue",
+            description="Every SQS queue that is not itself a dead-letter queue has a redrive policy to one.",
+            severity=Severity.MEDIUM,
+            controls=Controls(pci=("10.7.2",), hipaa=("164.312(c)(1)",), nist=("AU-5", "IR-4")),
+            remediation_steps=(
+                "Create a dead-letter queue (encrypted with the same customer key) and set redrivePolicy to "
+                "{\"deadLetterTargetArn\": <its ARN>, \"maxReceiveCount\": N} on each work queue."
+            ),
+            check=check_dead_letter_queues,
+        ),
+    ]
+

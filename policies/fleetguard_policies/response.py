@@ -1,0 +1,104 @@
+"""Incident Manager: when it is used, response plans engage people and run a runbook, and escalation
+plans have a second stage to escalate to."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pulumi_policy import Policy, Severity
+
+from .building import Controls, Report, StackContext, StackResource, each, stack_policy
+from .values import UNKNOWN, has_value, known, path
+
+RESPONSE_PLAN: Final = "aws:ssmincidents/responsePlan:ResponsePlan"
+CONTACT: Final = "aws:ssmcontacts/contact:Contact"
+PLAN: Final = "aws:ssmcontacts/plan:Plan"
+MIN_ESCALATION_STAGES: Final = 2
+
+RESPONSE_CONTROLS = Controls(
+    pci=("12.10.1",),
+    hipaa=("164.308(a)(6)(i)", "164.308(a)(6)(ii)"),
+    nist=("IR-4", "IR-8"),
+)
+
+
+def check_response_plan(plan: StackResource, report: Report) -> None:
+    engagements = known(plan.props.get("engagements"), f"engagements of {plan.name}")
+    if not engagements:
+        report(f"response plan {plan.name} has no engagements: an incident would page nobody", plan.urn)
+    automations = known(path(plan.props, "action", "ssmAutomations"), f"action.ssmAutomations of {plan.name}")
+    if not automations:
+        report(f"response plan {plan.name} has no runbook (action.ssmAutomations is empty)", plan.urn)
+    for position, automation in enumerate(automations or [], start=1):
+        where = f"response plan {plan.name} action.ssmAutomations[{position}]"
+        for field in ("documentName", "roleArn"):
+            if not has_value(path(automation, field)):
+                report(f"{where}.{field} is missing", plan.urn)
+        for parameter in known(path(automation, "parameters"), f"{where}.parameters") or []:
+            if not has_value(path(parameter, "values")):
+                report(f"{where} parameter {path(parameter, 'name')!r} has no values (Incident Manager rejects "
+                       "empty automation parameters)", plan.urn)
+
+
+def check_response_plans(ctx: StackContext, report: Report) -> None:
+    plans = ctx.of_type(RESPONSE_PLAN)
+    if not plans:
+        ctx.not_applicable("the stack does not use Incident Manager (no response plan)")
+    each(plans, report, lambda plan: check_response_plan(plan, report))
+
+
+def check_escalation(ctx: StackContext, report: Report) -> None:
+    contacts = ctx.of_type(CONTACT)
+    if not contacts and not ctx.of_type(RESPONSE_PLAN):
+        ctx.not_applicable("the stack does not use Incident Manager (no response plan or contact)")
+    escalations = [contact for contact in contacts
+                   if known(contact.props.get("type"), f"type of contact {contact.name}") == "ESCALATION"]
+    if not escalations:
+        report("no escalation plan (aws:ssmcontacts/contact:Contact of type ESCALATION): an unanswered page "
+               "goes no further")
+        return
+    plans = ctx.of_type(PLAN)
+
+    def check(contact: StackResource) -> None:
+        arn = contact.props.get("arn")
+        own = [plan for plan in plans
+               if plan.depends_on("contactId", contact)
+               or (arn not in (None, UNKNOWN) and plan.props.get("contactId") == arn)]
+        stages = max((len(known(plan.props.get("stages"), f"stages of {plan.name}") or []) for plan in own),
+                     default=0)
+        if stages < MIN_ESCALATION_STAGES:
+            report(f"escalation plan {contact.name} has {stages} stage(s); it needs at least "
+                   f"{MIN_ESCALATION_STAGES} so an unacknowledged engagement escalates", contact.urn)
+
+    each(escalations, report, check)
+
+
+def policies() -> list[Policy]:
+    return [
+        stack_policy(
+            name="incident-response-plan-complete",
+            description="Every Incident Manager response plan engages contacts and runs an SSM Automation runbook.",
+            severity=Severity.HIGH,
+            controls=RESPONSE_CONTROLS,
+            remediation_steps=(
+                "Give each response plan at least one engagement (a contact or escalation plan ARN) and an "
+                "action.ssmAutomations entry with documentName, roleArn and non-empty parameter values."
+            ),
+            check=check_response_plans,
+        ),
+        stack_policy(
+            name="incident-escalation-plan",
+            description="When Incident Manager is used, an escalation plan with at least two stages exists.",
+            severity=Severity.MEDIUM,
+            controls=Controls(
+                pci=("12.10.1", "12.10.3"),
+                hipaa=("164.308(a)(6)(ii)",),
+                nist=("IR-6", "IR-7"),
+            ),
+            remediation_steps=(
+                "Add an aws:ssmcontacts/contact:Contact of type ESCALATION and an aws:ssmcontacts/plan:Plan for it "
+                "with at least two stages (e.g. on-call engineer, then the security lead)."
+            ),
+            check=check_escalation,
+        ),
+    ]
