@@ -9,6 +9,7 @@ different stacks in one process do not share Pulumi's global state.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import json
@@ -22,7 +23,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -248,16 +249,34 @@ def run_stack(
 def _run_in_fresh_context(
     recording: _RecordingMocks, *, stack: str, project: str, config: dict[str, str], preview: bool, root: Path
 ) -> StackRun:
-    monitor = _RecordingMonitor(recording)
-    mocks.set_mocks(recording, project=project, stack=stack, preview=preview, monitor=monitor)
-    set_all_config(config)
+    # A private event loop per run: a run that fails must not leave tasks behind for the next one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        # Pulumi keeps pending RPCs and outputs process-wide; a previous failed run may have left some.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        monitor = _RecordingMonitor(recording)
+        mocks.set_mocks(recording, project=project, stack=stack, preview=preview, monitor=monitor)
+        set_all_config(config)
 
-    def program() -> None:
-        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+        def program() -> None:
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
-    outputs = _resolve_outputs()
-    return StackRun(stack, project, config, list(monitor.registered), outputs)
+        _sync_await(run_pulumi_func(program))
+        outputs = _resolve_outputs()
+        return StackRun(stack, project, config, list(monitor.registered), outputs)
+    except BaseException:
+        # The run's own exception is raised to the caller; the same failure echoed by abandoned
+        # futures when they are garbage-collected is noise.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        raise
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def _resolve_outputs() -> dict[str, Any]:
