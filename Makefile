@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
-LINT_PATHS := __main__.py stack_outputs.py settings components functions policies tools tests benchmarks examples
+PROGRAM_PATHS := __main__.py stack_outputs.py settings components functions tools tests benchmarks drill
+LINT_PATHS := $(PROGRAM_PATHS) policies examples
 
 .PHONY: help venv test lint typecheck unit policy-check drill bench lock clean config-reference
 
@@ -24,8 +25,11 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard $(LINT_PATHS))
 
+# The program, the policy pack and the example each have a __main__.py, so each is checked on its own.
 typecheck: $(STAMP)
-	$(BIN)/mypy $(wildcard $(LINT_PATHS))
+	$(BIN)/mypy $(wildcard $(PROGRAM_PATHS))
+	cd policies && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml .
+	cd examples/soc_consumer && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml __main__.py
 
 # pytest exits 5 when it collected nothing; that must fail loudly, never pass.
 unit: $(STAMP)

@@ -33,7 +33,8 @@ def _is_element_of_scalar_list(path: str, kinds: dict[str, str]) -> bool:
 
 
 def reference_table() -> str:
-    samples = [{}] + [read_stack_config(load_stack_config(stack)) for stack in ("dev", "prod")]
+    samples: list[dict[str, Any]] = [{}]
+    samples += [read_stack_config(load_stack_config(stack)) for stack in ("dev", "prod")]
     schema = describe_config(samples)
     kinds = {path: entry.kind for path, entry in schema.items()}
     rows = ["| Key | Type | Default | Allowed |", "| --- | --- | --- | --- |"]

@@ -15,7 +15,7 @@ CONSUMER = REPO_ROOT / "examples" / "soc_consumer"
 def outputs_read_by_consumer() -> set[str]:
     tree = ast.parse((CONSUMER / "__main__.py").read_text())
     return {
-        node.args[0].value
+        str(node.args[0].value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         and node.func.attr in {"require_output", "get_output"}
