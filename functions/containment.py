@@ -1,0 +1,317 @@
+"""Contain a device (quarantine thing group + shadow flag) and release it, with confirmation.
+
+Containment has two effects. Membership of the quarantine thing group is what restricts the device: the
+group's IoT policy denies what a quarantined device must not do, and an explicit Deny overrides every
+Allow of its certificate's policies. The shadow's desired state tells the device, over its delta topic,
+that it is quarantined and why. Both functions take their boto3 clients as parameters so the handlers
+and the intake function share them and tests can inject moto or Stubber clients.
+
+Call budget (fleet scale: registry APIs are rate-limited per account, ~100 TPS for AddThingToThingGroup):
+
+* contain, first time:  ListThingGroupsForThing, AddThingToThingGroup, UpdateThingShadow (3 calls)
+* contain, repeated:    ListThingGroupsForThing, UpdateThingShadow (2 calls)
+* release, quarantined: ListThingGroupsForThing, RemoveThingFromThingGroup, UpdateThingShadow
+* release, not quarantined: ListThingGroupsForThing, UpdateThingShadow
+
+Why the membership read comes first: neither AddThingToThingGroup (empty response, and a no-op for a
+member) nor UpdateThingShadow (echoes only the keys sent) tells what the state was before, so reading the
+thing's groups before writing is the one call that can report ``already_contained`` /
+``was_quarantined``. The same read makes the failure modes precise: it raises ResourceNotFoundException
+only for an unknown thing, before anything is written (the shadow service, unlike the registry, accepts
+updates for unregistered thing names, so without this check an unknown thing would get a shadow). Once
+the thing exists, a ResourceNotFoundException from the group write can only mean the quarantine group is
+missing. A membership read after the write would confirm nothing more: the group APIs are synchronous
+and either record the membership or raise, and the membership seen before the write is read, not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from functions.aws_clients import Client
+from functions.messages import THING_NAME_PATTERN
+
+QUARANTINE_KEY: Final = "quarantine"
+QUARANTINE_REASON_KEY: Final = "quarantineReason"
+QUARANTINED_AT_KEY: Final = "quarantinedAt"
+QUARANTINE_INCIDENT_KEY: Final = "quarantineIncident"
+QUARANTINE_SHADOW_KEYS: Final = (QUARANTINE_KEY, QUARANTINE_REASON_KEY, QUARANTINED_AT_KEY, QUARANTINE_INCIDENT_KEY)
+"""The desired-state keys containment owns; release deletes exactly these and no others."""
+
+THING_ARN_PATTERN: Final = re.compile(
+    r"arn:aws[a-z-]*:iot:[a-z0-9-]+:[0-9]{12}:thing/(?P<name>[a-zA-Z0-9:_-]{1,128})"
+)
+INVOLVED_RESOURCE: Final = "INVOLVED_RESOURCE"
+_REGISTRY_PAGE_SIZE: Final = 250
+"""ListThingGroupsForThing's maximum page size, so one call covers any realistic membership list."""
+
+
+class ContainmentError(Exception):
+    """A containment or release step failed or could not be confirmed; the message says which."""
+
+
+class ThingNotFoundError(ContainmentError):
+    """The thing is not in the registry. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ContainResult:
+    thing_name: str
+    group_name: str
+    already_contained: bool
+    """The thing was already in the quarantine group before this call (the shadow is written anyway,
+    so a device quarantined by a Device Defender mitigation action, which only adds to the group, is
+    told about it too)."""
+    shadow_version: int
+    quarantined_at: str
+    """ISO 8601 UTC time written to the shadow: the latest confirmed containment."""
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    thing_name: str
+    group_name: str
+    was_quarantined: bool
+    """The thing was in the quarantine group before this call."""
+    shadow_version: int
+
+
+def contain_thing(
+    iot: Client,
+    iot_data: Client,
+    thing_name: str,
+    *,
+    group_name: str,
+    reason: str | None = None,
+    incident_record_arn: str | None = None,
+    now: datetime | None = None,
+) -> ContainResult:
+    """Put ``thing_name`` in the quarantine group and flag its shadow; confirm both or raise.
+
+    Other group memberships and other desired-state keys are left as they are. Idempotent.
+    Raises ThingNotFoundError for a thing that is not registered (nothing changed) and ContainmentError
+    when a step fails or its result cannot be confirmed.
+    """
+    _check_name("thing_name", thing_name)
+    _check_name("group_name", group_name)
+    moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("now: expected a timezone-aware datetime")
+    quarantined_at = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    already_contained = group_name in _thing_groups(iot, thing_name)
+    if not already_contained:
+        _change_membership(iot.add_thing_to_thing_group, iot, thing_name, group_name, "add")
+
+    desired: dict[str, Any] = {QUARANTINE_KEY: True, QUARANTINED_AT_KEY: quarantined_at}
+    # Absent values are left out rather than sent as null: null would delete what an earlier
+    # containment recorded (for example the incident of the first alarm).
+    if reason is not None:
+        desired[QUARANTINE_REASON_KEY] = reason
+    if incident_record_arn is not None:
+        desired[QUARANTINE_INCIDENT_KEY] = incident_record_arn
+    accepted, version = _update_desired(iot_data, thing_name, desired)
+    if accepted.get(QUARANTINE_KEY) is not True:
+        raise ContainmentError(
+            f"shadow of {thing_name}: the update response does not show desired.{QUARANTINE_KEY}=true"
+        )
+    return ContainResult(thing_name, group_name, already_contained, version, quarantined_at)
+
+
+def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name: str) -> ReleaseResult:
+    """Take ``thing_name`` out of the quarantine group and delete the quarantine keys from its shadow's
+    desired state; confirm both or raise.
+
+    Only the quarantine group and the quarantine keys are touched. Releasing a thing that is not
+    quarantined succeeds (``was_quarantined=False``) and still clears the keys. Raises ThingNotFoundError
+    for a thing that is not registered (nothing changed) and ContainmentError when a step fails or its
+    result cannot be confirmed.
+    """
+    _check_name("thing_name", thing_name)
+    _check_name("group_name", group_name)
+
+    was_quarantined = group_name in _thing_groups(iot, thing_name)
+    if was_quarantined:
+        _change_membership(iot.remove_thing_from_thing_group, iot, thing_name, group_name, "remove")
+
+    # Shadow merge semantics: a desired key set to null is deleted; keys not sent are kept.
+    accepted, version = _update_desired(iot_data, thing_name, dict.fromkeys(QUARANTINE_SHADOW_KEYS))
+    not_deleted = [key for key in QUARANTINE_SHADOW_KEYS if key not in accepted or accepted[key] is not None]
+    if not_deleted:
+        raise ContainmentError(
+            f"shadow of {thing_name}: the update response does not show desired keys "
+            f"{', '.join(not_deleted)} deleted (null)"
+        )
+    return ReleaseResult(thing_name, group_name, was_quarantined, version)
+
+
+def things_from_incident(ssm_incidents: Client, incident_record_arn: str) -> list[str]:
+    """Names of the IoT things an Incident Manager incident lists as INVOLVED_RESOURCE related items,
+    in the order listed, without duplicates. Raises ContainmentError when there are none."""
+    names: list[str] = []
+    try:
+        for page in ssm_incidents.get_paginator("list_related_items").paginate(
+            incidentRecordArn=incident_record_arn
+        ):
+            for item in page["relatedItems"]:
+                identifier = item["identifier"]
+                if identifier["type"] != INVOLVED_RESOURCE:
+                    continue
+                match = THING_ARN_PATTERN.fullmatch(identifier["value"].get("arn", ""))
+                if match and match["name"] not in names:
+                    names.append(match["name"])
+    except ssm_incidents.exceptions.ClientError as error:
+        raise ContainmentError(
+            f"listing related items of incident {incident_record_arn} failed: {_describe(error)}"
+        ) from error
+    if not names:
+        raise ContainmentError(
+            f"incident {incident_record_arn} has no {INVOLVED_RESOURCE} related item with an IoT thing ARN "
+            "(arn:<partition>:iot:<region>:<account>:thing/<name>)"
+        )
+    return names
+
+
+# --- handler input (shared by the contain and release handlers) ---------------------------------------
+
+QUARANTINE_GROUP_ENV: Final = "QUARANTINE_GROUP_NAME"
+REQUEST_FIELDS: Final = ("thingName", "reason", "incidentRecordArn")
+MAX_REASON_LENGTH: Final = 256
+"""Bound on the reason written to the shadow (a classic shadow document is at most 8 KB)."""
+INCIDENT_RECORD_ARN_PATTERN: Final = re.compile(
+    r"arn:aws[a-z-]*:ssm-incidents::[0-9]{12}:incident-record/[a-zA-Z0-9_-]{1,200}/[a-zA-Z0-9-]{1,128}"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated contain or release event."""
+
+    thing_name: str | None
+    reason: str | None
+    incident_record_arn: str | None
+
+
+def parse_request(event: object) -> Request:
+    """Validate ``{"thingName"?, "reason"?, "incidentRecordArn"?}``; ValueError names the bad field.
+
+    An empty string counts as absent: SSM Automation passes "" for an optional parameter left unset.
+    Whether thingName is required is the handler's decision.
+    """
+    if not isinstance(event, Mapping):
+        raise ValueError(f"event: expected a JSON object, got {type(event).__name__}")
+    unknown = sorted(str(key) for key in event if key not in REQUEST_FIELDS)
+    if unknown:
+        raise ValueError(f"event: unknown field(s) {', '.join(unknown)}; expected only {', '.join(REQUEST_FIELDS)}")
+    values: dict[str, str | None] = {}
+    for field in REQUEST_FIELDS:
+        value = event.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field}: expected a string, got {type(value).__name__}")
+        values[field] = value or None
+    thing_name, reason, incident_record_arn = (values[field] for field in REQUEST_FIELDS)
+    if thing_name is not None and not THING_NAME_PATTERN.fullmatch(thing_name):
+        raise ValueError(
+            f"thingName: expected an IoT thing name matching {THING_NAME_PATTERN.pattern}, got {thing_name!r}"
+        )
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        raise ValueError(f"reason: expected at most {MAX_REASON_LENGTH} characters, got {len(reason)}")
+    if incident_record_arn is not None and not INCIDENT_RECORD_ARN_PATTERN.fullmatch(incident_record_arn):
+        raise ValueError(
+            "incidentRecordArn: expected an Incident Manager incident record ARN "
+            f"(arn:<partition>:ssm-incidents::<account>:incident-record/<plan>/<id>), got {incident_record_arn!r}"
+        )
+    return Request(thing_name, reason, incident_record_arn)
+
+
+def quarantine_group_from_env() -> str:
+    """The quarantine thing group name from QUARANTINE_GROUP_NAME; ValueError if unset or malformed."""
+    name = os.environ.get(QUARANTINE_GROUP_ENV, "")
+    if not name:
+        raise ValueError(
+            f"{QUARANTINE_GROUP_ENV}: environment variable is not set (the quarantine thing group name)"
+        )
+    if not THING_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{QUARANTINE_GROUP_ENV}: expected a thing group name matching {THING_NAME_PATTERN.pattern}, "
+            f"got {name!r}"
+        )
+    return name
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _check_name(field: str, name: str) -> None:
+    if not isinstance(name, str) or not THING_NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"{field}: expected a name matching {THING_NAME_PATTERN.pattern}, got {name!r}")
+
+
+def _thing_groups(iot: Client, thing_name: str) -> set[str]:
+    """The thing's group names; ThingNotFoundError when the thing is not registered."""
+    groups: set[str] = set()
+    try:
+        for page in iot.get_paginator("list_thing_groups_for_thing").paginate(
+            thingName=thing_name, PaginationConfig={"PageSize": _REGISTRY_PAGE_SIZE}
+        ):
+            groups.update(group["groupName"] for group in page["thingGroups"])
+    except iot.exceptions.ResourceNotFoundException as error:
+        raise ThingNotFoundError(f"thing {thing_name} is not registered in AWS IoT: nothing changed") from error
+    except iot.exceptions.ClientError as error:
+        raise ContainmentError(f"reading the thing groups of {thing_name} failed: {_describe(error)}") from error
+    return groups
+
+
+def _change_membership(
+    operation: Callable[..., object], iot: Client, thing_name: str, group_name: str, verb: str
+) -> None:
+    try:
+        operation(thingGroupName=group_name, thingName=thing_name)
+    except iot.exceptions.ResourceNotFoundException as error:
+        # The thing was found a moment ago, so the missing resource is the group.
+        raise ContainmentError(
+            f"could not {verb} {thing_name}: thing group {group_name} does not exist ({_describe(error)})"
+        ) from error
+    except iot.exceptions.ClientError as error:
+        raise ContainmentError(
+            f"could not {verb} {thing_name} (thing group {group_name}): {_describe(error)}"
+        ) from error
+
+
+def _update_desired(iot_data: Client, thing_name: str, desired: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """Merge ``desired`` into the classic shadow; return the accepted desired state and the new version.
+
+    The response is as strong a confirmation as a GetThingShadow afterwards: the Device Shadow service
+    answers only once the update is applied, with the desired values it accepted and the version that
+    now holds them. A separate read could only add a newer concurrent update, which it could not rule
+    out either, and would cost a call per device.
+    """
+    payload = json.dumps({"state": {"desired": desired}}).encode()
+    try:
+        response = iot_data.update_thing_shadow(thingName=thing_name, payload=payload)
+    except iot_data.exceptions.ClientError as error:
+        raise ContainmentError(f"updating the shadow of {thing_name} failed: {_describe(error)}") from error
+    try:
+        document = json.loads(response["payload"].read())
+        accepted = document["state"]["desired"]
+        version = document["version"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ContainmentError(
+            f"shadow of {thing_name}: the update response has no accepted desired state and version"
+        ) from error
+    if not isinstance(accepted, dict) or not isinstance(version, int) or isinstance(version, bool):
+        raise ContainmentError(
+            f"shadow of {thing_name}: the update response has no accepted desired state and version"
+        )
+    return accepted, version
+
+
+def _describe(error: Any) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code', 'Unknown')}: {details.get('Message', str(error))}"
