@@ -1,0 +1,66 @@
+"""Lambda handler: release one device from quarantine (the recovery step of an incident).
+
+Event:
+    {"thingName": str, "reason"?: str, "incidentRecordArn"?: str}
+reason and incidentRecordArn are logged with the release. An empty string counts as absent. Invalid
+events raise ValueError naming the field.
+
+Environment: QUARANTINE_GROUP_NAME (required), POWERTOOLS_SERVICE_NAME, AWS_RETRY_MODE, IOT_DATA_ENDPOINT.
+
+Returns a JSON object whose keys are stable (an SSM Automation step declares them as outputs with
+selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
+    status             "RELEASED" (confirmed; otherwise ContainmentError is raised)
+    quarantineGroup    the quarantine thing group name
+    thingCount         1
+    things             [{"thingName": str, "wasQuarantined": bool, "shadowVersion": int}]
+    incidentRecordArn  the incident from the event, "" when there was none
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions import aws_clients
+from functions.containment import parse_request, quarantine_group_from_env, release_thing
+
+OUTPUT_KEYS: Final[Mapping[str, str]] = {
+    "status": "String",
+    "quarantineGroup": "String",
+    "thingCount": "Integer",
+    "things": "MapList",
+    "incidentRecordArn": "String",
+}
+STATUS_RELEASED: Final = "RELEASED"
+
+logger = Logger()
+
+
+# clear_state: keys appended for one invocation must not leak into the next in a warm environment.
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - the decorator reads context
+    request = parse_request(event)
+    group_name = quarantine_group_from_env()
+    if request.thing_name is None:
+        raise ValueError("thingName: required field is missing")
+    logger.append_keys(
+        thing_name=request.thing_name, incident_record_arn=request.incident_record_arn, reason=request.reason
+    )
+    result = release_thing(aws_clients.iot(), aws_clients.iot_data(), request.thing_name, group_name=group_name)
+    logger.info("released", was_quarantined=result.was_quarantined, shadow_version=result.shadow_version)
+    return {
+        "status": STATUS_RELEASED,
+        "quarantineGroup": group_name,
+        "thingCount": 1,
+        "things": [
+            {
+                "thingName": result.thing_name,
+                "wasQuarantined": result.was_quarantined,
+                "shadowVersion": result.shadow_version,
+            }
+        ],
+        "incidentRecordArn": request.incident_record_arn or "",
+    }
