@@ -1,0 +1,501 @@
+"""``fleetguard:incidentResponse``: how an alert becomes a contained device, an incident and engaged people.
+
+Incident Manager (and so SSM Contacts) is closed to new AWS customers, so it is a per-environment switch:
+off, the intake contains the device itself and notifies the responders topic. Limits below come from the
+botocore models of ssm-incidents (2018-05-10) and ssm-contacts (2021-05-03), the CloudFormation schemas
+of the same resources (where they are stricter), and the Lambda/SQS event source rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from settings import facts
+from settings.reader import Node
+
+CHANNEL_TYPES: Final = ("EMAIL", "SMS", "VOICE")
+CONFIDENCE_LEVELS: Final = facts.CONFIDENCE_LEVELS
+IMPACT_RANGE: Final = (1, 5)
+"""1 critical ... 5 no impact (ssm-incidents Impact)."""
+STAGE_MINUTES_RANGE: Final = (0, 30)
+"""ssm-contacts StageDurationInMins."""
+RETRY_MINUTES_RANGE: Final = (0, 60)
+"""ssm-contacts RetryIntervalInMinutes."""
+MAX_ENGAGEMENTS: Final = 5
+"""ssm-incidents EngagementSet: contacts or escalation plans a response plan engages."""
+MAX_NOTIFICATION_TARGETS: Final = 10
+"""ssm-incidents NotificationTargetSet (the responders topic is always one of them)."""
+MAX_REPLICATION_REGIONS: Final = 3
+TITLE_MAX: Final = 200
+SUMMARY_MAX: Final = 4000
+"""The API takes 8000; CloudFormation's schema 4000. Staying within both keeps the plan portable."""
+DEDUPE_MAX: Final = 1000
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RETRY_MODES: Final = ("standard", "adaptive")
+LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                             2557, 2922, 3288, 3653)
+"""CloudWatch Logs PutRetentionPolicy values."""
+KEY_CHOICES: Final = ("aws-owned", "customer")
+
+CONTACT_ALIAS_PATTERN: Final = r"[a-z0-9_-]{1,255}"
+# botocore allows letters, spaces, digits, _ . -; CloudFormation's schema no dot: the intersection.
+DISPLAY_NAME_PATTERN: Final = r"[A-Za-z0-9_ -]{1,255}"
+CHANNEL_NAME_PATTERN: Final = r"[A-Za-z0-9_ .-]{1,255}"
+EMAIL_PATTERN: Final = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+PHONE_PATTERN: Final = r"\+[1-9][0-9]{6,14}"
+"""E.164: '+', country code and number, as SMS and VOICE channels require."""
+REGION_PATTERN: Final = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]"
+RESPONSE_PLAN_NAME_PATTERN: Final = r"[a-zA-Z0-9_-]{1,200}"
+RUNBOOK_NAME_PATTERN: Final = r"[a-zA-Z0-9_.-]{3,128}"
+RESERVED_DOCUMENT_PREFIXES: Final = ("aws", "amazon", "amzn")
+"""SSM rejects document names starting with these (any case)."""
+KMS_KEY_ARN_PATTERN: Final = r"arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[a-zA-Z0-9-]+"
+
+MAX_BATCH_SIZE: Final = 1000
+"""The intake contract: up to 1000 records per invocation (Lambda allows 10000 for standard queues)."""
+MAX_BATCHING_WINDOW_SECONDS: Final = 300
+LARGE_BATCH: Final = 10
+"""Lambda refuses an SQS batch size above 10 without a batching window of at least one second."""
+
+
+@dataclass(frozen=True)
+class ContactChannel:
+    """One way to reach a person."""
+
+    name: str
+    type: str
+    """EMAIL, SMS or VOICE."""
+    address: str
+
+
+@dataclass(frozen=True)
+class EngagementStage:
+    """One stage of a person's engagement plan: which of their channels, then how long to wait."""
+
+    duration_minutes: int
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PersonalContact:
+    """A responder Incident Manager can page."""
+
+    alias: str
+    display_name: str
+    channels: tuple[ContactChannel, ...]
+    engagement_plan: tuple[EngagementStage, ...]
+    retry_interval_minutes: int
+    """Minutes before a failed engagement of a channel is retried."""
+
+
+@dataclass(frozen=True)
+class EscalationStage:
+    """Contacts engaged together; if none acknowledges within ``minutes``, the next stage starts."""
+
+    contacts: tuple[str, ...]
+    minutes: int
+
+
+@dataclass(frozen=True)
+class EscalationPlan:
+    """An escalation plan (an SSM contact of type ESCALATION) chaining personal contacts."""
+
+    alias: str
+    display_name: str
+    stages: tuple[EscalationStage, ...]
+
+
+@dataclass(frozen=True)
+class ReplicationSetSettings:
+    """The account's Incident Manager replication set (one per account)."""
+
+    manage: bool
+    """False when the account already has one (every remaining Incident Manager customer does): then the
+    stack neither creates nor deletes it."""
+    regions: tuple[str, ...]
+    customer_key_arns: dict[str, str]
+    """Region -> customer managed KMS key; empty means AWS-owned keys."""
+
+
+@dataclass(frozen=True)
+class IncidentTemplate:
+    """What every incident the response plan opens starts with (StartIncident overrides title/impact)."""
+
+    title: str
+    summary: str
+    dedupe_string: str
+    """Folds new incidents into an open one with the same string: an alert storm is one fleet incident."""
+
+
+@dataclass(frozen=True)
+class IncidentManagerSettings:
+    """Incident Manager and SSM Contacts: only for accounts that already use them."""
+
+    enabled: bool
+    response_plan_name: str
+    replication_set: ReplicationSetSettings
+    incident: IncidentTemplate
+    contacts: tuple[PersonalContact, ...]
+    escalation: EscalationPlan | None
+    extra_notification_topic_arns: tuple[str, ...]
+    """SNS topics notified of incident updates besides the responders topic."""
+
+
+@dataclass(frozen=True)
+class ImpactRules:
+    """Incident impact: by security profile, else by ML confidence, else the default."""
+
+    default: int
+    by_profile: dict[str, int]
+    by_confidence: dict[str, int]
+
+    def to_json(self) -> str:
+        """The ``IMPACT_RULES`` environment value of the intake contract."""
+        return json.dumps(
+            {"default": self.default, "byProfile": self.by_profile, "byConfidence": self.by_confidence},
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """The alert queue, its dead-letter queue and the intake function."""
+
+    batch_size: int
+    max_receive_count: int
+    """Deliveries before a record moves to the dead-letter queue."""
+    visibility_timeout_seconds: int
+    retention_seconds: int
+    max_concurrency: int
+    """Concurrent intake invocations the queue may drive (fewer, larger batches keep a storm together)."""
+    timeout_seconds: int
+    memory_mb: int
+    log_level: str
+    retry_mode: str
+
+
+@dataclass(frozen=True)
+class IncidentResponseSettings:
+    """Everything the intake, runbook, response plan and contacts need."""
+
+    incident_manager: IncidentManagerSettings
+    runbook_name: str
+    impact_rules: ImpactRules
+    audit_incident_checks: tuple[str, ...]
+    """Non-compliant audit checks that open an incident; every other one is a notification."""
+    storm_threshold: int
+    """In-alarm violations of one (profile, behavior) in one batch that make a storm."""
+    storm_window_seconds: int
+    """The event source's batching window: how long the queue gathers a storm into one batch."""
+    intake: IntakeSettings
+    log_retention_days: int
+
+    def audit_routing_json(self) -> str:
+        """The ``AUDIT_ROUTING`` environment value of the intake contract."""
+        return json.dumps({"incidentChecks": list(self.audit_incident_checks)})
+
+
+def parse_incident_response(node: Node, environment: str) -> IncidentResponseSettings:
+    section = node.mapping(allowed_keys=(
+        "incidentManager", "runbookName", "impactRules", "auditRouting", "storm", "queue", "intake",
+        "logRetentionDays",
+    ))
+    intake = _parse_intake(section.child("queue"), section.child("intake"))
+    storm = section.child("storm").mapping(allowed_keys=("threshold", "windowSeconds"))
+    threshold = _integer(storm.child("threshold"), 10, 2, MAX_BATCH_SIZE)
+    window = _integer(storm.child("windowSeconds"), 20, 0, MAX_BATCHING_WINDOW_SECONDS)
+    if threshold > intake.batch_size:
+        storm.child("threshold").fail(
+            f"a storm must fit in one batch; expected at most queue.batchSize ({intake.batch_size})"
+        )
+    if intake.batch_size > LARGE_BATCH and window < 1:
+        storm.child("windowSeconds").fail(
+            f"Lambda needs a batching window of at least 1 second for a batch size above {LARGE_BATCH}"
+        )
+    return IncidentResponseSettings(
+        incident_manager=_parse_incident_manager(section.child("incidentManager"), environment),
+        runbook_name=_runbook_name(section.child("runbookName"), environment),
+        impact_rules=_parse_impact_rules(section.child("impactRules")),
+        audit_incident_checks=_parse_audit_routing(section.child("auditRouting")),
+        storm_threshold=threshold,
+        storm_window_seconds=window,
+        intake=intake,
+        log_retention_days=section.child("logRetentionDays").integer(30, allowed=LOG_RETENTION_DAYS) or 30,
+    )
+
+
+def _integer(node: Node, default: int, low: int, high: int) -> int:
+    """A bounded whole number where 0 may be valid (so no ``or default``)."""
+    value = node.integer(default, minimum=low, maximum=high)
+    return default if value is None else value
+
+
+def _runbook_name(node: Node, environment: str) -> str:
+    name = node.string(f"fleetguard-{environment}-iot-incident", pattern=RUNBOOK_NAME_PATTERN) or ""
+    if name.lower().startswith(RESERVED_DOCUMENT_PREFIXES):
+        node.fail(f"SSM reserves document names starting with {', '.join(RESERVED_DOCUMENT_PREFIXES)}")
+    return name
+
+
+def _parse_intake(queue_node: Node, intake_node: Node) -> IntakeSettings:
+    queue = queue_node.mapping(allowed_keys=(
+        "batchSize", "maxReceiveCount", "visibilityTimeoutSeconds", "retentionSeconds", "maxConcurrency",
+    ))
+    function = intake_node.mapping(allowed_keys=("timeoutSeconds", "memoryMb", "logLevel", "retryMode"))
+    timeout = _integer(function.child("timeoutSeconds"), 120, 1, 900)
+    # AWS's advice for SQS event sources: visibility at least six times the function timeout.
+    visibility = _integer(queue.child("visibilityTimeoutSeconds"), 6 * timeout, 0, 43200)
+    if visibility < timeout:
+        queue.child("visibilityTimeoutSeconds").fail(
+            f"Lambda rejects an SQS event source whose visibility timeout is shorter than the function "
+            f"timeout; expected at least intake.timeoutSeconds ({timeout})"
+        )
+    return IntakeSettings(
+        batch_size=_integer(queue.child("batchSize"), 100, 1, MAX_BATCH_SIZE),
+        max_receive_count=_integer(queue.child("maxReceiveCount"), 5, 1, 1000),
+        visibility_timeout_seconds=visibility,
+        retention_seconds=_integer(queue.child("retentionSeconds"), 345600, 60, 1209600),
+        max_concurrency=_integer(queue.child("maxConcurrency"), 2, 2, 1000),
+        timeout_seconds=timeout,
+        memory_mb=_integer(function.child("memoryMb"), 512, 128, 10240),
+        log_level=function.child("logLevel").string("INFO", allowed=LOG_LEVELS) or "INFO",
+        retry_mode=function.child("retryMode").string("standard", allowed=RETRY_MODES) or "standard",
+    )
+
+
+def _parse_impact_rules(node: Node) -> ImpactRules:
+    section = node.mapping(allowed_keys=("default", "byProfile", "byConfidence"))
+    low, high = IMPACT_RANGE
+    by_profile: dict[str, int] = {}
+    for profile, value in section.child("byProfile").mapping().items("profile"):
+        if not re.fullmatch(facts.PROFILE_NAME_PATTERN, profile):
+            value.problems.add(value.path, f"not a security profile name (expected {facts.PROFILE_NAME_PATTERN})")
+            continue
+        impact = value.integer(minimum=low, maximum=high)
+        if impact is not None:
+            by_profile[profile] = impact
+        elif value.missing:
+            value.fail(f"expected an impact {low}..{high}")
+    confidence = section.child("byConfidence")
+    confidence_values = confidence.mapping(allowed_keys=CONFIDENCE_LEVELS)
+    by_confidence: dict[str, int] = {"HIGH": 2, "MEDIUM": 3, "LOW": 4} if confidence.missing else {}
+    for level, value in confidence_values.items("confidence"):
+        impact = value.integer(minimum=low, maximum=high) if level in CONFIDENCE_LEVELS else None
+        if impact is not None:
+            by_confidence[level] = impact
+    return ImpactRules(
+        default=_integer(section.child("default"), 3, low, high),
+        by_profile=by_profile,
+        by_confidence=by_confidence,
+    )
+
+
+def _parse_audit_routing(node: Node) -> tuple[str, ...]:
+    section = node.mapping(allowed_keys=("incidentChecks",))
+    checks = section.child("incidentChecks")
+    if checks.missing:
+        return facts.CRITICAL_AUDIT_CHECKS
+    return tuple(checks.string_list(allowed=tuple(facts.AUDIT_CHECKS_BY_NAME)))
+
+
+def _parse_incident_manager(node: Node, environment: str) -> IncidentManagerSettings:
+    section = node.mapping(allowed_keys=(
+        "enabled", "responsePlanName", "replicationSet", "incident", "contacts", "escalation",
+        "notificationTopicArns",
+    ))
+    enabled = section.child("enabled").boolean(False)
+    contacts = tuple(section.child("contacts").each(_parse_contact))
+    _check_unique(section.child("contacts"), [contact.alias for contact in contacts], "contact alias")
+    escalation_node = section.child("escalation")
+    escalation = None if escalation_node.missing else _parse_escalation(escalation_node, contacts)
+    contacts_node = section.child("contacts")
+    if enabled and (contacts_node.missing or contacts_node.value == []):
+        contacts_node.fail("Incident Manager must engage someone; expected at least one contact")
+    if escalation is None and len(contacts) > MAX_ENGAGEMENTS:
+        section.child("contacts").fail(
+            f"a response plan engages at most {MAX_ENGAGEMENTS} contacts; add an escalation plan to chain more"
+        )
+    topics = section.child("notificationTopicArns")
+    topic_arns = tuple(topics.string_list(pattern=r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}"))
+    if len(topic_arns) > MAX_NOTIFICATION_TARGETS - 1:
+        topics.fail(f"the responders topic plus these may not exceed {MAX_NOTIFICATION_TARGETS} notification "
+                    f"targets; expected at most {MAX_NOTIFICATION_TARGETS - 1}")
+    return IncidentManagerSettings(
+        enabled=enabled,
+        response_plan_name=section.child("responsePlanName").string(
+            f"fleetguard-{environment}-iot-device-compromise", pattern=RESPONSE_PLAN_NAME_PATTERN
+        ) or "",
+        replication_set=_parse_replication_set(section.child("replicationSet"), required=enabled),
+        incident=_parse_incident_template(section.child("incident"), environment),
+        contacts=contacts,
+        escalation=escalation,
+        extra_notification_topic_arns=topic_arns,
+    )
+
+
+def _parse_replication_set(node: Node, *, required: bool) -> ReplicationSetSettings:
+    section = node.mapping(allowed_keys=("manage", "regions", "key", "customerKeyArns"))
+    regions_node = section.child("regions")
+    regions = tuple(regions_node.string_list(pattern=REGION_PATTERN))
+    if required and regions_node.missing:
+        regions_node.fail("required when Incident Manager is enabled: the stack's region first, then up to "
+                          f"{MAX_REPLICATION_REGIONS - 1} more")
+    elif isinstance(regions_node.value, list) and not 1 <= len(regions_node.value) <= MAX_REPLICATION_REGIONS:
+        regions_node.fail(f"expected 1 to {MAX_REPLICATION_REGIONS} regions")
+    _check_unique(regions_node, list(regions), "region")
+    key = section.child("key").string("aws-owned", allowed=KEY_CHOICES)
+    keys_node = section.child("customerKeyArns")
+    customer_keys: dict[str, str] = {}
+    if key == "customer":
+        customer_keys = _parse_customer_keys(keys_node, regions)
+    elif not keys_node.missing:
+        keys_node.fail(f"only allowed when key is customer (key is {key})")
+    return ReplicationSetSettings(
+        manage=section.child("manage").boolean(True),
+        regions=regions,
+        customer_key_arns=customer_keys,
+    )
+
+
+
+def _parse_customer_keys(node: Node, regions: tuple[str, ...]) -> dict[str, str]:
+    """Region -> customer managed key; each replication region needs its own key in that region."""
+    keys: dict[str, str] = {}
+    for region, arn_node in node.mapping().items("region"):
+        match = re.fullmatch(KMS_KEY_ARN_PATTERN, arn_node.string(pattern=KMS_KEY_ARN_PATTERN) or "")
+        if match is None:
+            if arn_node.missing:
+                arn_node.fail("expected a KMS key ARN")
+        elif match.group("region") != region:
+            arn_node.fail(f"a replication region needs a key in that region ({region})")
+        elif region not in regions:
+            arn_node.fail(f"{region} is not one of replicationSet.regions")
+        else:
+            keys[region] = match.group(0)
+    for region in regions:
+        if node.child(region).missing:
+            node.child(region).fail("required when key is customer: a KMS key ARN in this region")
+    return keys
+
+def _parse_incident_template(node: Node, environment: str) -> IncidentTemplate:
+    section = node.mapping(allowed_keys=("title", "summary", "dedupeString"))
+
+    def text(key: str, default: str, maximum: int) -> str:
+        child = section.child(key)
+        value = child.string(default, min_length=1) or default
+        if len(value) > maximum:
+            child.fail(f"expected at most {maximum} characters")
+        return value
+
+    return IncidentTemplate(
+        title=text("title", f"IoT device security violation ({environment})", TITLE_MAX),
+        summary=text(
+            "summary",
+            "AWS IoT Device Defender reported a device behaving outside its security profile. The runbook "
+            "quarantines the devices named in the related items; follow its Analysis and Recovery steps.",
+            SUMMARY_MAX,
+        ),
+        dedupe_string=text("dedupeString", f"fleetguard-{environment}-device-defender", DEDUPE_MAX),
+    )
+
+
+def _parse_contact(node: Node) -> PersonalContact | None:
+    item = node.mapping(allowed_keys=("alias", "displayName", "channels", "engagementPlan",
+                                      "retryIntervalMinutes"))
+    alias = item.child("alias").required_string(pattern=CONTACT_ALIAS_PATTERN)
+    display_name = item.child("displayName").required_string(pattern=DISPLAY_NAME_PATTERN)
+    channels_node = item.child("channels")
+    channels = tuple(channels_node.each(_parse_channel))
+    if channels_node.missing or channels_node.value == []:
+        channels_node.fail("expected at least one contact channel (EMAIL, SMS or VOICE)")
+    names = [channel.name for channel in channels]
+    _check_unique(channels_node, names, "channel name")
+    plan_node = item.child("engagementPlan")
+    plan: tuple[EngagementStage, ...]
+    if plan_node.missing:
+        # Default: every channel at once; a stage that has targets may last 0 minutes.
+        plan = (EngagementStage(0, tuple(names)),) if names else ()
+    else:
+        plan = tuple(plan_node.each(lambda stage: _parse_engagement_stage(stage, names)))
+        if plan_node.value == []:
+            plan_node.fail("expected at least one stage")
+    low, high = RETRY_MINUTES_RANGE
+    retry = _integer(item.child("retryIntervalMinutes"), 1, low, high)
+    if not (alias and display_name and channels and plan):
+        return None
+    return PersonalContact(alias, display_name, channels, plan, retry)
+
+
+def _parse_channel(node: Node) -> ContactChannel | None:
+    item = node.mapping(allowed_keys=("name", "type", "address"))
+    name = item.child("name").required_string(pattern=CHANNEL_NAME_PATTERN)
+    kind = item.child("type").required_string(allowed=CHANNEL_TYPES)
+    address_node = item.child("address")
+    address = address_node.required_string()
+    if kind == "EMAIL" and address and not re.fullmatch(EMAIL_PATTERN, address):
+        address_node.fail("expected an email address")
+        address = ""
+    elif kind in ("SMS", "VOICE") and address and not re.fullmatch(PHONE_PATTERN, address):
+        address_node.fail(f"{kind} needs an E.164 phone number: '+', country code and number")
+        address = ""
+    if not (name and kind and address):
+        return None
+    return ContactChannel(name, kind, address)
+
+
+def _parse_engagement_stage(node: Node, channel_names: list[str]) -> EngagementStage | None:
+    item = node.mapping(allowed_keys=("durationMinutes", "channels"))
+    low, high = STAGE_MINUTES_RANGE
+    duration = item.child("durationMinutes").required_integer(minimum=low, maximum=high)
+    channels_node = item.child("channels")
+    channels = channels_node.string_list()
+    for name in channels:
+        if name not in channel_names:
+            channels_node.fail(f"{name!r} is not one of this contact's channels ({', '.join(channel_names)})")
+    if not channels:
+        channels_node.fail("expected at least one channel name")
+    if not channels or any(name not in channel_names for name in channels):
+        return None
+    return EngagementStage(duration, tuple(channels))
+
+
+def _parse_escalation(node: Node, contacts: tuple[PersonalContact, ...]) -> EscalationPlan | None:
+    item = node.mapping(allowed_keys=("alias", "displayName", "stages"))
+    alias = item.child("alias").required_string(pattern=CONTACT_ALIAS_PATTERN)
+    aliases = [contact.alias for contact in contacts]
+    if alias in aliases:
+        item.child("alias").fail("contact aliases are unique per account; the escalation plan needs its own")
+    display_name = item.child("displayName").required_string(pattern=DISPLAY_NAME_PATTERN)
+    stages_node = item.child("stages")
+    elements = stages_node.elements()
+    parsed = [_parse_escalation_stage(stage, aliases) for stage in elements]
+    stages = tuple(stage for stage in parsed if stage is not None)
+    if stages_node.missing or stages_node.value == []:
+        stages_node.fail("expected at least one stage")
+    if not (alias and display_name and stages) or len(stages) != len(elements):
+        return None
+    return EscalationPlan(alias, display_name, stages)
+
+
+def _parse_escalation_stage(node: Node, aliases: list[str]) -> EscalationStage | None:
+    item = node.mapping(allowed_keys=("contacts", "minutes"))
+    low, high = STAGE_MINUTES_RANGE
+    minutes = item.child("minutes").required_integer(minimum=low, maximum=high)
+    contacts_node = item.child("contacts")
+    stage_contacts = contacts_node.string_list()
+    unknown = [alias for alias in stage_contacts if alias not in aliases]
+    for alias in unknown:
+        contacts_node.fail(f"{alias!r} is not a configured contact alias ({', '.join(aliases) or 'none'})")
+    if not stage_contacts:
+        contacts_node.fail("expected at least one contact alias")
+    if not stage_contacts or unknown:
+        return None
+    return EscalationStage(tuple(stage_contacts), minutes)
+
+
+def _check_unique(node: Node, values: list[str], what: str) -> None:
+    for duplicate in sorted({value for value in values if values.count(value) > 1}):
+        node.fail(f"{what} {duplicate!r} is used more than once")
