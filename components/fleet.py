@@ -1,0 +1,337 @@
+"""Fleet-wide visibility and recovery: fleet indexing, dynamic thing groups for the questions responders
+ask, fleet metrics with CloudWatch alarms into the alert path, and a firmware recovery job template with
+a staged rollout that aborts itself on failures.
+
+Fleet indexing is account-wide. When this stack owns it, the dynamic groups and fleet metrics are
+ordered after it (both need the index); when another stack owns it, ``IndexingSettings`` states what
+that owner indexes, and the owner must also index the firmware attribute as a String custom field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from components.iam import policy_document, service_trust_policy, statement
+from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
+
+native = aws_native.iot
+
+THING_INDEX: Final = "AWS_Things"
+QUERY_VERSION: Final = "2017-09-30"
+FLEET_METRICS_NAMESPACE: Final = "IoTFleetMetrics"
+"""CloudWatch namespace fleet metrics are emitted to: the metric name is the fleet metric's name and the
+one dimension, AggregationType, holds the aggregation value (here ``count``)."""
+COUNT: Final = "count"
+
+# Characters the fleet indexing query syntax treats as operators unless escaped with a backslash.
+_QUERY_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
+
+
+def escape_query_term(value: str) -> str:
+    """``value`` as one literal term of a fleet indexing query."""
+    return _QUERY_SPECIAL.sub(r"\\\1", value)
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    """A fleet indexing query for one KPI and the field a fleet metric counts it by."""
+
+    slug: str
+    """Name suffix for the group, fleet metric and alarm."""
+    query: str
+    aggregation_field: str
+    """An indexed field every matching thing has, so Statistics ``count`` counts the matches."""
+    description: str
+
+
+def kpi_query(kpi: Kpi, firmware: FirmwareSettings) -> KpiQuery:
+    """The query behind a KPI, in fleet indexing query syntax."""
+    if kpi is Kpi.IN_VIOLATION:
+        # deviceDefender.violationCount (managed Number field, indexed with Device Defender VIOLATIONS) is
+        # the thing's number of active Detect violations: above zero means it is in violation right now.
+        return KpiQuery(
+            "in-violation", "deviceDefender.violationCount>0", "deviceDefender.violationCount",
+            "Devices with at least one active Device Defender Detect violation",
+        )
+    if kpi is Kpi.DISCONNECTED:
+        # connectivity.connected (managed Boolean field, indexed with connectivity STATUS) is false when
+        # the thing's latest lifecycle event is a disconnect.
+        return KpiQuery(
+            "disconnected", "connectivity.connected:false", "connectivity.connected",
+            "Devices whose latest lifecycle event is a disconnect",
+        )
+    version = firmware.watched_version or ""
+    # attributes.<name>:<value> matches the registry attribute exactly (search is case-insensitive); the
+    # version is escaped so characters such as "-" are not read as query operators.
+    return KpiQuery(
+        f"firmware-{_slug(version)}",
+        f"attributes.{firmware.attribute}:{escape_query_term(version)}",
+        f"attributes.{firmware.attribute}",
+        f"Devices reporting firmware {version} in attribute {firmware.attribute}",
+    )
+
+
+def _slug(text: str) -> str:
+    """Thing group names and job template ids allow letters, digits, "_" and "-" only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def thing_indexing_configuration(
+    indexing: IndexingSettings, firmware: FirmwareSettings
+) -> aws.iot.IndexingConfigurationThingIndexingConfigurationArgs:
+    """Registry always (dynamic groups need it), the other sources as the environment chooses, and the
+    firmware attribute as a custom field so fleet metrics can aggregate on it."""
+    return aws.iot.IndexingConfigurationThingIndexingConfigurationArgs(
+        thing_indexing_mode="REGISTRY_AND_SHADOW" if indexing.shadow else "REGISTRY",
+        thing_connectivity_indexing_mode="STATUS" if indexing.connectivity else "OFF",
+        device_defender_indexing_mode="VIOLATIONS" if indexing.device_defender_violations else "OFF",
+        custom_fields=[
+            aws.iot.IndexingConfigurationThingIndexingConfigurationCustomFieldArgs(
+                name=f"attributes.{firmware.attribute}", type="String",
+            ),
+        ],
+    )
+
+
+def firmware_job_document(
+    recovery: RecoverySettings, version_attribute: str, region: pulumi.Input[str], dns_suffix: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The job document devices receive. AWS IoT swaps the placeholder for a presigned S3 URL each time a
+    device fetches the document, so devices that were offline for days still get a working link."""
+    url = pulumi.Output.format(
+        "${{aws:iot:s3-presigned-url:https://s3.{0}.{1}/{2}/{3}}}",
+        region, dns_suffix, recovery.firmware_bucket, recovery.firmware_key,
+    )
+    document: dict[str, object] = {
+        "operation": "firmware-update",
+        "firmwareVersion": recovery.firmware_version,
+        "firmwareUrl": url,
+        "reportVersionInAttribute": version_attribute,
+    }
+    if recovery.firmware_sha256:
+        document["firmwareSha256"] = recovery.firmware_sha256
+    return pulumi.Output.json_dumps(document)
+
+
+def rollout_config(recovery: RecoverySettings) -> native.JobExecutionsRolloutConfigPropertiesArgs:
+    rollout = recovery.rollout
+    return native.JobExecutionsRolloutConfigPropertiesArgs(
+        exponential_rollout_rate=native.JobTemplateExponentialRolloutRateArgs(
+            base_rate_per_minute=rollout.base_rate_per_minute,
+            increment_factor=rollout.increment_factor,
+            rate_increase_criteria=native.JobTemplateRateIncreaseCriteriaArgs(
+                number_of_succeeded_things=rollout.increase_after_succeeded,
+            ),
+        ),
+        maximum_per_minute=rollout.maximum_per_minute,
+    )
+
+
+def abort_config(recovery: RecoverySettings) -> native.AbortConfigPropertiesArgs:
+    return native.AbortConfigPropertiesArgs(criteria_list=[
+        native.JobTemplateAbortCriteriaArgs(
+            action=native.JobTemplateAction.CANCEL,
+            failure_type=native.JobTemplateFailureType(criterion.failure_type),
+            min_number_of_executed_things=criterion.min_executed_things,
+            threshold_percentage=float(criterion.threshold_percent),
+        )
+        for criterion in recovery.abort
+    ])
+
+
+def retry_config(recovery: RecoverySettings) -> native.JobExecutionsRetryConfigPropertiesArgs | None:
+    if not recovery.retry:
+        return None
+    return native.JobExecutionsRetryConfigPropertiesArgs(retry_criteria_list=[
+        native.JobTemplateRetryCriteriaArgs(
+            failure_type=native.JobTemplateJobRetryFailureType(criterion.failure_type),
+            number_of_retries=criterion.retries,
+        )
+        for criterion in recovery.retry
+    ])
+
+
+class FleetArgs(TypedDict):
+    """Inputs of the fleet component."""
+
+    settings: FleetSettings
+    """Validated fleet settings (indexing, groups, metrics, recovery)."""
+    account_id: pulumi.Input[str]
+    """Account of the fleet; the recovery role trusts AWS IoT only on its behalf."""
+    region: pulumi.Input[str]
+    """Region of the fleet and of the firmware bucket's S3 endpoint."""
+    partition: pulumi.Input[str]
+    """AWS partition for ARNs."""
+    dns_suffix: pulumi.Input[str]
+    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the S3 endpoint."""
+    alarm_topic_arn: pulumi.Input[str]
+    """Topic KPI alarms notify (the responders topic); its policy must admit these alarms."""
+    tags: dict[str, str]
+    """Tags for taggable children."""
+
+
+class FleetComponent(pulumi.ComponentResource):
+    """Fleet indexing, dynamic groups, KPI fleet metrics with alarms, and the recovery job template."""
+
+    indexing: aws.iot.IndexingConfiguration | None
+    dynamic_groups: dict[Kpi, native.ThingGroup]
+    fleet_metrics: dict[Kpi, native.FleetMetric]
+    alarms: dict[Kpi, aws.cloudwatch.MetricAlarm]
+    dynamic_group_names: dict[str, str]
+    """KPI -> dynamic thing group name, for other teams' jobs and searches."""
+    fleet_metric_names: dict[str, pulumi.Output[str]]
+    """KPI -> fleet metric name (also its CloudWatch metric name in the IoTFleetMetrics namespace)."""
+    recovery_role: aws.iam.Role | None
+    recovery_template: native.JobTemplate | None
+    recovery_template_arn: pulumi.Output[str] | None
+    """The jobTemplateArn for CreateJob (e.g. a continuous job targeting the watched-firmware group)."""
+
+    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:fleet:Fleet", name, None, opts)
+        settings = args["settings"]
+        native_tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+
+        self.indexing = None
+        if settings.indexing.manage:
+            self.indexing = aws.iot.IndexingConfiguration(
+                f"{name}-indexing",
+                thing_indexing_configuration=thing_indexing_configuration(settings.indexing, settings.firmware),
+                # Account-wide: destroying this stack must not switch indexing off under other teams'
+                # dynamic groups and fleet metrics.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+        needs_index = pulumi.ResourceOptions(parent=self, depends_on=[self.indexing] if self.indexing else None)
+
+        self.dynamic_groups = {}
+        self.dynamic_group_names = {}
+        for kpi in settings.dynamic_groups:
+            query = kpi_query(kpi, settings.firmware)
+            self.dynamic_group_names[kpi.value] = f"{name}-{query.slug}"
+            self.dynamic_groups[kpi] = native.ThingGroup(
+                f"{name}-{query.slug}",
+                thing_group_name=self.dynamic_group_names[kpi.value],
+                query_string=query.query,
+                thing_group_properties=native.ThingGroupPropertiesPropertiesArgs(
+                    thing_group_description=query.description,
+                ),
+                tags=native_tags,
+                opts=needs_index,
+            )
+
+        self.fleet_metrics = {}
+        self.fleet_metric_names = {}
+        self.alarms = {}
+        for metric in settings.metrics:
+            self._kpi_metric(
+                name, metric=metric, firmware=settings.firmware, args=args, native_tags=native_tags,
+                needs_index=needs_index,
+            )
+
+        self.recovery_role = None
+        self.recovery_template = None
+        self.recovery_template_arn = None
+        if settings.recovery is not None:
+            self._recovery(name, settings.recovery, settings.firmware.attribute, args)
+
+        self.register_outputs({
+            "dynamicGroupNames": self.dynamic_group_names,
+            "fleetMetricNames": self.fleet_metric_names,
+            "recoveryTemplateArn": self.recovery_template_arn,
+        })
+
+    def _kpi_metric(
+        self,
+        name: str,
+        *,
+        metric: MetricSettings,
+        firmware: FirmwareSettings,
+        args: FleetArgs,
+        native_tags: list[aws_native.TagArgs],
+        needs_index: pulumi.ResourceOptions,
+    ) -> None:
+        query = kpi_query(metric.kpi, firmware)
+        fleet_metric = native.FleetMetric(
+            f"{name}-{query.slug}-metric",
+            metric_name=f"{name}-{query.slug}",
+            description=f"{query.description} (count)",
+            index_name=THING_INDEX,
+            query_string=query.query,
+            query_version=QUERY_VERSION,
+            aggregation_field=query.aggregation_field,
+            aggregation_type=native.FleetMetricAggregationTypeArgs(name="Statistics", values=[COUNT]),
+            period=metric.period_seconds,
+            unit="Count",
+            tags=native_tags,
+            opts=needs_index,
+        )
+        self.fleet_metrics[metric.kpi] = fleet_metric
+        self.fleet_metric_names[metric.kpi.value] = fleet_metric.metric_name
+        self.alarms[metric.kpi] = aws.cloudwatch.MetricAlarm(
+            f"{name}-{query.slug}-alarm",
+            name=f"{name}-{query.slug}",
+            alarm_description=f"fleetguard KPI: {query.description} above {metric.threshold}",
+            namespace=FLEET_METRICS_NAMESPACE,
+            metric_name=fleet_metric.metric_name,
+            dimensions={"AggregationType": COUNT},
+            statistic="Maximum",
+            period=metric.period_seconds,
+            evaluation_periods=metric.evaluation_periods,
+            datapoints_to_alarm=metric.datapoints_to_alarm,
+            threshold=float(metric.threshold),
+            comparison_operator="GreaterThanThreshold",
+            # A count with no matching devices may emit no datapoint; that is the healthy case.
+            treat_missing_data="notBreaching",
+            alarm_actions=[args["alarm_topic_arn"]],
+            ok_actions=[args["alarm_topic_arn"]],
+            tags=args["tags"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _recovery(self, name: str, recovery: RecoverySettings, version_attribute: str, args: FleetArgs) -> None:
+        firmware_object = pulumi.Output.format(
+            "arn:{0}:s3:::{1}/{2}", args["partition"], recovery.firmware_bucket, recovery.firmware_key
+        )
+        self.recovery_role = aws.iam.Role(
+            f"{name}-recovery-role",
+            description="Assumed by AWS IoT Jobs to presign the recovery firmware download",
+            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
+            tags=args["tags"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        read_firmware = aws.iam.RolePolicy(
+            f"{name}-recovery-read-firmware",
+            role=self.recovery_role.id,
+            policy=policy_document(statement(["s3:GetObject"], [firmware_object], sid="ReadRecoveryFirmware")),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        template_id = f"{name}-recovery-{_slug(recovery.firmware_version)}"
+        self.recovery_template = native.JobTemplate(
+            template_id,
+            # Every template property is create-only, so the id carries the version: a new release is
+            # a new template, created before the old one is deleted.
+            job_template_id=template_id,
+            description=f"fleetguard recovery: roll devices to known-good firmware {recovery.firmware_version}",
+            document=firmware_job_document(recovery, version_attribute, args["region"], args["dns_suffix"]),
+            presigned_url_config=native.PresignedUrlConfigPropertiesArgs(
+                role_arn=self.recovery_role.arn,
+                expires_in_sec=recovery.presigned_url_expiry_seconds,
+            ),
+            job_executions_rollout_config=rollout_config(recovery),
+            abort_config=abort_config(recovery),
+            timeout_config=native.TimeoutConfigPropertiesArgs(
+                in_progress_timeout_in_minutes=recovery.in_progress_timeout_minutes,
+            ),
+            job_executions_retry_config=retry_config(recovery),
+            tags=[aws_native.CreateOnlyTagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[read_firmware]),
+        )
+        self.recovery_template_arn = pulumi.Output.format(
+            "arn:{0}:iot:{1}:{2}:jobtemplate/{3}",
+            args["partition"], args["region"], args["account_id"], self.recovery_template.job_template_id,
+        )
