@@ -1,0 +1,263 @@
+"""The runbook, the response plan, their roles and the forensic queries, with Incident Manager on and off."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+import stack_outputs as out
+from components.response import CONTAIN_OUTPUTS, STATUS_CONTAINED, runbook_document
+from functions import contain
+from tools.aws_actions import unknown_actions, wildcard_actions
+from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun
+
+REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
+STEP_ACTIONS_WITHOUT_OUTPUTS = ("aws:pause", "aws:branch")
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def reference_problems(document: dict[str, Any]) -> list[str]:
+    """Every ``{{ Step.output }}`` / ``{{ Parameter }}`` / document output that names nothing declared, and
+    every step transition that names no step."""
+    steps = {step["name"]: step for step in document["mainSteps"]}
+    declared = {
+        name: {output["Name"] for output in step.get("outputs", [])} for name, step in steps.items()
+    }
+    problems: list[str] = []
+    for text in strings(document):
+        for first, second in REFERENCE.findall(text):
+            if not second and first not in document["parameters"]:
+                problems.append(f"{{{{ {first} }}}} is not a declared parameter")
+            elif second and second not in declared.get(first, set()):
+                problems.append(f"{{{{ {first}.{second} }}}} is not a declared output of step {first}")
+    for reference in document.get("outputs", []):
+        step, _, output = reference.partition(".")
+        if output not in declared.get(step, set()):
+            problems.append(f"document output {reference} is not declared by step {step}")
+    for step in document["mainSteps"]:
+        targets = [step.get("nextStep")]
+        if str(step.get("onFailure", "")).startswith("step:"):
+            targets.append(step["onFailure"].removeprefix("step:"))
+        if step["action"] == "aws:branch":
+            targets += [choice["NextStep"] for choice in step["inputs"]["Choices"]]
+            targets.append(step["inputs"].get("Default"))
+        problems += [f"{step['name']} goes to unknown step {t}" for t in targets if t and t not in steps]
+    return problems
+
+
+def sample_runbook() -> dict[str, Any]:
+    return runbook_document(
+        contain_function_arn="arn:aws:lambda:us-east-1:123456789012:function:contain",
+        release_function_name="release",
+        quarantine_group_name="QUARANTINED",
+        query_names=["q/device-activity"],
+        runbook_name="rb",
+    )
+
+
+def registered_runbook(stack: StackRun) -> dict[str, Any]:
+    document = stack.one("aws:ssm/document:Document")
+    parsed: dict[str, Any] = yaml.safe_load(document.inputs["content"])
+    return parsed
+
+
+def policy(resource: RegisteredResource, key: str = "policy") -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(resource.inputs[key])
+    return document
+
+
+def test_every_step_output_and_parameter_the_runbook_references_is_declared(prod_stack: StackRun) -> None:
+    document = registered_runbook(prod_stack)
+    assert document["schemaVersion"] == "0.3"
+    references = [match for text in strings(document) for match in REFERENCE.findall(text) if match[1]]
+    assert ("Contain", "status") in references  # the branch really reads a step output
+    assert reference_problems(document) == []
+
+
+def test_the_reference_check_catches_an_undeclared_output() -> None:
+    document = sample_runbook()
+    contain_step = document["mainSteps"][0]
+    contain_step["outputs"] = [o for o in contain_step["outputs"] if o["Name"] != "status"]
+    problems = reference_problems(document)
+    assert "{{ Contain.status }} is not a declared output of step Contain" in problems
+    assert "document output Contain.status is not declared by step Contain" in problems
+
+
+def test_contain_step_declares_exactly_the_handlers_result_keys() -> None:
+    assert dict(CONTAIN_OUTPUTS) == dict(contain.OUTPUT_KEYS)
+    assert STATUS_CONTAINED == contain.STATUS_CONTAINED
+    step = sample_runbook()["mainSteps"][0]
+    assert {o["Name"]: (o["Selector"], o["Type"]) for o in step["outputs"]} == {
+        key: (f"$.Payload.{key}", kind) for key, kind in contain.OUTPUT_KEYS.items()
+    }
+
+
+def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_stack: StackRun) -> None:
+    resource = prod_stack.one("aws:ssm/document:Document")
+    assert resource.inputs["documentType"] == "Automation"
+    assert resource.inputs["documentFormat"] == "YAML"
+    assert resource.inputs["name"] == "fleetguard-prod-iot-incident"
+    document = registered_runbook(prod_stack)
+    assert document["assumeRole"] == "{{ AutomationAssumeRole }}"
+    steps = document["mainSteps"]
+    assert [step["name"] for step in steps] == ["Contain", "CheckContainment", "ContainManually", "Analysis",
+                                                "Recovery"]
+    contain_step = steps[0]
+    contain_function = prod_stack.by_name("fleetguard-prod-quarantine-contain-function")
+    assert contain_step["action"] == "aws:invokeLambdaFunction"
+    assert contain_step["inputs"]["FunctionName"] == contain_function.outputs["arn"]
+    # Only the incident record: the function finds the things from the incident, not from the account.
+    assert contain_step["inputs"]["InputPayload"] == {"incidentRecordArn": "{{ IncidentRecordArn }}"}
+    assert contain_step["timeoutSeconds"] <= 300
+    assert contain_step["onFailure"] == "step:ContainManually"
+    branch = steps[1]["inputs"]
+    assert branch["Choices"] == [{"NextStep": "Analysis", "Variable": "{{ Contain.status }}",
+                                  "StringEquals": "CONTAINED"}]
+    assert branch["Default"] == "ContainManually"
+    analysis, recovery = steps[3]["description"], steps[4]["description"]
+    assert "Logs Insights" in analysis
+    assert "open-tunnel" in analysis
+    assert "fleetguard-prod-response/device-activity" in analysis
+    assert "fleetguard-prod-quarantine-release" in recovery
+    assert "create-job" in recovery
+    assert steps[-1]["isEnd"] is True
+    pattern = document["parameters"]["IncidentRecordArn"]["allowedPattern"]
+    assert re.fullmatch(pattern, f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/plan/5ec0b3c5-1a2b")
+    assert not re.fullmatch(pattern, "arn:aws:iot:us-east-1:123456789012:thing/device-1")
+
+
+def test_response_plan_opens_incidents_engages_people_and_starts_the_runbook(prod_stack: StackRun) -> None:
+    plan = prod_stack.one("aws:ssmincidents/responsePlan:ResponsePlan")
+    inputs = plan.inputs
+    assert inputs["name"] == "fleetguard-prod-iot-device-compromise"
+    template = inputs["incidentTemplate"]
+    assert template["title"] == "Critical IoT device security incident"
+    assert template["impact"] == 3
+    assert template["dedupeString"] == "fleetguard-prod-device-defender"
+    assert template["summary"]
+    assert template["incidentTags"]["Environment"] == "prod"
+    responders = prod_stack.by_name("fleetguard-prod-alerts-responders")
+    assert template["notificationTargets"] == [{"snsTopicArn": responders.outputs["arn"]}]
+    escalation = prod_stack.by_name("fleetguard-prod-contacts-iot-security-escalation")
+    assert inputs["engagements"] == [escalation.outputs["arn"]]
+    (automation,) = inputs["action"]["ssmAutomations"]
+    runbook_role = prod_stack.by_name("fleetguard-prod-response-runbook-role")
+    manager_role = prod_stack.by_name("fleetguard-prod-response-incident-manager-role")
+    assert automation["documentName"] == "fleetguard-prod-iot-incident"
+    assert automation["roleArn"] == manager_role.outputs["arn"]
+    assert automation["targetAccount"] == "RESPONSE_PLAN_OWNER_ACCOUNT"
+    assert automation["dynamicParameters"] == {"IncidentRecordArn": "INCIDENT_RECORD_ARN"}
+    # Non-empty static parameters: the provider would otherwise send {} and the API refuses it.
+    assert automation["parameters"] == [{"name": "AutomationAssumeRole", "values": [runbook_role.outputs["arn"]]}]
+    runbook = registered_runbook(prod_stack)
+    assert set(automation["dynamicParameters"]) | {"AutomationAssumeRole"} == set(runbook["parameters"])
+
+
+def test_response_plan_stays_within_incident_manager_limits(prod_stack: StackRun) -> None:
+    inputs = prod_stack.one("aws:ssmincidents/responsePlan:ResponsePlan").inputs
+    assert 1 <= inputs["incidentTemplate"]["impact"] <= 5
+    assert len(inputs["engagements"]) <= 5
+    assert len(inputs["incidentTemplate"]["notificationTargets"]) <= 10
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,200}", inputs["name"])
+    assert len(inputs["incidentTemplate"]["title"]) <= 200
+
+
+def test_response_plan_waits_for_its_roles_and_the_engaged_escalation_stages(prod_stack: StackRun) -> None:
+    plan = prod_stack.one("aws:ssmincidents/responsePlan:ResponsePlan")
+    names = {prod_stack.by_urn(urn).name for urn in plan.dependencies}
+    assert {"fleetguard-prod-response-runbook-policy", "fleetguard-prod-response-incident-manager-policy"} <= names
+    engaged = {prod_stack.by_urn(urn).name for urn in plan.property_dependencies["engagements"]}
+    assert "fleetguard-prod-contacts-iot-security-escalation-stages" in engaged
+
+
+def test_runbook_role_may_only_invoke_the_contain_function(prod_stack: StackRun) -> None:
+    role = prod_stack.by_name("fleetguard-prod-response-runbook-role")
+    (trust,) = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    grant = prod_stack.by_name("fleetguard-prod-response-runbook-policy")
+    assert grant.inputs["role"] == role.id
+    contain_function = prod_stack.by_name("fleetguard-prod-quarantine-contain-function")
+    assert [(s["Action"], s["Resource"]) for s in policy(grant)["Statement"]] == [
+        (["lambda:InvokeFunction"], [contain_function.outputs["arn"]]),
+    ]
+
+
+def test_incident_manager_role_may_only_start_this_runbook_with_its_role(prod_stack: StackRun) -> None:
+    role = prod_stack.by_name("fleetguard-prod-response-incident-manager-role")
+    (trust,) = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "ssm-incidents.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    document = policy(prod_stack.by_name("fleetguard-prod-response-incident-manager-policy"))
+    start, pass_role = document["Statement"]
+    assert start["Action"] == ["ssm:StartAutomationExecution"]
+    assert start["Resource"] == [
+        f"arn:aws:ssm:us-east-1:{ACCOUNT_ID}:automation-definition/fleetguard-prod-iot-incident:*"
+    ]
+    runbook_role = prod_stack.by_name("fleetguard-prod-response-runbook-role")
+    assert pass_role["Action"] == ["iam:PassRole"]
+    assert pass_role["Resource"] == [runbook_role.outputs["arn"]]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+    assert unknown_actions(document) == []
+    assert wildcard_actions(document) == []
+
+
+def test_forensic_queries_cover_device_logs_and_containment_actions(any_stack: StackRun) -> None:
+    prefix = f"fleetguard-{any_stack.stack}-response"
+    queries = {q.inputs["name"]: q.inputs for q in any_stack.of_type("aws:cloudwatch/queryDefinition:QueryDefinition")
+               if q.inputs["name"].startswith(prefix)}
+    assert set(queries) == {f"{prefix}/{suffix}" for suffix in (
+        "device-activity", "authorization-failures", "connections-by-source-ip", "containment-actions",
+    )}
+    for suffix in ("device-activity", "authorization-failures", "connections-by-source-ip"):
+        assert queries[f"{prefix}/{suffix}"]["logGroupNames"] == ["AWSIotLogsV2"]
+    containment = queries[f"{prefix}/containment-actions"]["logGroupNames"]
+    assert containment == [
+        f"/aws/lambda/fleetguard-{any_stack.stack}-quarantine-contain",
+        f"/aws/lambda/fleetguard-{any_stack.stack}-quarantine-release",
+    ]
+    assert 'filter status = "Failure"' in queries[f"{prefix}/authorization-failures"]["queryString"]
+    exported = any_stack.outputs[out.QUERY_DEFINITION_NAMES]
+    assert set(queries) <= set(exported)
+
+
+def test_without_incident_manager_there_is_no_runbook_plan_or_role(dev_stack: StackRun) -> None:
+    for type_token in ("aws:ssm/document:Document", "aws:ssmincidents/responsePlan:ResponsePlan",
+                       "aws:ssmincidents/replicationSet:ReplicationSet", "aws:ssmcontacts/contact:Contact"):
+        assert dev_stack.of_type(type_token) == []
+    assert not [r for r in dev_stack.of_type("aws:iam/role:Role") if "-response-" in r.name]
+    assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
+    assert out.RUNBOOK_NAME not in dev_stack.outputs
+    assert out.RESPONSE_PLAN_ARN not in dev_stack.outputs
+
+
+def test_prod_exports_the_runbook_and_plan(prod_stack: StackRun) -> None:
+    assert prod_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is True
+    assert prod_stack.outputs[out.RUNBOOK_NAME] == "fleetguard-prod-iot-incident"
+    plan = prod_stack.one("aws:ssmincidents/responsePlan:ResponsePlan")
+    assert prod_stack.outputs[out.RESPONSE_PLAN_ARN] == plan.outputs["arn"]
+
+
+@pytest.mark.parametrize(("stack_name", "expected"), [("dev", False), ("prod", True)])
+def test_alert_key_lets_incident_manager_encrypt_notifications_only_when_enabled(
+    stack_name: str, expected: bool, dev_stack: StackRun, prod_stack: StackRun
+) -> None:
+    stack = dev_stack if stack_name == "dev" else prod_stack
+    statements = policy(stack.one("aws:kms/key:Key"))["Statement"]
+    services = {service for s in statements for service in s["Principal"].get("Service", [])}
+    assert ("ssm-incidents.amazonaws.com" in services) is expected
