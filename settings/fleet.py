@@ -187,7 +187,7 @@ def _unavailable(node: Node, kpi: Kpi) -> None:
 
 def _parse_groups(node: Node, available: dict[Kpi, bool]) -> tuple[Kpi, ...]:
     if node.missing:
-        return tuple(kpi for kpi in Kpi if available[kpi])
+        node = node.with_value([kpi.value for kpi in Kpi if available[kpi]])
     chosen: list[Kpi] = []
     for element in node.elements():
         name = element.string(allowed=[kpi.value for kpi in Kpi])
@@ -207,7 +207,7 @@ def _parse_metrics(node: Node, available: dict[Kpi, bool]) -> tuple[MetricSettin
     section = node.mapping(allowed_keys=[kpi.value for kpi in Kpi])
     metrics: list[MetricSettings] = []
     for kpi in Kpi:
-        entry = section.entry(kpi.value, "KPI")
+        entry = section.child(kpi.value)
         item = entry.mapping(allowed_keys=(
             "enabled", "periodSeconds", "threshold", "evaluationPeriods", "datapointsToAlarm",
         ))
@@ -250,6 +250,7 @@ def _parse_metric(item: Node, kpi: Kpi) -> MetricSettings | None:
 
 def _decimal(node: Node, default: float, *, minimum: float, maximum: float) -> float:
     """A number that may have a fractional part (the reader's integer() rejects those)."""
+    node.record("number", default, f"{minimum}..{maximum}")
     if node.missing:
         return default
     if isinstance(node.value, bool) or not isinstance(node.value, int | float):
@@ -330,11 +331,9 @@ def _parse_abort(node: Node) -> tuple[AbortCriterion, ...]:
 def _parse_abort_criterion(node: Node) -> AbortCriterion | None:
     item = node.mapping(allowed_keys=("failureType", "thresholdPercent", "minExecutedThings"))
     failure_type = item.child("failureType").required_string(allowed=ABORT_FAILURE_TYPES)
-    threshold = item.child("thresholdPercent").integer(minimum=1, maximum=100)
-    if threshold is None and item.child("thresholdPercent").missing:
-        item.child("thresholdPercent").fail("required")
+    threshold = item.child("thresholdPercent").required_integer(minimum=1, maximum=100)
     minimum = item.child("minExecutedThings").integer(10, minimum=1) or 10
-    if not failure_type or threshold is None:
+    if not failure_type or not threshold:
         return None
     return AbortCriterion(failure_type, threshold, minimum)
 
