@@ -3,6 +3,7 @@ and the AWS-published Powertools layer (the handlers' only dependency beyond the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -14,16 +15,42 @@ from components.iam import policy_document, service_trust_policy, statement
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-"""AWS account that publishes the Powertools for AWS Lambda (Python) layers in commercial regions."""
+COMMERCIAL_LAYER_ACCOUNT = "017000801446"
+"""AWS account that publishes the Powertools for AWS Lambda (Python) layers in every commercial region."""
+OTHER_PARTITION_LAYER_ACCOUNTS: Mapping[str, str] = {
+    "cn-north-1": "498634801083",
+    "us-gov-east-1": "165087284144",
+    "us-gov-west-1": "165093116878",
+}
+"""Outside the commercial partition Powertools publishes from one account per region, and only in these."""
 
 
-def powertools_layer_arn(partition: pulumi.Input[str], region: pulumi.Input[str], version: int) -> pulumi.Output[str]:
-    """The pinned Powertools v3 layer for our runtime and architecture in ``region``."""
-    runtime_tag = RUNTIME.replace(".", "")
-    return pulumi.Output.format(
-        "arn:{0}:lambda:{1}:{2}:layer:AWSLambdaPowertoolsPythonV3-{3}-{4}:{5}",
-        partition, region, POWERTOOLS_LAYER_ACCOUNT, runtime_tag, ARCHITECTURE, version,
+def powertools_layer_account(partition: str, region: str) -> str:
+    """The account that publishes the Powertools layer in ``region``."""
+    if partition == "aws":
+        return COMMERCIAL_LAYER_ACCOUNT
+    if region not in OTHER_PARTITION_LAYER_ACCOUNTS:
+        raise ValueError(
+            f"Powertools for AWS Lambda publishes no layer in {region} (partition {partition}); "
+            f"outside the aws partition it is published only in {', '.join(OTHER_PARTITION_LAYER_ACCOUNTS)}"
+        )
+    return OTHER_PARTITION_LAYER_ACCOUNTS[region]
+
+
+def powertools_layer_name() -> str:
+    """The layer name for our runtime and architecture (``AWSLambdaPowertoolsPythonV3-python313-arm64``)."""
+    return f"AWSLambdaPowertoolsPythonV3-{RUNTIME.replace('.', '')}-{ARCHITECTURE}"
+
+
+def powertools_layer_arn(
+    partition: pulumi.Input[str], region: pulumi.Input[str], version: int
+) -> pulumi.Output[str]:
+    """The pinned Powertools v3 layer version for our runtime and architecture in ``region``."""
+    return pulumi.Output.all(partition, region).apply(
+        lambda where: (
+            f"arn:{where[0]}:lambda:{where[1]}:{powertools_layer_account(where[0], where[1])}:layer:"
+            f"{powertools_layer_name()}:{version}"
+        )
     )
 
 
@@ -82,12 +109,16 @@ class FunctionComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
-        log_stream_arn = pulumi.Output.concat(self.log_group.arn, ":log-stream:*")
+        # "<log group ARN>:*" is the resource AWS documents for a Lambda role's CreateLogStream and
+        # PutLogEvents: CloudWatch Logs authorises both against the group's ARN with the ":*" suffix.
+        own_log_streams = pulumi.Output.concat(self.log_group.arn, ":*")
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=self.role.id,
             policy=policy_document(
-                statement(["logs:CreateLogStream", "logs:PutLogEvents"], [log_stream_arn], sid="WriteOwnLogs"),
+                statement(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"], [own_log_streams], sid="WriteOwnLogs"
+                ),
                 *args["statements"],
             ),
             opts=child,

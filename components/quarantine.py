@@ -1,0 +1,400 @@
+"""Containment: the quarantine thing group with a restrictive IoT policy and its own DEBUG logging, the
+Device Defender mitigation actions that act on devices, and the contain/release functions.
+
+A device in the quarantine group keeps only what investigation and repair need (see
+``quarantine_policy_document``); the functions move devices in and out of the group and flag the
+quarantine in the device shadow, and the mitigation actions let Device Defender (Detect alarms, audit
+findings) do the same without a function.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
+from components.iam import policy_document, service_trust_policy, statement
+from settings.quarantine import QuarantineSettings
+
+THING: Final = "${iot:Connection.Thing.ThingName}"
+"""IoT policy variable: the name of the thing the connection belongs to."""
+IOT_POLICY_MAX_CHARS: Final = 2048
+"""AWS IoT rejects a policy document longer than this, whitespace excluded."""
+IOT_LOG_GROUP: Final = "AWSIotLogsV2"
+"""The log group AWS IoT v2 logging writes to (its name is fixed by AWS)."""
+
+# AWS managed policies for the roles Device Defender assumes to apply each mitigation action.
+ADD_THINGS_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction"
+UPDATE_DEVICE_CERT_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction"
+ENABLE_LOGGING_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction"
+
+
+def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) -> str:
+    """The IoT policy attached to the quarantine group, as compact JSON.
+
+    ``iot_arn_prefix`` is ``arn:<partition>:iot:<region>:<account>``. An explicit Deny in any policy
+    overrides every Allow, so the Deny statements bound what a quarantined device can do whatever its
+    certificate policy allows; the Allow statements grant the remaining paths, which the certificate
+    policy may not. Each Deny names its actions explicitly and uses ``NotResource`` for the allowed
+    resources, which denies every other resource without a wildcard action. A request's resource is of
+    one kind per action (Publish and Receive: ``topic/``; Subscribe: ``topicfilter/``; Connect:
+    ``client/``), so listing a resource of another kind in a statement never widens what it permits.
+
+    What this policy cannot do: AWS IoT applies thing group policies only to connections whose client
+    id is the thing's name, and HTTPS calls (REST shadow API, credentials provider) have no client id.
+    A device that connects under another client id or calls those APIs is governed by its certificate
+    policy alone; the UPDATE_DEVICE_CERTIFICATE mitigation action (deactivate) is the control for it.
+    """
+    prefix = iot_arn_prefix
+    own_reserved = f"$aws/things/{THING}"
+    # Connect: only as its own client id, so investigators can still reach the device.
+    own_client = f"{prefix}:client/{THING}"
+    # Subscribe and Receive: the device's own reserved topics only - shadow replies and deltas (the
+    # quarantine flag arrives as desired state), job notifications, and acknowledgements of its Device
+    # Defender metrics. Everything there is about the device itself.
+    own_reserved_filters = f"{prefix}:topicfilter/{own_reserved}/*"
+    own_reserved_topics = f"{prefix}:topic/{own_reserved}/*"
+    # Forensics: the device uploads evidence (logs, process lists, captures) under its own name only, so
+    # it cannot forge another device's evidence.
+    forensic_topics = f"{prefix}:topic/{forensic_topic_prefix}/{THING}/*"
+    publishable = [
+        # Its own classic shadow: read the desired state and report state. Delete is excluded so the
+        # device cannot erase the quarantine flag with its shadow.
+        f"{prefix}:topic/{own_reserved}/shadow/get",
+        f"{prefix}:topic/{own_reserved}/shadow/update",
+        # Its own jobs: receive and report a repair job (firmware rollback or update to a known state).
+        f"{prefix}:topic/{own_reserved}/jobs/*",
+        # Device Defender metrics: Detect keeps judging the device, so responders see whether the
+        # behaviour stops and the alarm clears before they release it.
+        f"{prefix}:topic/{own_reserved}/defender/metrics/*",
+        forensic_topics,
+    ]
+    statements = [
+        statement(
+            ["iot:Connect", "iot:Publish", "iot:Receive", "iot:Subscribe"],
+            [own_client, own_reserved_topics, own_reserved_filters, forensic_topics],
+            sid="InvestigationAndRepair",
+        ),
+        # Redundant while the client id must equal the thing name; kept in case AWS IoT applies group
+        # policies to exclusively associated connections, whose client id may differ.
+        _deny_all_but(["iot:Connect"], [own_client], sid="DenyOtherClientIds"),
+        _deny_all_but(["iot:Publish"], publishable, sid="DenyPublishElsewhere"),
+        _deny_all_but(["iot:Receive", "iot:Subscribe"], [own_reserved_filters, own_reserved_topics],
+                      sid="DenyOtherSubscriptions"),
+        # Retained messages would outlive the quarantine in the broker; nothing above needs them.
+        statement(["iot:RetainPublish"], ["*"], effect="Deny", sid="DenyRetainedMessages"),
+    ]
+    document = json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
+    if len(document) > IOT_POLICY_MAX_CHARS:
+        raise ValueError(
+            f"the quarantine IoT policy is {len(document)} characters; AWS IoT accepts at most "
+            f"{IOT_POLICY_MAX_CHARS} (shorten forensicTopicPrefix)"
+        )
+    return document
+
+
+def _deny_all_but(actions: list[str], allowed_resources: list[str], *, sid: str) -> dict[str, Any]:
+    deny = statement(actions, allowed_resources, effect="Deny", sid=sid)
+    deny["NotResource"] = deny.pop("Resource")
+    return deny
+
+
+def native_tags(tags: dict[str, str]) -> list[aws_native.TagArgs]:
+    return [aws_native.TagArgs(key=key, value=value) for key, value in sorted(tags.items())]
+
+
+class QuarantineArgs(TypedDict):
+    """Inputs of the quarantine component."""
+
+    settings: QuarantineSettings
+    """Validated quarantine settings (group, logging, functions)."""
+    account_id: pulumi.Input[str]
+    """The account for ARNs and the confused-deputy guard of the service roles."""
+    region: pulumi.Input[str]
+    """The region for ARNs."""
+    partition: pulumi.Input[str]
+    """The AWS partition for ARNs."""
+    read_incident_records: bool
+    """Let the contain function list an Incident Manager incident's related items (the runbook may pass
+    only the incident); true only where Incident Manager is in use."""
+    tags: dict[str, str]
+    """Tags for every taggable child."""
+
+
+class QuarantineComponent(pulumi.ComponentResource):
+    """Quarantine group, its policy and logging, Device Defender mitigation actions, contain/release."""
+
+    group: aws.iot.ThingGroup
+    group_name: str
+    policy: aws.iot.Policy
+    policy_attachment: aws.iot.PolicyAttachment
+    logging_role: aws.iam.Role
+    account_logging: aws.iot.LoggingOptions | None
+    iot_log_group: aws.cloudwatch.LogGroup | None
+    group_logging: aws_native.iot.ResourceSpecificLogging
+    add_to_quarantine_action: aws_native.iot.MitigationAction
+    deactivate_certificate_action: aws_native.iot.MitigationAction
+    enable_logging_action: aws_native.iot.MitigationAction
+    contain_function: FunctionComponent
+    release_function: FunctionComponent
+
+    def __init__(self, name: str, args: QuarantineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:quarantine:Quarantine", name, None, opts)
+        settings = args["settings"]
+        child = pulumi.ResourceOptions(parent=self)
+        self.group_name = settings.group_name
+        self.group = aws.iot.ThingGroup(
+            f"{name}-group",
+            name=settings.group_name,
+            properties=aws.iot.ThingGroupPropertiesArgs(
+                description="fleetguard: devices under investigation; restricted by the quarantine policy",
+            ),
+            tags=args["tags"],
+            opts=child,
+        )
+        iot_arn_prefix = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args["partition"], args["region"],
+                                              args["account_id"])
+        self.policy = aws.iot.Policy(
+            f"{name}-policy",
+            name=name,
+            policy=iot_arn_prefix.apply(
+                lambda arn: quarantine_policy_document(arn, settings.forensic_topic_prefix)
+            ),
+            tags=args["tags"],
+            opts=child,
+        )
+        # One of the two policies a thing group can hold; the other stays free for operators.
+        self.policy_attachment = aws.iot.PolicyAttachment(
+            f"{name}-policy-attachment", policy=self.policy.name, target=self.group.arn, opts=child,
+        )
+        self._create_logging(name, args)
+        self._create_mitigation_actions(name, args)
+        self._create_functions(name, args)
+        self.register_outputs({
+            "groupName": self.group.name,
+            "groupArn": self.group.arn,
+            "policyName": self.policy.name,
+            "addToQuarantineActionArn": self.add_to_quarantine_action.mitigation_action_arn,
+            "containFunctionArn": self.contain_function.function.arn,
+            "releaseFunctionArn": self.release_function.function.arn,
+        })
+
+    def _create_logging(self, name: str, args: QuarantineArgs) -> None:
+        """DEBUG logs for the quarantine group; they flow only while account-wide v2 logging is on."""
+        settings = args["settings"]
+        child = pulumi.ResourceOptions(parent=self)
+        log_group_arn = pulumi.Output.format(
+            "arn:{0}:logs:{1}:{2}:log-group:{3}", args["partition"], args["region"], args["account_id"],
+            IOT_LOG_GROUP,
+        )
+        self.logging_role = aws.iam.Role(
+            f"{name}-iot-logging-role",
+            description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
+            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
+            tags=args["tags"],
+            opts=child,
+        )
+        # The permissions AWS documents for the v2 logging role, limited to AWS IoT's own log group.
+        logging_policy = aws.iam.RolePolicy(
+            f"{name}-iot-logging-policy",
+            role=self.logging_role.id,
+            policy=policy_document(
+                statement(["logs:CreateLogGroup", "logs:PutRetentionPolicy"], [log_group_arn],
+                          sid="KeepIotLogGroup"),
+                statement(["logs:CreateLogStream", "logs:PutLogEvents"],
+                          [pulumi.Output.concat(log_group_arn, ":*")], sid="WriteIotLogs"),
+            ),
+            opts=child,
+        )
+        self.iot_log_group = None
+        self.account_logging = None
+        group_logging_after: list[pulumi.Resource] = [logging_policy]
+        if settings.manage_account_logging:
+            # Created here, before AWS IoT writes, so the logs are kept for a bounded time.
+            self.iot_log_group = aws.cloudwatch.LogGroup(
+                f"{name}-iot-logs",
+                name=IOT_LOG_GROUP,
+                retention_in_days=settings.iot_log_retention_days,
+                tags=args["tags"],
+                opts=child,
+            )
+            self.account_logging = aws.iot.LoggingOptions(
+                f"{name}-account-logging",
+                default_log_level=settings.account_log_level,
+                disable_all_logs=False,
+                role_arn=self.logging_role.arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy, self.iot_log_group]),
+            )
+            group_logging_after = [self.account_logging]
+        self.group_logging = aws_native.iot.ResourceSpecificLogging(
+            f"{name}-group-logging",
+            target_type=aws_native.iot.ResourceSpecificLoggingTargetType.THING_GROUP,
+            target_name=self.group.name,
+            log_level=aws_native.iot.ResourceSpecificLoggingLogLevel(settings.group_log_level),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=group_logging_after),
+        )
+
+    def _mitigation_role(self, name: str, purpose: str, managed_policy: str, args: QuarantineArgs) -> tuple[
+        aws.iam.Role, aws.iam.RolePolicyAttachment
+    ]:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"Assumed by AWS IoT Device Defender to {purpose}",
+            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
+            tags=args["tags"],
+            opts=child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-role-policy",
+            role=role.id,
+            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:policy/{1}", args["partition"], managed_policy),
+            opts=child,
+        )
+        return role, attachment
+
+    def _create_mitigation_actions(self, name: str, args: QuarantineArgs) -> None:
+        """Actions Device Defender applies to Detect violations and audit findings."""
+        settings = args["settings"]
+        native = aws_native.iot
+        tags = native_tags(args["tags"])
+
+        add_name = f"{name}-add-things"
+        add_role, add_policy = self._mitigation_role(
+            add_name, "add devices to the quarantine group", ADD_THINGS_MANAGED_POLICY, args
+        )
+        self.add_to_quarantine_action = native.MitigationAction(
+            add_name,
+            action_name=add_name,
+            role_arn=add_role.arn,
+            action_params=native.MitigationActionActionParamsArgs(
+                add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
+                    thing_group_names=[self.group.name],
+                    # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
+                    override_dynamic_groups=True,
+                ),
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[add_policy]),
+        )
+
+        deactivate_name = f"{name}-deactivate-cert"
+        deactivate_role, deactivate_policy = self._mitigation_role(
+            deactivate_name, "deactivate device certificates named in audit findings",
+            UPDATE_DEVICE_CERT_MANAGED_POLICY, args,
+        )
+        self.deactivate_certificate_action = native.MitigationAction(
+            deactivate_name,
+            action_name=deactivate_name,
+            role_arn=deactivate_role.arn,
+            action_params=native.MitigationActionActionParamsArgs(
+                update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
+                    action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
+                ),
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[deactivate_policy]),
+        )
+
+        logging_name = f"{name}-enable-logging"
+        logging_role, logging_policy = self._mitigation_role(
+            logging_name, "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
+            ENABLE_LOGGING_MANAGED_POLICY, args,
+        )
+        self.enable_logging_action = native.MitigationAction(
+            logging_name,
+            action_name=logging_name,
+            role_arn=logging_role.arn,
+            action_params=native.MitigationActionActionParamsArgs(
+                enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
+                    log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(
+                        settings.mitigation_log_level
+                    ),
+                    role_arn_for_logging=self.logging_role.arn,
+                ),
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy]),
+        )
+
+    def _create_functions(self, name: str, args: QuarantineArgs) -> None:
+        """The contain and release handlers, each with a role limited to the calls it makes."""
+        settings = args["settings"]
+        partition, region, account = args["partition"], args["region"], args["account_id"]
+        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
+        incident_records = pulumi.Output.format(
+            "arn:{0}:ssm-incidents::{1}:incident-record/*", partition, account
+        )
+        layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
+        # DescribeEndpoint has no resource-level permissions; the handlers call it once per environment to
+        # find the data endpoint for shadow updates.
+        find_data_endpoint = statement(["iot:DescribeEndpoint"], ["*"], sid="FindDataEndpoint")
+        read_memberships = statement(["iot:ListThingGroupsForThing"], [things], sid="ReadThingGroups")
+        flag_shadow = statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow")
+
+        def function_args(handler: str, description: str, service: str, retry_mode: str,
+                          statements: list[dict[str, Any]]) -> FunctionArgs:
+            return {
+                "handler": handler,
+                "description": description,
+                "environment": {
+                    "QUARANTINE_GROUP_NAME": self.group.name,
+                    "POWERTOOLS_SERVICE_NAME": service,
+                    "POWERTOOLS_LOG_LEVEL": settings.function_log_level,
+                    "AWS_RETRY_MODE": retry_mode,
+                },
+                "statements": statements,
+                "layer_arn": layer,
+                "log_retention_days": settings.function_log_retention_days,
+                "timeout_seconds": settings.function_timeout_seconds,
+                "memory_mb": settings.function_memory_mb,
+                "partition": partition,
+                "region": region,
+                "account_id": account,
+                "tags": args["tags"],
+            }
+
+        contain_statements = [
+            statement(["iot:AddThingToThingGroup"], [self.group.arn, things], sid="AddToQuarantineGroup"),
+            read_memberships,
+            flag_shadow,
+            find_data_endpoint,
+        ]
+        if args["read_incident_records"]:
+            # Incident-only events name their devices as the incident's related items.
+            contain_statements.append(
+                statement(["ssm-incidents:ListRelatedItems"], [incident_records], sid="ReadIncidentDevices")
+            )
+        self.contain_function = FunctionComponent(
+            f"{name}-contain",
+            function_args(
+                "functions.contain.handler",
+                "Quarantines a device (or an incident's devices): quarantine group plus shadow flag",
+                "fleetguard-contain",
+                # Many alarms can arrive at once; adaptive mode rate-limits on the client side.
+                "adaptive",
+                contain_statements,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.release_function = FunctionComponent(
+            f"{name}-release",
+            function_args(
+                "functions.release.handler",
+                "Releases a device from quarantine: leaves the group, clears the shadow flag",
+                "fleetguard-release",
+                "standard",
+                [
+                    statement(["iot:RemoveThingFromThingGroup"], [self.group.arn, things],
+                              sid="RemoveFromQuarantineGroup"),
+                    read_memberships,
+                    flag_shadow,
+                    find_data_endpoint,
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
