@@ -5,6 +5,8 @@ a staged rollout that aborts itself on failures.
 Fleet indexing is account-wide. When this stack owns it, the dynamic groups and fleet metrics are
 ordered after it (both need the index); when another stack owns it, ``IndexingSettings`` states what
 that owner indexes, and the owner must also index the firmware attribute as a String custom field.
+AWS refuses to downgrade the data sources or change a custom field that existing fleet metrics use, so
+turning a source off (or renaming the firmware attribute) means removing the metrics that need it first.
 """
 
 from __future__ import annotations
@@ -285,10 +287,12 @@ class FleetComponent(pulumi.ComponentResource):
             datapoints_to_alarm=metric.datapoints_to_alarm,
             threshold=float(metric.threshold),
             comparison_operator="GreaterThanThreshold",
-            # A count with no matching devices may emit no datapoint; that is the healthy case.
-            treat_missing_data="notBreaching",
+            # A count fleet metric emits 0 when no device matches, so missing data means the metric itself
+            # stopped (index downgraded, metric deleted): responders hear that the KPI went blind.
+            treat_missing_data="missing",
             alarm_actions=[args["alarm_topic_arn"]],
             ok_actions=[args["alarm_topic_arn"]],
+            insufficient_data_actions=[args["alarm_topic_arn"]],
             tags=args["tags"],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -151,9 +151,10 @@ def test_kpi_alarms_watch_the_fleet_metrics_and_notify_responders(any_stack: Sta
         assert alarm.inputs["statistic"] == "Maximum"
         assert alarm.inputs["period"] == metric.inputs["period"]
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
-        assert alarm.inputs["treatMissingData"] == "notBreaching"
+        assert alarm.inputs["treatMissingData"] == "missing"
         assert alarm.inputs["alarmActions"] == [responders]
         assert alarm.inputs["okActions"] == [responders]
+        assert alarm.inputs["insufficientDataActions"] == [responders]
         assert alarm.inputs["tags"]["Environment"] == any_stack.stack
 
 
