@@ -50,17 +50,19 @@ def statements(value: Any, what: str) -> list[Statement]:
             position=position,
             sid=sid if isinstance(sid, str) else None,
             effect=item.get("Effect"),
-            actions=_list(item, "Action", what),
-            not_actions=_list(item, "NotAction", what),
-            resources=_list(item, "Resource", what),
-            not_resources=_list(item, "NotResource", what),
+            actions=_list(item, "Action"),
+            not_actions=_list(item, "NotAction"),
+            resources=_list(item, "Resource"),
+            not_resources=_list(item, "NotResource"),
             condition=item.get("Condition"),
         ))
     return parsed
 
 
-def _list(item: dict[str, Any], key: str, what: str) -> list[Any]:
-    return as_list(known(item.get(key), f"{what} {key}"))
+def _list(item: dict[str, Any], key: str) -> list[Any]:
+    """An element list; a wholly unknown value becomes one unknown element, decided on by the checks."""
+    value = item.get(key)
+    return [UNKNOWN] if value is UNKNOWN else as_list(value)
 
 
 def wildcard_actions(statement: Statement, what: str) -> list[str]:

@@ -23,6 +23,8 @@ from .values import UNKNOWN, CannotVerify, InvalidProperty, has_value, json_valu
 TOPIC: Final = "aws:sns/topic:Topic"
 QUEUE: Final = "aws:sqs/queue:Queue"
 KMS_KEY: Final = "aws:kms/key:Key"
+REDRIVE_POLICY: Final = "aws:sqs/redrivePolicy:RedrivePolicy"
+REDRIVE_ALLOW_POLICY: Final = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
 
 ENCRYPTION_CONTROLS = Controls(
     pci=("3.5.1", "3.6.1"),
@@ -72,18 +74,29 @@ def enable_rotation(ctx: ResourceContext) -> dict[str, Any] | None:
         return None  # leave an unknown setting alone; the validation reports it
 
 
-def dead_letter_target(queue: StackResource) -> Any:
-    """The deadLetterTargetArn of a queue's redrive policy: None without one, ``UNKNOWN`` when the
-    policy is unknown at preview."""
-    redrive = queue.props.get("redrivePolicy")
+def dead_letter_target(source: StackResource) -> Any:
+    """The deadLetterTargetArn of a redrive policy (on a queue or a RedrivePolicy resource): None
+    without one, ``UNKNOWN`` when the policy is unknown at preview."""
+    redrive = source.props.get("redrivePolicy")
     if not has_value(redrive):
         return None
     if redrive is UNKNOWN:
         return UNKNOWN
-    document = json_value(redrive, f"redrivePolicy of {queue.name}")
+    document = json_value(redrive, f"redrivePolicy of {source.name}")
     if not isinstance(document, dict):
-        raise InvalidProperty(f"redrivePolicy of {queue.name} must be a JSON object")
+        raise InvalidProperty(f"redrivePolicy of {source.name} must be a JSON object")
     return document.get("deadLetterTargetArn")
+
+
+def names_queue(source: StackResource, prop: str, queue: StackResource) -> bool:
+    """Whether ``source``'s ``prop`` (an ARN or a URL) identifies ``queue``, by dependency or value."""
+    if source.depends_on(prop, queue):
+        return True
+    value = source.props.get(prop)
+    arn, url, name = (queue.props.get(key) for key in ("arn", "url", "name"))
+    return isinstance(value, str) and (
+        value in (arn, url) or (isinstance(name, str) and value.endswith((f":{name}", f"/{name}")))
+    )
 
 
 def is_target_of(queue: StackResource, source: StackResource) -> bool:
@@ -92,7 +105,7 @@ def is_target_of(queue: StackResource, source: StackResource) -> bool:
     try:
         target = dead_letter_target(source)
     except InvalidProperty:
-        return False  # reported against the source queue itself
+        return False  # reported against the source itself
     arn, name = queue.props.get("arn"), queue.props.get("name")
     return isinstance(target, str) and (target == arn or (isinstance(name, str) and target.endswith(f":{name}")))
 
@@ -101,22 +114,33 @@ def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
     queues = ctx.of_type(QUEUE)
     if not queues:
         ctx.not_applicable("the stack has no SQS queues")
+    # pulumi-aws can also set either policy with a separate resource naming the queue by URL.
+    separate_redrive = ctx.of_type(REDRIVE_POLICY)
+    separate_allow = ctx.of_type(REDRIVE_ALLOW_POLICY)
+    sources = [*queues, *separate_redrive]
     dead_letter_queues = {
         queue.urn for queue in queues
-        if has_value(queue.props.get("redriveAllowPolicy")) or any(is_target_of(queue, other) for other in queues)
+        if has_value(queue.props.get("redriveAllowPolicy"))
+        or any(names_queue(allow, "queueUrl", queue) for allow in separate_allow)
+        or any(is_target_of(queue, source) for source in sources)
     }
 
     def check(queue: StackResource) -> None:
         if queue.urn in dead_letter_queues:
             return
-        target = dead_letter_target(queue)
-        if target is None:
+        source = queue
+        if not has_value(queue.props.get("redrivePolicy")):
+            source = next((item for item in separate_redrive if names_queue(item, "queueUrl", queue)), queue)
+        redrive = source.props.get("redrivePolicy")
+        if not has_value(redrive):
             report(f"queue {queue.name} has no redrivePolicy: messages that keep failing are lost after the "
                    "retention period instead of landing in a dead-letter queue", queue.urn)
-        elif target is UNKNOWN and not any(queue.depends_on("redrivePolicy", other) for other in queues):
-            raise CannotVerify(f"the redrivePolicy of {queue.name}")
-        elif target is not UNKNOWN and not has_value(target):
-            report(f"redrivePolicy of {queue.name} has no deadLetterTargetArn", queue.urn)
+        elif redrive is UNKNOWN:
+            # At preview a redrive policy naming a queue's ARN is unknown but depends on that queue.
+            if not any(source.depends_on("redrivePolicy", other) for other in queues):
+                raise CannotVerify(f"the redrivePolicy of {source.name}")
+        elif not has_value(dead_letter_target(source)):
+            report(f"redrivePolicy of {source.name} has no deadLetterTargetArn", queue.urn)
 
     each(queues, report, check)
 

@@ -44,6 +44,19 @@ def is_broad_iot_resource(resource: str) -> bool:
     return len(parts) == 6 and bool(_BROAD_RESOURCE_PATH.match(parts[5]))
 
 
+def names_clients(resource: str) -> bool:
+    """Whether iot:Connect could match this resource: ``*``, a ``client/`` ARN, or an ARN whose resource
+    type is a wildcard. Connect is only ever evaluated against client ARNs, so a topic ARN listed in the
+    same statement (for Publish or Subscribe) does not let a device connect as anything."""
+    if resource == "*":
+        return True
+    parts = resource.split(":", 5)
+    if len(parts) != 6:
+        return True
+    kind = parts[5].split("/", 1)[0]
+    return kind == "client" or "*" in kind or "?" in kind
+
+
 def check_no_wildcard_actions(ctx: ResourceContext, report: Report) -> None:
     what, parsed = iot_policy_statements(ctx)
     for statement in parsed:
@@ -85,7 +98,8 @@ def check_client_bound_to_thing(ctx: ResourceContext, report: Report) -> None:
             continue
         if len(resource_texts(statement)) != len(statement.resources):
             raise CannotVerify(f"a resource of {statement.label} in {what}")
-        unbound = [r for r in resource_texts(statement) if not r.endswith(":" + THING_BOUND_CLIENT)]
+        unbound = [r for r in resource_texts(statement)
+                   if names_clients(r) and not r.endswith(":" + THING_BOUND_CLIENT)]
         if unbound:
             report(f"{statement.label} allows iot:Connect as {', '.join(unbound)}; the client id must be the "
                    f"thing's name: arn:<partition>:iot:<region>:<account>:{THING_BOUND_CLIENT}")

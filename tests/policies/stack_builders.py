@@ -1,0 +1,315 @@
+"""Realistic resources as the engine presents them to the pack (camelCase inputs, outputs with ARNs),
+compliant by default; tests mutate them to violate one rule at a time."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi.output import UNKNOWN, Unknown
+
+from tools.analyzer_client import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
+
+STACK = "policytest"
+PROJECT = "fleetguard"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PREFIX = f"arn:aws:iot:{REGION}:{ACCOUNT}"
+THING = "${iot:Connection.Thing.ThingName}"
+TAGS = {"Project": "fleetguard", "Environment": "test", "Owner": "iot-security"}
+NATIVE_TAGS = [{"key": key, "value": value} for key, value in TAGS.items()]
+
+CRITICAL_CHECKS = {
+    "AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "authenticatedCognitoRoleOverlyPermissiveCheck",
+    "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "unauthenticatedCognitoRoleOverlyPermissiveCheck",
+    "CA_CERTIFICATE_KEY_QUALITY_CHECK": "caCertificateKeyQualityCheck",
+    "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK": "deviceCertificateKeyQualityCheck",
+    "DEVICE_CERTIFICATE_SHARED_CHECK": "deviceCertificateSharedCheck",
+    "INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK":
+        "intermediateCaRevokedForActiveDeviceCertificatesCheck",
+    "IOT_POLICY_OVERLY_PERMISSIVE_CHECK": "iotPolicyOverlyPermissiveCheck",
+    "IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK": "iotRoleAliasOverlyPermissiveCheck",
+    "REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK": "revokedCaCertificateStillActiveCheck",
+}
+
+
+def unknown() -> Unknown:
+    """A value computed by another resource, unknown at preview (sent as the engine's sentinel)."""
+    return UNKNOWN
+
+
+def resource(
+    resource_type: str,
+    name: str,
+    inputs: Mapping[str, Any],
+    *,
+    computed: Mapping[str, Any] | None = None,
+    property_dependencies: Mapping[str, Sequence[str]] | None = None,
+) -> AnalyzerResource:
+    """A resource whose outputs are its inputs plus what the provider computes (``computed``)."""
+    return AnalyzerResource(
+        urn=urn_for(STACK, PROJECT, resource_type, name),
+        type=resource_type,
+        name=name,
+        inputs=dict(inputs),
+        outputs={**inputs, **(computed or {})},
+        property_dependencies=dict(property_dependencies or {}),
+    )
+
+
+def changed(base: AnalyzerResource, **inputs: Any) -> AnalyzerResource:
+    """``base`` with some inputs replaced (``None`` removes one); outputs follow."""
+    new_inputs = {**copy.deepcopy(dict(base.inputs)), **inputs}
+    new_inputs = {key: value for key, value in new_inputs.items() if value is not None}
+    computed = {key: value for key, value in (base.outputs or {}).items() if key not in base.inputs}
+    return AnalyzerResource(
+        urn=base.urn, type=base.type, name=base.name, inputs=new_inputs, outputs={**new_inputs, **computed},
+        parent=base.parent, provider=base.provider, dependencies=base.dependencies,
+        property_dependencies=base.property_dependencies,
+    )
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(actions: Any, resources: Any, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
+
+def deny(actions: Any, resources: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": actions, "Resource": resources}
+
+
+# -- IoT ------------------------------------------------------------------------------------------------
+
+DEVICE_POLICY_DOCUMENT = document(
+    allow("iot:Connect", f"{PREFIX}:client/{THING}"),
+    allow(["iot:Publish", "iot:Receive"], f"{PREFIX}:topic/fleet/{THING}/*"),
+    allow("iot:Subscribe", f"{PREFIX}:topicfilter/fleet/{THING}/*"),
+)
+
+
+def device_policy(policy_document: Any = DEVICE_POLICY_DOCUMENT, name: str = "device") -> AnalyzerResource:
+    return resource("aws:iot/policy:Policy", f"fleetguard-{name}-policy",
+                    {"name": f"fleetguard-{name}", "policy": policy_document, "tags": TAGS},
+                    computed={"arn": f"{PREFIX}:policy/fleetguard-{name}"})
+
+
+def quarantine_group(name: str = "fleetguard-test-quarantine") -> AnalyzerResource:
+    return resource("aws:iot/thingGroup:ThingGroup", name, {"name": name, "tags": TAGS},
+                    computed={"arn": f"{PREFIX}:thinggroup/{name}"})
+
+
+QUARANTINE_DENY_DOCUMENT = document(deny(["iot:Publish", "iot:Subscribe", "iot:Receive"], "*"))
+
+
+def quarantine_policy(policy_document: Any = QUARANTINE_DENY_DOCUMENT) -> AnalyzerResource:
+    return device_policy(policy_document, name="quarantine-deny")
+
+
+def policy_attachment(policy: AnalyzerResource, group: AnalyzerResource) -> AnalyzerResource:
+    return resource("aws:iot/policyAttachment:PolicyAttachment", f"{group.name}-deny-attachment",
+                    {"policy": policy.inputs["name"], "target": (group.outputs or {})["arn"]},
+                    property_dependencies={"policy": [policy.urn], "target": [group.urn]})
+
+
+def group_logging(group: AnalyzerResource, level: str = "DEBUG") -> AnalyzerResource:
+    return resource("aws-native:iot:ResourceSpecificLogging", f"{group.name}-logging",
+                    {"targetType": "THING_GROUP", "targetName": group.inputs["name"], "logLevel": level},
+                    property_dependencies={"targetName": [group.urn]})
+
+
+def mitigation_action(group: AnalyzerResource) -> AnalyzerResource:
+    return resource("aws-native:iot:MitigationAction", "fleetguard-quarantine-action", {
+        "actionName": "fleetguard-quarantine",
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-mitigation",
+        "actionParams": {"addThingsToThingGroupParams": {
+            "thingGroupNames": [group.inputs["name"]], "overrideDynamicGroups": True,
+        }},
+        "tags": NATIVE_TAGS,
+    }, property_dependencies={"actionParams": [group.urn]})
+
+
+def logging_options(**overrides: Any) -> AnalyzerResource:
+    inputs = {"defaultLogLevel": "INFO", "disableAllLogs": False,
+              "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-iot-logging", **overrides}
+    return resource("aws:iot/loggingOptions:LoggingOptions", "fleetguard-iot-logging", inputs)
+
+
+def containment(group_name: str = "fleetguard-test-quarantine") -> list[AnalyzerResource]:
+    group = quarantine_group(group_name)
+    policy = quarantine_policy()
+    return [group, policy, policy_attachment(policy, group), group_logging(group), mitigation_action(group),
+            logging_options()]
+
+
+# -- audit and detect -----------------------------------------------------------------------------------
+
+def audit_configuration(disabled: Sequence[str] = (), **overrides: Any) -> AnalyzerResource:
+    checks = {key: {"enabled": name not in disabled} for name, key in CRITICAL_CHECKS.items()}
+    checks["ioTPolicyPotentialMisConfigurationCheck"] = {"enabled": True}
+    checks["deviceCertificateAgeCheck"] = {"enabled": False}
+    inputs = {
+        "accountId": ACCOUNT,
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-audit",
+        "auditCheckConfigurations": checks,
+        "auditNotificationTargetConfigurations": {"sns": {
+            "targetArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-alerts",
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-alerts-publish",
+            "enabled": True,
+        }},
+        **overrides,
+    }
+    return resource("aws-native:iot:AccountAuditConfiguration", "fleetguard-audit-configuration", inputs)
+
+
+def scheduled_audit(frequency: str = "DAILY", checks: Sequence[str] = tuple(CRITICAL_CHECKS),
+                    name: str = "critical") -> AnalyzerResource:
+    inputs: dict[str, Any] = {"scheduledAuditName": f"fleetguard-{name}", "frequency": frequency,
+                              "targetCheckNames": list(checks), "tags": NATIVE_TAGS}
+    if frequency in ("WEEKLY", "BIWEEKLY"):
+        inputs["dayOfWeek"] = "MON"
+    if frequency == "MONTHLY":
+        inputs["dayOfMonth"] = "1"
+    return resource("aws-native:iot:ScheduledAudit", f"fleetguard-{name}-audit", inputs)
+
+
+RULE_BEHAVIOR = {"name": "AuthorizedListeningTcpPorts", "metric": "aws:listening-tcp-ports",
+                 "criteria": {"comparisonOperator": "in-port-set", "value": {"ports": [443, 8883]}}}
+ML_BEHAVIOR = {"name": "MlBytesOut", "metric": "aws:all-bytes-out",
+               "criteria": {"mlDetectionConfig": {"confidenceLevel": "HIGH"}}}
+
+
+def security_profile(name: str = "rules", behaviors: Sequence[dict[str, Any]] = (RULE_BEHAVIOR,),
+                     **overrides: Any) -> AnalyzerResource:
+    inputs = {
+        "securityProfileName": f"fleetguard-{name}",
+        "alertTargets": {"SNS": {"alertTargetArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-alerts",
+                                 "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-alerts-publish"}},
+        "targetArns": [f"{PREFIX}:all/things"],
+        "behaviors": list(behaviors),
+        "tags": NATIVE_TAGS,
+        **overrides,
+    }
+    return resource("aws-native:iot:SecurityProfile", f"fleetguard-{name}-profile", inputs)
+
+
+# -- encryption and messaging ---------------------------------------------------------------------------
+
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def kms_key(**overrides: Any) -> AnalyzerResource:
+    return resource("aws:kms/key:Key", "fleetguard-key",
+                    {"description": "fleetguard alerts", "enableKeyRotation": True, "tags": TAGS, **overrides},
+                    computed={"arn": KEY_ARN})
+
+
+def topic(**overrides: Any) -> AnalyzerResource:
+    return resource("aws:sns/topic:Topic", "fleetguard-alerts",
+                    {"name": "fleetguard-alerts", "kmsMasterKeyId": KEY_ARN, "tags": TAGS, **overrides},
+                    computed={"arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-alerts"})
+
+
+def queue(name: str, **overrides: Any) -> AnalyzerResource:
+    return resource("aws:sqs/queue:Queue", name,
+                    {"name": name, "kmsMasterKeyId": KEY_ARN, "tags": TAGS, **overrides},
+                    computed={"arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"})
+
+
+def work_and_dead_letter_queues() -> list[AnalyzerResource]:
+    dead_letter = queue("fleetguard-events-dlq")
+    work = queue("fleetguard-events", redrivePolicy=json.dumps({
+        "deadLetterTargetArn": (dead_letter.outputs or {})["arn"], "maxReceiveCount": 5,
+    }))
+    return [work, dead_letter]
+
+
+def log_group(retention: Any = 365) -> AnalyzerResource:
+    inputs: dict[str, Any] = {"name": "/fleetguard/containment", "tags": TAGS}
+    if retention is not None:
+        inputs["retentionInDays"] = retention
+    return resource("aws:cloudwatch/logGroup:LogGroup", "fleetguard-containment-logs", inputs)
+
+
+# -- incident response and Security Hub -----------------------------------------------------------------
+
+def contact(alias: str, contact_type: str) -> AnalyzerResource:
+    return resource("aws:ssmcontacts/contact:Contact", alias, {"alias": alias, "type": contact_type, "tags": TAGS},
+                    computed={"arn": f"arn:aws:ssm-contacts:{REGION}:{ACCOUNT}:contact/{alias}"})
+
+
+def engagement_plan(for_contact: AnalyzerResource, stages: int) -> AnalyzerResource:
+    stage = {"durationInMinutes": 5, "targets": [{"contactTargetInfo": {
+        "contactId": f"arn:aws:ssm-contacts:{REGION}:{ACCOUNT}:contact/oncall", "isEssential": True}}]}
+    return resource("aws:ssmcontacts/plan:Plan", f"{for_contact.name}-plan",
+                    {"contactId": (for_contact.outputs or {})["arn"], "stages": [stage] * stages},
+                    property_dependencies={"contactId": [for_contact.urn]})
+
+
+def response_plan(**overrides: Any) -> AnalyzerResource:
+    inputs = {
+        "name": "fleetguard-device-compromise",
+        "incidentTemplate": {"title": "Device compromise", "impact": 2},
+        "engagements": [f"arn:aws:ssm-contacts:{REGION}:{ACCOUNT}:contact/security-escalation"],
+        "action": {"ssmAutomations": [{
+            "documentName": "fleetguard-contain-device",
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleetguard-runbook",
+            "parameters": [{"name": "Environment", "values": ["test"]}],
+        }]},
+        "tags": TAGS,
+        **overrides,
+    }
+    return resource("aws:ssmincidents/responsePlan:ResponsePlan", "fleetguard-response-plan", inputs)
+
+
+def incident_manager() -> list[AnalyzerResource]:
+    escalation = contact("security-escalation", "ESCALATION")
+    return [response_plan(), contact("oncall", "PERSONAL"), escalation, engagement_plan(escalation, 2)]
+
+
+def security_hub(products: Sequence[str] = ("iot-device-defender-audit", "iot-device-defender-detect"),
+                 ) -> list[AnalyzerResource]:
+    hub = resource("aws:securityhub/account:Account", "fleetguard-security-hub", {"enableDefaultStandards": False})
+    return [hub] + [
+        resource("aws:securityhub/productSubscription:ProductSubscription", product,
+                 {"productArn": f"arn:aws:securityhub:{REGION}::product/aws/{product}"})
+        for product in products
+    ]
+
+
+def compliant_stack() -> list[AnalyzerResource]:
+    """A small stack that satisfies every rule under the pack's default config."""
+    return [
+        device_policy(),
+        *containment(),
+        audit_configuration(),
+        scheduled_audit(),
+        security_profile(),
+        security_profile("ml", behaviors=[ML_BEHAVIOR]),
+        kms_key(),
+        topic(),
+        *work_and_dead_letter_queues(),
+        log_group(),
+        *incident_manager(),
+        *security_hub(),
+    ]
+
+
+def replace(stack: Sequence[AnalyzerResource], *replacements: AnalyzerResource) -> list[AnalyzerResource]:
+    """``stack`` with the resources of the same URN swapped for ``replacements``."""
+    by_urn = {item.urn: item for item in replacements}
+    return [by_urn.get(item.urn, item) for item in stack]
+
+
+def without(stack: Sequence[AnalyzerResource], *resource_types: str) -> list[AnalyzerResource]:
+    return [item for item in stack if item.type not in resource_types]
+
+
+def violations(result: AnalyzeResult | PreviewReport, policy: str) -> list[str]:
+    """The messages ``policy`` reported (without the description line the SDK puts first)."""
+    return [diagnostic.message.split("\n", 1)[-1] for diagnostic in result.diagnostics
+            if diagnostic.policy_name == policy]

@@ -1,0 +1,95 @@
+"""The pack's inventory as the engine reads it with GetAnalyzerInfo: every policy, its severity, kind and
+control mapping. Adding, renaming or re-rating a policy is a visible change here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
+
+INVENTORY = {
+    # name: (severity, policy type)
+    "iot-policy-no-wildcard-actions": ("critical", "resource"),
+    "iot-policy-no-wildcard-resources": ("critical", "resource"),
+    "iot-policy-client-id-bound-to-thing": ("high", "resource"),
+    "audit-critical-checks-enabled": ("critical", "resource"),
+    "audit-notifications-enabled": ("high", "resource"),
+    "audit-scheduled-critical-checks": ("high", "stack"),
+    "detect-profile-alert-target": ("high", "resource"),
+    "detect-profile-has-targets": ("high", "resource"),
+    "detect-ml-profile-present": ("medium", "stack"),
+    "containment-quarantine-group": ("critical", "stack"),
+    "iot-logging-enabled": ("high", "resource"),
+    "log-group-retention": ("medium", "resource"),
+    "messaging-customer-managed-kms": ("high", "resource"),
+    "kms-key-rotation": ("medium", "resource"),
+    "sqs-dead-letter-queue": ("medium", "stack"),
+    "iam-no-wildcard-actions": ("high", "resource"),
+    "incident-response-plan-complete": ("high", "stack"),
+    "incident-escalation-plan": ("medium", "stack"),
+    "securityhub-device-defender-integrations": ("medium", "stack"),
+    "required-tags": ("low", "resource"),
+}
+CONFIG_DEFAULTS = {
+    "audit-critical-checks-enabled": {"exemptions": {}},
+    "audit-scheduled-critical-checks": {"minimumFrequency": "WEEKLY"},
+    "detect-ml-profile-present": {"required": False},
+    "containment-quarantine-group": {"quarantineGroupNameContains": "quarantine"},
+    "log-group-retention": {"minimumRetentionDays": 365},
+    "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
+}
+CONTROL_TAG = re.compile(
+    r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1
+    r"|hipaa:164\.\d+\([a-z]\)[()0-9a-zA-Z]*"  # 45 CFR sections, e.g. 164.308(a)(1)(ii)(D)
+    r"|nist-800-53-r5:[A-Z]{2}-\d+(\(\d+\))?)$"  # controls and enhancements, e.g. SI-4(5)
+)
+
+
+def test_the_inventory_lists_every_policy_with_its_severity_and_kind(pack: PolicyPackProcess) -> None:
+    info = pack.info()
+
+    assert info.name == "fleetguard"
+    assert {policy.name: (policy.severity, policy.policy_type) for policy in info.policies} == INVENTORY
+    for policy in info.policies:
+        print(f"{policy.name:45} {policy.severity:9} {policy.policy_type:9} {policy.framework.reference}")
+
+
+@pytest.fixture(scope="module")
+def policies(pack_process: PolicyPackProcess) -> tuple[PolicyInfo, ...]:
+    return pack_process.info().policies
+
+
+def test_every_policy_maps_to_all_three_frameworks(policies: tuple[PolicyInfo, ...]) -> None:
+    for policy in policies:
+        assert policy.framework.name == "PCI DSS v4.0 / HIPAA Security Rule / NIST SP 800-53 rev 5"
+        reference = policy.framework.reference
+        assert re.search(r"PCI DSS v4\.0 \d+\.\d+", reference), policy.name
+        assert re.search(r"HIPAA 45 CFR 164\.\d+", reference), policy.name
+        assert re.search(r"NIST SP 800-53r5 [A-Z]{2}-\d+", reference), policy.name
+        prefixes = {tag.split(":")[0] for tag in policy.tags}
+        assert prefixes == {"pci-dss-v4.0", "hipaa", "nist-800-53-r5"}, policy.name
+        assert all(CONTROL_TAG.match(tag) for tag in policy.tags), policy.tags
+
+
+def test_every_policy_explains_itself(policies: tuple[PolicyInfo, ...]) -> None:
+    for policy in policies:
+        assert policy.description.endswith("."), policy.name
+        assert len(policy.remediation_steps) > 40, policy.name
+
+
+def test_the_pack_defaults_to_mandatory(policies: tuple[PolicyInfo, ...]) -> None:
+    assert {policy.enforcement_level for policy in policies} == {EnforcementLevel.MANDATORY}
+
+
+def test_config_schemas_declare_their_defaults(policies: tuple[PolicyInfo, ...]) -> None:
+    declared = {
+        policy.name: {key: schema["default"] for key, schema in policy.config_properties.items()}
+        for policy in policies if policy.config_properties
+    }
+
+    assert declared == CONFIG_DEFAULTS
+    for policy in policies:
+        for key, schema in policy.config_properties.items():
+            assert schema.get("description"), f"{policy.name}.{key} has no description"
