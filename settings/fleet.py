@@ -308,11 +308,14 @@ def _parse_rollout(node: Node) -> RolloutSettings:
     maximum = maximum_node.integer(100, minimum=low, maximum=high) or 100
     if maximum < base:
         maximum_node.fail(f"must be at least baseRatePerMinute ({base})")
+    factor_node = section.child("incrementFactor")
+    factor = _decimal(factor_node, 2.0, minimum=INCREMENT_FACTOR_RANGE[0], maximum=INCREMENT_FACTOR_RANGE[1])
+    if round(factor, 1) != factor:
+        factor_node.fail("AWS IoT takes one digit after the decimal point (e.g. 1.5, not 1.55)")
+        factor = 2.0
     return RolloutSettings(
         base_rate_per_minute=base,
-        increment_factor=_decimal(
-            section.child("incrementFactor"), 2.0, minimum=INCREMENT_FACTOR_RANGE[0], maximum=INCREMENT_FACTOR_RANGE[1]
-        ),
+        increment_factor=factor,
         increase_after_succeeded=section.child("increaseAfterSucceeded").integer(10, minimum=1) or 10,
         maximum_per_minute=max(maximum, base),
     )

@@ -140,6 +140,7 @@ def test_recovery_needs_the_release_it_rolls_out() -> None:
     ({"inProgressTimeoutMinutes": 0}, "inProgressTimeoutMinutes", "expected a whole number in 1..10080"),
     ({"rollout": {"incrementFactor": 1.0}}, "rollout.incrementFactor", "expected a number in 1.1..5.0"),
     ({"rollout": {"incrementFactor": "fast"}}, "rollout.incrementFactor", "expected a number"),
+    ({"rollout": {"incrementFactor": 1.55}}, "rollout.incrementFactor", "one digit after the decimal point"),
     ({"rollout": {"baseRatePerMinute": 50, "maximumPerMinute": 20}}, "rollout.maximumPerMinute",
      "must be at least baseRatePerMinute (50)"),
     ({"rollout": {"baseRatePerMinute": 1001}}, "rollout.baseRatePerMinute", "expected a whole number in 1..1000"),
