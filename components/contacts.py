@@ -9,12 +9,26 @@ contact and its plan (stages name contact ARNs).
 
 from __future__ import annotations
 
-from typing import TypedDict
+import re
+from typing import Final, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from settings.response import EscalationPlan, IncidentManagerSettings, PersonalContact
+
+CONTACT_TAG_KEY: Final = r"[\\/a-zA-Z0-9_+=-]{1,128}"
+CONTACT_TAG_VALUE: Final = r"[\w .:/=+@-]{1,256}"
+"""SSM Contacts takes fewer characters in tags than most services (ssm-contacts TagKey/TagValue)."""
+
+
+def contact_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The stack's tags that SSM Contacts accepts; the others are left off contacts rather than failing
+    the deployment (every other resource still carries them)."""
+    return {
+        key: value for key, value in tags.items()
+        if re.fullmatch(CONTACT_TAG_KEY, key) and re.fullmatch(CONTACT_TAG_VALUE, value)
+    }
 
 
 class ContactsArgs(TypedDict):
@@ -44,7 +58,6 @@ class ContactsComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: ContactsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:contacts:Contacts", name, None, opts)
         settings = args["settings"]
-        tags = args["tags"]
         self.replication_set = None
         onboarding: list[pulumi.Resource] = []
         if settings.replication_set.manage:
@@ -58,11 +71,12 @@ class ContactsComponent(pulumi.ComponentResource):
                     )
                     for region in settings.replication_set.regions
                 ],
-                tags=tags,
+                tags=args["tags"],
                 opts=pulumi.ResourceOptions(parent=self),
             )
             onboarding.append(self.replication_set)
 
+        tags = contact_tags(args["tags"])
         self.contacts = {}
         self.channels = {}
         self.engagement_plans = {}

@@ -189,3 +189,13 @@ def test_dev_without_incident_manager_has_no_contacts(dev_stack: StackRun) -> No
     assert dev_stack.of_type(CHANNEL_TYPE) == []
     assert dev_stack.of_type(PLAN_TYPE) == []
     assert dev_stack.of_type("fleetguard:contacts:Contacts") == []
+
+
+def test_contacts_carry_the_stack_tags_ssm_contacts_accepts() -> None:
+    stack = run_stack("prod", {"tags": {"CostCenter": "iot-prod", "team:name": "iot security"}})
+    replication = stack.one("aws:ssmincidents/replicationSet:ReplicationSet")
+    assert replication.inputs["tags"]["team:name"] == "iot security"
+    for contact in stack.of_type("aws:ssmcontacts/contact:Contact"):
+        # ':' is not allowed in an SSM Contacts tag key: that tag stays off contacts only.
+        assert contact.inputs["tags"] == {"Project": "fleetguard", "Environment": "prod", "Owner": "iot-security",
+                                          "CostCenter": "iot-prod"}
