@@ -63,7 +63,8 @@ def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) 
     forensic_topics = f"{prefix}:topic/{forensic_topic_prefix}/{THING}/*"
     publishable = [
         # Its own classic shadow: read the desired state and report state. Delete is excluded so the
-        # device cannot erase the quarantine flag with its shadow.
+        # device cannot wipe the responders' record (reason, incident) in one call. An update can still
+        # change desired state: the shadow flag informs a cooperating device, the group restricts it.
         f"{prefix}:topic/{own_reserved}/shadow/get",
         f"{prefix}:topic/{own_reserved}/shadow/update",
         # Its own jobs: receive and report a repair job (firmware rollback or update to a known state).
