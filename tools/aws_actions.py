@@ -34,6 +34,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "events": ("events",),
     "cloudwatch": ("cloudwatch",),
     "xray": ("xray",),
+    "s3": ("s3",),
 }
 
 # Real IAM/IoT actions that are not API operations, so no service model lists them.
