@@ -1,0 +1,265 @@
+"""The alert intake: Device Defender alert topic -> encrypted SQS queue (with a dead-letter queue) -> the
+intake function, in batches with partial batch failures.
+
+A record that cannot be processed is retried through the queue and, after ``maxReceiveCount`` deliveries,
+rests in the dead-letter queue; the records around it are unaffected. SNS deliveries that never reach the
+queue land in the same dead-letter queue, so nothing an alert topic accepted is lost silently. The SNS
+envelope is kept (raw delivery off): the handler reads the topic and message from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.function import FunctionArgs, FunctionComponent
+from components.iam import policy_document, statement
+from settings.response import IncidentResponseSettings
+
+DLQ_RETENTION_SECONDS: Final = 1_209_600
+"""14 days, the SQS maximum: time to notice, fix the cause and redrive."""
+INTAKE_QUERY: Final = (
+    "fields @timestamp, level, message, thing_name, violation_id, security_profile_name, behavior_name, error\n"
+    "| sort @timestamp desc\n| limit 1000"
+)
+
+
+class IntakeArgs(TypedDict):
+    """Inputs of the intake component."""
+
+    settings: IncidentResponseSettings
+    """Validated incident response settings (queue, intake function, storm, impact rules, routing)."""
+    alert_topic_arn: pulumi.Input[str]
+    """The Device Defender alert topic the queue subscribes to."""
+    key_arn: pulumi.Input[str]
+    """The alert KMS key: encrypts both queues, decrypts alerts, encrypts responders notifications."""
+    responders_topic_arn: pulumi.Input[str]
+    """Human-readable notifications (fallback path and audit findings)."""
+    response_plan_arn: pulumi.Input[str] | None
+    """The response plan incidents are started with; None when Incident Manager is off."""
+    response_plan_name: str
+    """The response plan's name, to scope the incident records the intake may update."""
+    quarantine_group_name: pulumi.Input[str]
+    """The quarantine thing group."""
+    quarantine_group_arn: pulumi.Input[str]
+    """Its ARN, for the containment permission."""
+    add_to_quarantine_action_name: pulumi.Input[str | None]
+    """The Device Defender mitigation action for bulk (storm) containment (aws-native types it optional)."""
+    add_to_quarantine_action_arn: pulumi.Input[str]
+    """Its ARN, for the mitigation task permission."""
+    iot_log_group_name: str
+    """The AWS IoT v2 log group the handler links Logs Insights related items to."""
+    layer_arn: pulumi.Input[str]
+    """The Powertools layer."""
+    account_id: pulumi.Input[str]
+    """Account for ARNs and conditions."""
+    region: pulumi.Input[str]
+    """Region for ARNs."""
+    partition: pulumi.Input[str]
+    """Partition for ARNs."""
+    tags: dict[str, str]
+    """Tags for every taggable child."""
+
+
+class IntakeComponent(pulumi.ComponentResource):
+    """Queue, dead-letter queue, their policies, the topic subscription, the intake function and its
+    event source mapping."""
+
+    queue: aws.sqs.Queue
+    dead_letter_queue: aws.sqs.Queue
+    subscription: aws.sns.TopicSubscription
+    function: FunctionComponent
+    event_source: aws.lambda_.EventSourceMapping
+    query: aws.cloudwatch.QueryDefinition
+    query_name: str
+
+    def __init__(self, name: str, args: IntakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetguard:intake:Intake", name, None, opts)
+        settings = args["settings"]
+        intake = settings.intake
+        child = pulumi.ResourceOptions(parent=self)
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-dlq",
+            name=f"{name}-dlq",
+            kms_master_key_id=args["key_arn"],
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            tags=args["tags"],
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            f"{name}-queue",
+            name=f"{name}-queue",
+            kms_master_key_id=args["key_arn"],
+            visibility_timeout_seconds=intake.visibility_timeout_seconds,
+            message_retention_seconds=intake.retention_seconds,
+            redrive_policy=pulumi.Output.json_dumps({
+                "deadLetterTargetArn": self.dead_letter_queue.arn,
+                "maxReceiveCount": intake.max_receive_count,
+            }),
+            tags=args["tags"],
+            opts=child,
+        )
+        # Only the intake queue may move messages into this dead-letter queue.
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-dlq-redrive-allow",
+            queue_url=self.dead_letter_queue.url,
+            redrive_allow_policy=pulumi.Output.json_dumps({
+                "redrivePermission": "byQueue",
+                "sourceQueueArns": [self.queue.arn],
+            }),
+            opts=child,
+        )
+        policies = [
+            aws.sqs.QueuePolicy(
+                f"{name}-{label}-policy",
+                queue_url=queue.url,
+                policy=_alert_topic_may_send(queue.arn, args["alert_topic_arn"]),
+                opts=child,
+            )
+            for label, queue in (("queue", self.queue), ("dlq", self.dead_letter_queue))
+        ]
+        self.subscription = aws.sns.TopicSubscription(
+            f"{name}-subscription",
+            topic=args["alert_topic_arn"],
+            protocol="sqs",
+            endpoint=self.queue.arn,
+            # The handler reads the SNS envelope (topic, message id); keep it.
+            raw_message_delivery=False,
+            redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": self.dead_letter_queue.arn}),
+            # Without the queue policies SNS's first deliveries would be refused.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
+        )
+        self.function = FunctionComponent(
+            f"{name}-handler",
+            self._function_args(args),
+            opts=child,
+        )
+        self.event_source = aws.lambda_.EventSourceMapping(
+            f"{name}-event-source",
+            event_source_arn=self.queue.arn,
+            function_name=self.function.function.arn,
+            batch_size=intake.batch_size,
+            # The batching window gathers an alert storm into one batch, which the handler can recognise.
+            maximum_batching_window_in_seconds=settings.storm_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            # Few concurrent pollers keep a storm together instead of spreading it over many small batches.
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=intake.max_concurrency,
+            ),
+            tags=args["tags"],
+            # Lambda checks at creation that the function's role can read the queue.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function]),
+        )
+        self.query_name = f"{name}/intake-decisions"
+        self.query = aws.cloudwatch.QueryDefinition(
+            f"{name}-query-intake-decisions",
+            name=self.query_name,
+            query_string=INTAKE_QUERY,
+            log_group_names=[self.function.log_group.name],
+            opts=child,
+        )
+        self.register_outputs({
+            "queueUrl": self.queue.url,
+            "queueArn": self.queue.arn,
+            "deadLetterQueueArn": self.dead_letter_queue.arn,
+            "functionArn": self.function.function.arn,
+        })
+
+    def _function_args(self, args: IntakeArgs) -> FunctionArgs:
+        settings = args["settings"]
+        manager = settings.incident_manager
+        environment: dict[str, pulumi.Input[str]] = {
+            "QUARANTINE_GROUP_NAME": args["quarantine_group_name"],
+            "INCIDENT_MANAGER_ENABLED": "true" if manager.enabled else "false",
+            "RESPONDERS_TOPIC_ARN": args["responders_topic_arn"],
+            "IMPACT_RULES": settings.impact_rules.to_json(),
+            "AUDIT_ROUTING": settings.audit_routing_json(),
+            "IOT_LOG_GROUP": args["iot_log_group_name"],
+            "STORM_THRESHOLD": str(settings.storm_threshold),
+            "STORM_WINDOW_SECONDS": str(settings.storm_window_seconds),
+            "ADD_TO_QUARANTINE_ACTION_NAME": pulumi.Output.from_input(args["add_to_quarantine_action_name"]).apply(
+                _named_action
+            ),
+            "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
+            "POWERTOOLS_LOG_LEVEL": settings.intake.log_level,
+            "AWS_RETRY_MODE": settings.intake.retry_mode,
+        }
+        if args["response_plan_arn"] is not None:
+            environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
+        return {
+            "handler": "functions.intake.handler",
+            "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
+            "environment": environment,
+            "statements": self._statements(args),
+            "layer_arn": args["layer_arn"],
+            "log_retention_days": settings.log_retention_days,
+            "timeout_seconds": settings.intake.timeout_seconds,
+            "memory_mb": settings.intake.memory_mb,
+            "partition": args["partition"],
+            "region": args["region"],
+            "account_id": args["account_id"],
+            "tags": args["tags"],
+        }
+
+    def _statements(self, args: IntakeArgs) -> list[dict[str, Any]]:
+        partition, region, account = args["partition"], args["region"], args["account_id"]
+        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
+        iot_resource = "arn:{0}:iot:{1}:{2}:{3}/*"
+        statements = [
+            statement(["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], [self.queue.arn],
+                      sid="ConsumeAlertQueue"),
+            # Decrypt: read the encrypted queue. GenerateDataKey: publish to the encrypted responders topic.
+            statement(["kms:Decrypt", "kms:GenerateDataKey"], [args["key_arn"]], sid="UseAlertKey"),
+            statement(["sns:Publish"], [args["responders_topic_arn"]], sid="NotifyResponders"),
+            # A storm is contained in bulk by Device Defender. The task is authorised against the task,
+            # the mitigation action it runs and the security profiles whose violations it targets.
+            statement(
+                ["iot:StartDetectMitigationActionsTask"],
+                [
+                    args["add_to_quarantine_action_arn"],
+                    pulumi.Output.format(iot_resource, partition, region, account, "detectmitigationactionstask"),
+                    pulumi.Output.format(iot_resource, partition, region, account, "securityprofile"),
+                ],
+                sid="ContainStormInBulk",
+            ),
+        ]
+        response_plan_arn = args["response_plan_arn"]
+        if response_plan_arn is not None:
+            incident_records = pulumi.Output.format(
+                "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account, args["response_plan_name"]
+            )
+            statements += [
+                statement(["ssm-incidents:StartIncident"], [response_plan_arn], sid="OpenIncidents"),
+                # A storm's devices are listed on its fleet incident, and each batch noted on the timeline.
+                statement(["ssm-incidents:CreateTimelineEvent", "ssm-incidents:UpdateRelatedItems"],
+                          [incident_records], sid="AnnotateFleetIncidents"),
+            ]
+        else:
+            # Without Incident Manager no runbook runs: the intake quarantines each device itself.
+            statements += [
+                statement(["iot:AddThingToThingGroup"], [args["quarantine_group_arn"], things],
+                          sid="AddToQuarantineGroup"),
+                statement(["iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
+                statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
+                # DescribeEndpoint has no resource-level permissions (it finds the shadow data endpoint).
+                statement(["iot:DescribeEndpoint"], ["*"], sid="FindDataEndpoint"),
+            ]
+        return statements
+
+
+def _named_action(name: str | None) -> str:
+    if not name:
+        raise ValueError("the add-to-quarantine mitigation action has no name; the intake cannot start tasks")
+    return name
+
+
+def _alert_topic_may_send(queue_arn: pulumi.Output[str], topic_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """SNS may deliver to the queue, and only on behalf of the alert topic."""
+    deliver = statement(
+        ["sqs:SendMessage"], [queue_arn], sid="AlertTopicDelivers",
+        condition={"ArnEquals": {"aws:SourceArn": topic_arn}},
+    )
+    deliver["Principal"] = {"Service": "sns.amazonaws.com"}
+    return policy_document(deliver)
