@@ -20,6 +20,8 @@ KEY_ADMIN_ACTIONS = (
     "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
 )
 KEY_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+SERVICES_SENDING_SOURCE_ACCOUNT = frozenset({"sns.amazonaws.com"})
+"""Services whose KMS calls on our behalf carry aws:SourceAccount (SNS delivering to encrypted queues)."""
 
 
 class AlertTopicArgs(TypedDict):
@@ -57,13 +59,21 @@ class AlertTopicComponent(pulumi.ComponentResource):
         ]
         key_statements[0]["Principal"] = {"AWS": account_root}
         key_statements[1]["Principal"] = {"AWS": account_root}
-        if args["key_user_services"]:
-            service_use = statement(
+        scoped = sorted(set(args["key_user_services"]) & SERVICES_SENDING_SOURCE_ACCOUNT)
+        unscoped = sorted(set(args["key_user_services"]) - SERVICES_SENDING_SOURCE_ACCOUNT)
+        if scoped:
+            scoped_use = statement(
                 KEY_USE_ACTIONS, ["*"], sid="AwsServicesUseKeyForThisAccount",
                 condition={"StringEquals": {"aws:SourceAccount": args["account_id"]}},
             )
-            service_use["Principal"] = {"Service": sorted(args["key_user_services"])}
-            key_statements.append(service_use)
+            scoped_use["Principal"] = {"Service": scoped}
+            key_statements.append(scoped_use)
+        if unscoped:
+            # AWS documents these grants without conditions; a condition KMS cannot evaluate would make
+            # alarms and findings fail silently. Who may publish is limited by the topic policy instead.
+            unscoped_use = statement(KEY_USE_ACTIONS, ["*"], sid="AwsServicesPublishToEncryptedTopics")
+            unscoped_use["Principal"] = {"Service": unscoped}
+            key_statements.append(unscoped_use)
         self.key = aws.kms.Key(
             f"{name}-key",
             description="fleetguard: encrypts Device Defender alerts and incident-response queues",

@@ -36,8 +36,14 @@ def test_alert_topic_is_encrypted_with_a_rotating_customer_key(any_stack: StackR
     for entry in statements:
         assert all("*" not in action for action in entry["Action"])
     assert "kms:DisableKeyRotation" not in {a for entry in statements for a in entry["Action"]}
-    services = [s for s in statements if "Service" in s["Principal"]]
-    assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012" for s in services)
+    by_sid = {s["Sid"]: s for s in statements}
+    scoped = by_sid["AwsServicesUseKeyForThisAccount"]
+    assert scoped["Principal"] == {"Service": ["sns.amazonaws.com"]}
+    assert scoped["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    unscoped = by_sid["AwsServicesPublishToEncryptedTopics"]
+    assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= set(unscoped["Principal"]["Service"])
+    assert "sns.amazonaws.com" not in unscoped["Principal"]["Service"]
+    assert "Condition" not in unscoped
 
 
 def test_publish_role_trusts_iot_and_may_only_publish_to_the_topic(any_stack: StackRun) -> None:
