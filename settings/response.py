@@ -307,15 +307,15 @@ def _parse_incident_manager(node: Node, environment: str) -> IncidentManagerSett
         "notificationTopicArns",
     ))
     enabled = section.child("enabled").boolean(False)
-    contacts = tuple(section.child("contacts").each(_parse_contact))
-    _check_unique(section.child("contacts"), [contact.alias for contact in contacts], "contact alias")
+    contacts_node = section.child("contacts")
+    contacts = tuple(contacts_node.each(_parse_contact))
+    _check_unique(contacts_node, [contact.alias for contact in contacts], "contact alias")
     escalation_node = section.child("escalation")
     escalation = None if escalation_node.missing else _parse_escalation(escalation_node, contacts)
-    contacts_node = section.child("contacts")
     if enabled and (contacts_node.missing or contacts_node.value == []):
         contacts_node.fail("Incident Manager must engage someone; expected at least one contact")
-    if escalation is None and len(contacts) > MAX_ENGAGEMENTS:
-        section.child("contacts").fail(
+    if escalation_node.missing and len(contacts) > MAX_ENGAGEMENTS:
+        contacts_node.fail(
             f"a response plan engages at most {MAX_ENGAGEMENTS} contacts; add an escalation plan to chain more"
         )
     topics = section.child("notificationTopicArns")
