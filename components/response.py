@@ -290,7 +290,10 @@ def runbook_document(
                 "inputs": {
                     "FunctionName": contain_function_arn,
                     "InvocationType": "RequestResponse",
-                    "InputPayload": {"incidentRecordArn": f"{{{{ {INCIDENT_PARAMETER} }}}}"},
+                    "InputPayload": {
+                        "incidentRecordArn": f"{{{{ {INCIDENT_PARAMETER} }}}}",
+                        "reason": f"Incident Manager runbook {runbook_name}",
+                    },
                 },
                 "outputs": [
                     {"Name": key, "Selector": f"$.Payload.{key}", "Type": kind} for key, kind in CONTAIN_OUTPUTS.items()

@@ -13,6 +13,7 @@ import yaml
 import stack_outputs as out
 from components.response import CONTAIN_OUTPUTS, STATUS_CONTAINED, runbook_document
 from functions import contain
+from functions.containment import parse_request
 from tools.aws_actions import unknown_actions, wildcard_actions
 from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun
 
@@ -122,7 +123,13 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     assert contain_step["action"] == "aws:invokeLambdaFunction"
     assert contain_step["inputs"]["FunctionName"] == contain_function.outputs["arn"]
     # Only the incident record: the function finds the things from the incident, not from the account.
-    assert contain_step["inputs"]["InputPayload"] == {"incidentRecordArn": "{{ IncidentRecordArn }}"}
+    payload = contain_step["inputs"]["InputPayload"]
+    assert payload == {"incidentRecordArn": "{{ IncidentRecordArn }}",
+                       "reason": "Incident Manager runbook fleetguard-prod-iot-incident"}
+    incident = f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/fleetguard-prod-iot-device-compromise/5ec0b3c5"
+    request = parse_request({**payload, "incidentRecordArn": incident})
+    assert request.incident_record_arn == incident
+    assert request.thing_name is None
     assert contain_step["timeoutSeconds"] <= 300
     assert contain_step["onFailure"] == "step:ContainManually"
     branch = steps[1]["inputs"]
