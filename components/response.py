@@ -18,10 +18,9 @@ import pulumi_aws as aws
 import yaml
 
 from components.iam import policy_document, service_trust_policy, statement
+from components.quarantine import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
-IOT_V2_LOG_GROUP: Final = "AWSIotLogsV2"
-"""Where AWS IoT writes v2 logs (including the quarantine group's DEBUG logs)."""
 CONTAIN_STEP: Final = "Contain"
 INCIDENT_PARAMETER: Final = "IncidentRecordArn"
 ROLE_PARAMETER: Final = "AutomationAssumeRole"
@@ -113,7 +112,7 @@ class ResponseComponent(pulumi.ComponentResource):
                 f"{name}-query-{suffix}",
                 name=f"{name}/{suffix}",
                 query_string=query,
-                log_group_names=[IOT_V2_LOG_GROUP],
+                log_group_names=[IOT_LOG_GROUP],
                 opts=child,
             )
             for suffix, query in DEVICE_QUERIES.items()
@@ -335,7 +334,7 @@ def runbook_document(
                     "## Analysis\n\n"
                     "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
                     "related items. Answer who, what, when, where and why, offline first:\n\n"
-                    f"1. CloudWatch Logs Insights saved queries (IoT logs in `{IOT_V2_LOG_GROUP}`; quarantined "
+                    f"1. CloudWatch Logs Insights saved queries (IoT logs in `{IOT_LOG_GROUP}`; quarantined "
                     "devices log at DEBUG):\n"
                     f"{queries}\n"
                     "2. `aws iot list-active-violations --thing-name <thing>` and "
