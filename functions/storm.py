@@ -136,13 +136,16 @@ class StormResponse:
     """A failure that applies to every violation of the storm (the incident or notification)."""
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._failed_tasks = {
+            violation_id: task for task in self.tasks if task.error is not None for violation_id in task.violation_ids
+        }
+
     def failure_for(self, violation_id: str) -> str | None:
         if self.error is not None:
             return self.error
-        for task in self.tasks:
-            if violation_id in task.violation_ids and task.error is not None:
-                return f"mitigation task {task.task_id} failed: {task.error}"
-        return None
+        task = self._failed_tasks.get(violation_id)
+        return None if task is None else f"mitigation task {task.task_id} failed: {task.error}"
 
     @property
     def period_start(self) -> datetime:

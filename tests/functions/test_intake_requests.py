@@ -1,0 +1,148 @@
+"""The Incident Manager requests and links the intake builds: valid against the ssm-incidents model at
+the limits, and Logs Insights links that decode back to the query they carry."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.session  # type: ignore[import-untyped]
+import pytest
+from botocore.validate import validate_parameters  # type: ignore[import-untyped]
+
+from functions.incidents import (
+    MAX_RAW_DATA,
+    AccountScope,
+    add_device_request,
+    audit_incident_request,
+    bounded_json,
+    device_logs_query,
+    logs_insights_url,
+    storm_incident_request,
+    timeline_note_request,
+    violation_incident_request,
+)
+from functions.messages import AuditNotification, ViolationEvent, parse_message
+from tests.functions.test_intake_support import LOG_GROUP, PLAN_ARN, incident_arn, violation
+
+SCOPE = AccountScope("aws", "eu-west-1", "123456789012")
+LONGEST_NAME = "n" * 127 + ":"
+MODEL = botocore.session.get_session().get_service_model("ssm-incidents")
+
+
+def check(operation: str, params: dict[str, Any]) -> None:
+    """Raises ParamValidationError if the request breaks the API model (types, lengths, patterns)."""
+    validate_parameters(params, MODEL.operation_model(operation).input_shape)
+
+
+def longest_violation() -> ViolationEvent:
+    message = violation(LONGEST_NAME, violation_id="v" * 128, profile=LONGEST_NAME, behavior=LONGEST_NAME)
+    message["behavior"]["criteria"] = {"comparisonOperator": "in-cidr-set",
+                                       "value": {"cidrs": [f"10.{n // 256}.{n % 256}.0/24" for n in range(2000)]}}
+    message["metricValue"] = {"cidrs": [f"192.168.{n % 256}.{n // 256}/32" for n in range(2000)]}
+    event = parse_message(json.dumps(message))
+    assert isinstance(event, ViolationEvent)
+    return event
+
+
+def test_every_request_is_valid_for_the_api_with_the_longest_names_and_values() -> None:
+    event = longest_violation()
+    arn = incident_arn("x")
+    requests = {
+        "StartIncident": violation_incident_request(event, response_plan_arn=PLAN_ARN, impact=1, scope=SCOPE,
+                                                    log_group=LOG_GROUP),
+        "UpdateRelatedItems": add_device_request(SCOPE, arn, LONGEST_NAME),
+        "CreateTimelineEvent": timeline_note_request(arn, "x" * 20_000, datetime(2026, 1, 1, tzinfo=UTC), ["t"]),
+    }
+    storm = storm_incident_request(LONGEST_NAME, LONGEST_NAME, datetime(2026, 1, 1, tzinfo=UTC),
+                                   response_plan_arn=PLAN_ARN, impact=2, scope=SCOPE, log_group=LOG_GROUP)
+
+    for operation, params in requests.items():
+        check(operation, params)
+    check("StartIncident", storm)
+    assert len(requests["StartIncident"]["title"]) == 200
+    assert requests["StartIncident"]["title"].endswith("...")
+    assert len(requests["StartIncident"]["triggerDetails"]["rawData"]) <= MAX_RAW_DATA
+    assert not requests["StartIncident"]["triggerDetails"]["source"].startswith("aws.")
+
+
+def test_an_oversized_message_keeps_its_identifiers_in_the_trigger_data() -> None:
+    event = longest_violation()
+
+    raw = json.loads(bounded_json(event.raw, MAX_RAW_DATA))
+
+    assert raw["violationId"] == "v" * 128
+    assert raw["violationEventType"] == "in-alarm"
+    assert raw["metricValue"].startswith("omitted: ")
+    assert len(json.dumps(raw, separators=(",", ":"))) <= MAX_RAW_DATA
+
+
+def test_audit_incident_request_is_valid_and_names_the_checks() -> None:
+    message = {
+        "accountId": "123456789012", "taskId": "a" * 40, "taskStatus": "COMPLETED",
+        "taskType": "ON_DEMAND_AUDIT_TASK", "failedChecksCount": 0, "canceledChecksCount": 0,
+        "nonCompliantChecksCount": 1, "compliantChecksCount": 0, "totalChecksCount": 1,
+        "taskStartTime": 1795219200000,
+        "auditDetails": [{"checkName": "DEVICE_CERTIFICATE_SHARED_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
+                          "nonCompliantResourcesCount": 4, "totalResourcesCount": 9}],
+    }
+    audit = parse_message(json.dumps(message))
+    assert isinstance(audit, AuditNotification)
+
+    request = audit_incident_request(audit, audit.non_compliant_checks, response_plan_arn=PLAN_ARN, impact=1)
+
+    check("StartIncident", request)
+    assert request["title"].endswith("1 critical check(s) non-compliant: DEVICE_CERTIFICATE_SHARED_CHECK")
+
+
+@pytest.mark.parametrize(
+    ("function_arn", "thing_arn", "console"),
+    [
+        ("arn:aws:lambda:eu-west-1:123456789012:function:intake", "arn:aws:iot:eu-west-1:123456789012:thing/t",
+         "https://eu-west-1.console.aws.amazon.com"),
+        ("arn:aws-cn:lambda:cn-north-1:123456789012:function:intake:live",
+         "arn:aws-cn:iot:cn-north-1:123456789012:thing/t", "https://cn-north-1.console.amazonaws.cn"),
+        ("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:intake",
+         "arn:aws-us-gov:iot:us-gov-west-1:123456789012:thing/t", "https://us-gov-west-1.console.amazonaws-us-gov.com"),
+    ],
+)
+def test_arns_and_console_links_follow_the_partition(function_arn: str, thing_arn: str, console: str) -> None:
+    scope = AccountScope.from_function_arn(function_arn)
+
+    assert scope.thing_arn("t") == thing_arn
+    assert scope.console == console
+
+
+def test_a_context_without_a_function_arn_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"context\.invoked_function_arn: expected a Lambda function ARN"):
+        AccountScope.from_function_arn("intake")
+
+
+def decode_logs_insights(url: str) -> dict[str, str]:
+    """Undo the console's two encodings and read the ~(key~'value ...) pairs of the query detail."""
+    fragment = url.split("#logsV2:logs-insights", 1)[1]
+    detail = unquote(fragment.replace("$", "%"))
+    assert detail.startswith("?queryDetail=~(")
+    pairs = re.findall(r"[(~](\w+)~'([^~()]*)", detail)
+    source = re.search(r"~source~\(~'([^~()]*)\)", detail)
+    assert source is not None
+    decoded = {key: unquote(value.replace("*", "%")) for key, value in pairs}
+    decoded["source"] = unquote(source.group(1).replace("*", "%"))
+    return decoded
+
+
+def test_logs_insights_link_carries_the_thing_query_log_group_and_window() -> None:
+    thing = "plant-7:line_2~sensor"
+    url = logs_insights_url(SCOPE, LOG_GROUP, device_logs_query(thing), datetime(2026, 11, 20, 9, 5, tzinfo=UTC))
+
+    decoded = decode_logs_insights(url)
+
+    assert url.startswith("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:")
+    assert decoded["source"] == LOG_GROUP
+    assert decoded["editorString"] == device_logs_query(thing)
+    assert f'filter clientId = "{thing}" or thingName = "{thing}"' in decoded["editorString"]
+    assert (decoded["start"], decoded["end"]) == ("2026-11-20T08:05:00.000Z", "2026-11-20T10:05:00.000Z")
+    assert decoded["timeType"] == "ABSOLUTE"
