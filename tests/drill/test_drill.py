@@ -1,0 +1,144 @@
+"""The drill, run in process against the embedded emulator: the default fleet's summary, the checks that
+would catch a wrong outcome, and a broken expectation turning into a non-zero exit."""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+from dataclasses import replace
+
+import pytest
+
+from drill.fleet import UNREGISTERED_DEVICE, Alert, Wave, default_scenario
+from drill.runner import DrillReport, Observed, check_expectations, main, run_drill
+from functions import aws_clients
+from functions.containment import QUARANTINE_KEY, QUARANTINE_REASON_KEY
+
+pytestmark = pytest.mark.slow
+
+MALFORMED = {"malformed-not-json", "malformed-no-violation-id", "malformed-time-in-seconds"}
+
+
+@pytest.fixture(scope="module")
+def drill() -> tuple[DrillReport, str]:
+    out = io.StringIO()
+    report = run_drill(out=out)
+    return report, out.getvalue()
+
+
+def test_default_drill_meets_every_expectation(drill: tuple[DrillReport, str]) -> None:
+    report, printed = drill
+    assert report.failures == []
+    assert report.exit_code == 0
+    assert printed.rstrip().endswith("All expectations met (12 alerts, 6 devices).")
+
+
+def test_summary_of_the_default_fleet(drill: tuple[DrillReport, str]) -> None:
+    report, printed = drill
+    observed = report.observed
+    assert list(observed.contained) == ["sensor-a-01", "gateway-b-01", "sensor-a-02"]
+    assert all(took > 0 for took in observed.contained.values())
+    assert set(observed.released) == {"sensor-a-01", "gateway-b-01"}
+    assert observed.quarantined_after_alerts == {"sensor-a-01", "gateway-b-01", "sensor-a-02"}
+    assert observed.quarantined_at_end == {"sensor-a-02"}
+    assert observed.ignored == {
+        "alarm-cleared": "logged alarm-cleared (alarm ended; no incident)",
+        "alarm-invalidated": "logged alarm-invalidated (alarm ended; no incident)",
+        "contained-alarm-cleared": "logged alarm-cleared (alarm ended; no incident)",
+    }
+    assert sorted(observed.dead_lettered) == sorted(MALFORMED)
+    summary = printed[printed.index("Summary") :]
+    for line in ("  contained (3): sensor-a-01 in ", "  released (2): ", "  still quarantined (1): sensor-a-02",
+                 "  ignored (3):", "  dead-lettered (3):", "  responders notifications (6):"):
+        assert line in summary
+
+
+def test_malformed_alerts_fail_on_every_delivery_then_rest_in_the_dead_letter_queue(
+    drill: tuple[DrillReport, str],
+) -> None:
+    report, printed = drill
+    failures = report.observed.failures
+    assert set(failures) == MALFORMED
+    # maxReceiveCount 2: delivered twice, failed twice, then moved by the redrive policy.
+    assert all(len(reasons) == report.scenario.max_receive_count for reasons in failures.values())
+    assert failures["malformed-no-violation-id"][-1] == "malformed message: violationId: required field is missing"
+    assert "not valid JSON" in failures["malformed-not-json"][-1]
+    assert "epoch seconds" in failures["malformed-time-in-seconds"][-1]
+    assert "redrive: 3 record(s) moved to the dead-letter queue after 2 receives" in printed
+
+
+def test_emulator_state_shows_containment_and_release(drill: tuple[DrillReport, str]) -> None:
+    shadows = drill[0].observed.shadows
+    still = shadows["sensor-a-02"]
+    assert still[QUARANTINE_KEY] is True
+    assert "AllBytesOutML" in still[QUARANTINE_REASON_KEY]
+    for released in ("sensor-a-01", "gateway-b-01"):
+        assert QUARANTINE_KEY not in shadows[released]
+    for desired in shadows.values():
+        assert desired["firmwareVersion"] == "3.2.1"
+        assert desired["telemetryIntervalSeconds"] == 60
+
+
+def test_fallback_path_notifies_responders(drill: tuple[DrillReport, str]) -> None:
+    subjects = drill[0].observed.notifications
+    assert sum("sensor-a-01 contained" in subject for subject in subjects) == 2  # two behaviors alarmed
+    assert any(f"{UNREGISTERED_DEVICE} in alarm but NOT contained" in subject for subject in subjects)
+    assert any("2 non-compliant check(s)" in subject for subject in subjects)
+
+
+def test_checks_catch_a_changed_shadow_a_duplicate_dead_letter_and_an_unexpected_failure(
+    drill: tuple[DrillReport, str],
+) -> None:
+    report = drill[0]
+    observed: Observed = copy.deepcopy(report.observed)
+    observed.shadows["sensor-a-03"]["firmwareVersion"] = "0.0.1"
+    observed.shadows["gateway-b-01"][QUARANTINE_KEY] = True
+    observed.dead_lettered.append("malformed-not-json")
+    observed.failures["ml-in-alarm"] = ["ThrottlingException"]
+    failures = check_expectations(observed, report.scenario)
+    assert failures == [
+        "dead-letter queue: an alert is there more than once: ['malformed-no-violation-id', 'malformed-not-json', "
+        "'malformed-not-json', 'malformed-time-in-seconds']",
+        "records failed that were not expected to: ml-in-alarm",
+        "shadow of sensor-a-03: desired keys the drill set were changed: {'firmwareVersion': '0.0.1'}",
+        "shadow of gateway-b-01: quarantine keys quarantine present, but the device is not quarantined",
+    ]
+
+
+def test_a_broken_expectation_exits_non_zero_and_says_which(capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = default_scenario()
+    expected = scenario.expectations
+    broken = replace(scenario, expectations=replace(expected, contained=expected.contained | {"camera-c-01"}))
+    environment = dict(os.environ)
+    data_endpoint_factory = aws_clients.data_endpoint_url
+
+    assert main([], scenario=broken) == 1
+
+    captured = capsys.readouterr()
+    assert "EXPECTATIONS FAILED (2):" in captured.out
+    assert (
+        "contained by the intake: expected 4 [camera-c-01, gateway-b-01, sensor-a-01, sensor-a-02], "
+        "got 3 [gateway-b-01, sensor-a-01, sensor-a-02]"
+    ) in captured.out
+    assert "drill failed: 2 expectation(s) not met" in captured.err
+    # An in-process run leaves the environment and the client factory as it found them.
+    assert dict(os.environ) == environment
+    assert aws_clients.data_endpoint_url is data_endpoint_factory
+
+
+def test_arguments_are_refused_without_running(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--fast"]) == 2
+    assert "usage: python -m drill" in capsys.readouterr().err
+
+
+def test_scenario_rejects_alerts_it_could_not_tell_apart() -> None:
+    scenario = default_scenario()
+    first = scenario.waves[0]
+    twin = Alert("twin", "rule in-alarm", first.alerts[0].message)
+    with pytest.raises(ValueError, match=r"each message must be unique; repeated: \['\{"):
+        replace(scenario, waves=(Wave(first.name, (*first.alerts, twin)), *scenario.waves[1:]))
+    with pytest.raises(ValueError, match="visibility_timeout_seconds: expected at least 1, got 0"):
+        replace(scenario, visibility_timeout_seconds=0)
+    with pytest.raises(ValueError, match=r"expectations\.dead_lettered: no alert labelled missing"):
+        replace(scenario, expectations=replace(scenario.expectations, dead_lettered=frozenset({"missing"})))
