@@ -10,7 +10,14 @@ import pulumi_aws as aws
 import stack_outputs as out
 from components.alerts import AlertTopicComponent
 from components.audit import AuditComponent
+from components.contacts import ContactsComponent
 from components.detect import DetectComponent
+from components.fleet import FleetComponent
+from components.function import powertools_layer_arn
+from components.intake import IntakeComponent
+from components.quarantine import IOT_LOG_GROUP, QuarantineComponent
+from components.response import ResponseComponent
+from components.security_hub import SecurityHubComponent
 from settings import load_from_pulumi
 
 settings = load_from_pulumi()
@@ -23,7 +30,10 @@ alerts = AlertTopicComponent(f"{prefix}-alerts", {
     "account_id": account_id,
     "partition": partition,
     "key_deletion_window_days": settings.alerts.key_deletion_window_days,
-    "key_user_services": ["sns.amazonaws.com"],
+    # events/cloudwatch: the Security Hub finding rule and fleet KPI alarms publish to the responders topic.
+    "key_user_services": ["sns.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"]
+    # Incident Manager publishes incident updates to the (encrypted) responders topic.
+    + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else []),
     "tags": settings.tags,
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
@@ -58,3 +68,105 @@ if settings.detect.enabled:
     if detect.ml_profile is not None:
         pulumi.export(out.ML_PROFILE_NAME, settings.detect.ml_profile_name)
         pulumi.export(out.ML_PROFILE_ARN, detect.ml_profile.security_profile_arn)
+
+security_hub = SecurityHubComponent(f"{prefix}-security-hub", {
+    "settings": settings.security_hub,
+    "account_id": account_id,
+    "region": region,
+    "partition": partition,
+    "responders_topic_arn": alerts.responders_topic.arn,
+    "alarm_name_prefix": f"{prefix}-",
+    "incident_manager_publishes": settings.incident_response.incident_manager.enabled,
+    "tags": settings.tags,
+})
+if security_hub.finding_rule is not None:
+    pulumi.export(out.SECURITY_HUB_FINDING_RULE_ARN, security_hub.finding_rule.arn)
+
+fleet = FleetComponent(f"{prefix}-fleet", {
+    "settings": settings.fleet,
+    "account_id": account_id,
+    "region": region,
+    "partition": partition,
+    "dns_suffix": aws.get_partition_output().dns_suffix,
+    "alarm_topic_arn": alerts.responders_topic.arn,
+    "tags": settings.tags,
+})
+pulumi.export(out.FLEET_DYNAMIC_GROUP_NAMES, fleet.dynamic_group_names)
+pulumi.export(out.FLEET_METRIC_NAMES, fleet.fleet_metric_names)
+if fleet.recovery_template_arn is not None:
+    pulumi.export(out.RECOVERY_JOB_TEMPLATE_ARN, fleet.recovery_template_arn)
+
+quarantine = QuarantineComponent(f"{prefix}-quarantine", {
+    "settings": settings.quarantine,
+    "account_id": account_id,
+    "region": region,
+    "partition": partition,
+    "read_incident_records": settings.incident_response.incident_manager.enabled,
+    "tags": settings.tags,
+})
+pulumi.export(out.QUARANTINE_GROUP_NAME, quarantine.group.name)
+pulumi.export(out.QUARANTINE_GROUP_ARN, quarantine.group.arn)
+pulumi.export(out.QUARANTINE_POLICY_NAME, quarantine.policy.name)
+pulumi.export(out.ADD_TO_QUARANTINE_ACTION_NAME, quarantine.add_to_quarantine_action.action_name)
+pulumi.export(out.ADD_TO_QUARANTINE_ACTION_ARN, quarantine.add_to_quarantine_action.mitigation_action_arn)
+pulumi.export(out.DEACTIVATE_CERTIFICATE_ACTION_NAME, quarantine.deactivate_certificate_action.action_name)
+pulumi.export(out.DEACTIVATE_CERTIFICATE_ACTION_ARN, quarantine.deactivate_certificate_action.mitigation_action_arn)
+pulumi.export(out.ENABLE_LOGGING_ACTION_NAME, quarantine.enable_logging_action.action_name)
+pulumi.export(out.ENABLE_LOGGING_ACTION_ARN, quarantine.enable_logging_action.mitigation_action_arn)
+pulumi.export(out.CONTAIN_FUNCTION_NAME, quarantine.contain_function.function.name)
+pulumi.export(out.CONTAIN_FUNCTION_ARN, quarantine.contain_function.function.arn)
+pulumi.export(out.RELEASE_FUNCTION_NAME, quarantine.release_function.function.name)
+pulumi.export(out.RELEASE_FUNCTION_ARN, quarantine.release_function.function.arn)
+
+incident_manager = settings.incident_response.incident_manager
+pulumi.export(out.INCIDENT_MANAGER_ENABLED, incident_manager.enabled)
+contacts = None
+if incident_manager.enabled:
+    contacts = ContactsComponent(f"{prefix}-contacts", {"settings": incident_manager, "tags": settings.tags})
+    pulumi.export(out.CONTACT_ARNS, {alias: contact.arn for alias, contact in contacts.contacts.items()})
+    if contacts.escalation_plan is not None:
+        pulumi.export(out.ESCALATION_PLAN_ARN, contacts.escalation_plan.arn)
+
+response = ResponseComponent(f"{prefix}-response", {
+    "settings": settings.incident_response,
+    "engagement_arns": contacts.engagement_arns if contacts else [],
+    "contain_function_arn": quarantine.contain_function.function.arn,
+    "release_function_name": quarantine.release_function.function.name,
+    "containment_log_groups": [
+        quarantine.contain_function.log_group.name, quarantine.release_function.log_group.name,
+    ],
+    "quarantine_group_name": quarantine.group_name,
+    "responders_topic_arn": alerts.responders_topic.arn,
+    "account_id": account_id,
+    "region": region,
+    "partition": partition,
+    "tags": settings.tags,
+})
+if response.runbook is not None:
+    pulumi.export(out.RUNBOOK_NAME, response.runbook.name)
+if response.response_plan is not None:
+    pulumi.export(out.RESPONSE_PLAN_ARN, response.response_plan.arn)
+
+intake = IntakeComponent(f"{prefix}-intake", {
+    "settings": settings.incident_response,
+    "alert_topic_arn": alerts.topic.arn,
+    "key_arn": alerts.key.arn,
+    "responders_topic_arn": alerts.responders_topic.arn,
+    "response_plan_arn": response.response_plan.arn if response.response_plan else None,
+    "response_plan_name": incident_manager.response_plan_name,
+    "quarantine_group_name": quarantine.group.name,
+    "quarantine_group_arn": quarantine.group.arn,
+    "add_to_quarantine_action_name": quarantine.add_to_quarantine_action.action_name,
+    "add_to_quarantine_action_arn": quarantine.add_to_quarantine_action.mitigation_action_arn,
+    "iot_log_group_name": IOT_LOG_GROUP,
+    "layer_arn": powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version),
+    "account_id": account_id,
+    "region": region,
+    "partition": partition,
+    "tags": settings.tags,
+})
+pulumi.export(out.INTAKE_QUEUE_URL, intake.queue.url)
+pulumi.export(out.INTAKE_QUEUE_ARN, intake.queue.arn)
+pulumi.export(out.INTAKE_DEAD_LETTER_QUEUE_ARN, intake.dead_letter_queue.arn)
+pulumi.export(out.INTAKE_FUNCTION_ARN, intake.function.function.arn)
+pulumi.export(out.QUERY_DEFINITION_NAMES, [*response.query_names, intake.query_name])

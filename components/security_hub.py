@@ -59,6 +59,8 @@ class SecurityHubArgs(TypedDict):
     cloudwatch.amazonaws.com encrypt)."""
     alarm_name_prefix: str
     """CloudWatch alarms whose names start with this may publish to the responders topic."""
+    incident_manager_publishes: bool
+    """Incident Manager notifies the responders topic (response plan notification target)."""
     tags: dict[str, str]
     """Tags for taggable children."""
 
@@ -180,4 +182,10 @@ class SecurityHubComponent(pulumi.ComponentResource):
             })
             findings["Principal"] = {"Service": "events.amazonaws.com"}
             statements.append(findings)
+        if args["incident_manager_publishes"]:
+            incidents = statement(["sns:Publish"], [topic], sid="IncidentManagerNotifies", condition={
+                "StringEquals": this_account,
+            })
+            incidents["Principal"] = {"Service": "ssm-incidents.amazonaws.com"}
+            statements.append(incidents)
         return statements

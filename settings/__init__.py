@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,11 @@ from pulumi.runtime import config as runtime_config
 
 from settings.audit import AuditSettings, parse_audit
 from settings.detect import DetectSettings, parse_detect
-from settings.reader import ConfigError, Node, Problems, root
+from settings.fleet import FleetSettings, parse_fleet
+from settings.quarantine import QuarantineSettings, parse_quarantine
+from settings.reader import ConfigError, KeySchema, Node, Problems, root
+from settings.response import IncidentResponseSettings, parse_incident_response
+from settings.security_hub import SecurityHubSettings, parse_security_hub
 
 NAMESPACE = "fleetguard"
 ENVIRONMENT_PATTERN = r"[a-z][a-z0-9-]{0,15}"
@@ -42,14 +46,37 @@ class Settings:
     alerts: AlertSettings
     audit: AuditSettings
     detect: DetectSettings
+    quarantine: QuarantineSettings
+    incident_response: IncidentResponseSettings
+    security_hub: SecurityHubSettings
+    fleet: FleetSettings
 
 
-TOP_LEVEL_KEYS = ("environment", "owner", "tags", "alerts", "audit", "detect")
+TOP_LEVEL_KEYS = ("environment", "owner", "tags", "alerts", "audit", "detect", "quarantine", "incidentResponse",
+                  "securityHub", "fleet")
 
 
 def load_settings(raw: Mapping[str, Any]) -> Settings:
     """Validate ``raw`` (config key without namespace -> decoded value) into ``Settings``."""
     problems = Problems()
+    settings = _read(raw, problems)
+    problems.raise_if_any()
+    return settings
+
+
+def describe_config(samples: Iterable[Mapping[str, Any]]) -> dict[str, KeySchema]:
+    """Every key the validator reads, with type, default and allowed values, gathered by validating
+    ``samples`` (the shipped stacks and an empty config reach every key)."""
+    schema: dict[str, KeySchema] = {}
+    for sample in samples:
+        problems = Problems()
+        _read(sample, problems)
+        for path, entry in problems.schema.items():
+            schema.setdefault(path, entry)
+    return schema
+
+
+def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
     config = dict(raw)
     for key in config:
         if key not in TOP_LEVEL_KEYS:
@@ -65,7 +92,7 @@ def load_settings(raw: Mapping[str, Any]) -> Settings:
         if not re.fullmatch(TAG_KEY_PATTERN, key) or key.startswith("aws:"):
             problems.add(f"{NAMESPACE}:tags.{key}", "invalid tag key (1-128 characters, not starting with aws:)")
     alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
-    settings = Settings(
+    return Settings(
         environment=environment,
         owner=owner,
         tags={"Project": NAMESPACE, "Environment": environment, "Owner": owner, **extra_tags},
@@ -73,10 +100,12 @@ def load_settings(raw: Mapping[str, Any]) -> Settings:
             key_deletion_window_days=alerts.child("keyDeletionWindowDays").integer(30, minimum=7, maximum=30) or 30,
         ),
         audit=parse_audit(node("audit")),
-        detect=parse_detect(node("detect"), environment or "env"),
+        detect=parse_detect(node("detect"), environment or "<environment>"),
+        quarantine=parse_quarantine(node("quarantine")),
+        incident_response=parse_incident_response(node("incidentResponse"), environment or "<environment>"),
+        security_hub=parse_security_hub(node("securityHub")),
+        fleet=parse_fleet(node("fleet")),
     )
-    problems.raise_if_any()
-    return settings
 
 
 def read_stack_config(values: Mapping[str, str]) -> dict[str, Any]:
@@ -102,4 +131,4 @@ def load_from_pulumi() -> Settings:
     return load_settings(read_stack_config(values))
 
 
-__all__ = ["ConfigError", "Settings", "load_from_pulumi", "load_settings", "read_stack_config"]
+__all__ = ["ConfigError", "Settings", "describe_config", "load_from_pulumi", "load_settings", "read_stack_config"]

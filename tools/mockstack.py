@@ -108,9 +108,13 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         "aws:iot/thingGroup:ThingGroup": _arn("iot", f"thinggroup/{physical}"),
         "aws:iot/policy:Policy": _arn("iot", f"policy/{physical}"),
         "aws:ssm/document:Document": _arn("ssm", f"document/{physical}"),
-        "aws:ssmincidents/responsePlan:ResponsePlan": _arn("ssm-incidents", f"response-plan/{physical}"),
-        "aws:ssmincidents/replicationSet:ReplicationSet": _arn("ssm-incidents", f"replication-set/{name}"),
+        # Incident Manager ARNs carry no region; SSM Contacts ARNs do.
+        "aws:ssmincidents/responsePlan:ResponsePlan": _arn("ssm-incidents", f"response-plan/{physical}", region=False),
+        "aws:ssmincidents/replicationSet:ReplicationSet": _arn(
+            "ssm-incidents", f"replication-set/{name}", region=False
+        ),
         "aws:ssmcontacts/contact:Contact": _arn("ssm-contacts", f"contact/{inputs.get('alias', name)}"),
+        "aws:ssmcontacts/contactChannel:ContactChannel": _arn("ssm-contacts", f"contact-channel/{name}"),
         "aws:cloudwatch/eventRule:EventRule": _arn("events", f"rule/{physical}"),
         "aws:cloudwatch/metricAlarm:MetricAlarm": _arn("cloudwatch", f"alarm:{physical}"),
         "aws:securityhub/account:Account": _arn("securityhub", f"hub/{name}"),

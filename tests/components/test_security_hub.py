@@ -206,7 +206,13 @@ def test_responders_topic_admits_only_this_stacks_rule_and_alarms(any_stack: Sta
     topic = any_stack.outputs[out.RESPONDERS_TOPIC_ARN]
     assert policy.inputs["arn"] == topic
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
-    assert set(statements) == {"StackAlarmsPublish", "FindingRulePublishes"}
+    incident_manager = any_stack.stack == "prod"  # prod engages Incident Manager, dev uses the fallback
+    expected = {"StackAlarmsPublish", "FindingRulePublishes"}
+    if incident_manager:
+        expected.add("IncidentManagerNotifies")
+    assert set(statements) == expected
+    if incident_manager:
+        assert statements["IncidentManagerNotifies"]["Principal"] == {"Service": "ssm-incidents.amazonaws.com"}
     for entry in statements.values():
         assert entry["Action"] == ["sns:Publish"]
         assert entry["Resource"] == [topic]
@@ -240,7 +246,10 @@ def test_alert_key_lets_eventbridge_and_cloudwatch_encrypt_for_the_topic(any_sta
 
 
 def test_routing_off_registers_no_rule_and_keeps_alarms_publishing() -> None:
-    run = run_stack("prod", {"securityHub": {"routeFindings": False}})
+    run = run_stack("prod", {
+        "securityHub": {"routeFindings": False},
+        "incidentResponse": {"incidentManager": {"enabled": False}},
+    })
     assert run.of_type("aws:cloudwatch/eventRule:EventRule") == []
     assert run.of_type("aws:cloudwatch/eventTarget:EventTarget") == []
     assert out.SECURITY_HUB_FINDING_RULE_ARN not in run.outputs
