@@ -178,8 +178,9 @@ class Intake:
     scope: AccountScope
     clients: AwsClients
     storms: dict[StormKey, StormResponse] = field(default_factory=dict)
-    done: dict[str, str] = field(default_factory=dict)
-    """Outcome per in-alarm violation id already acted on in this batch (duplicate deliveries)."""
+    done: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Outcome per message already acted on in this batch (an in-alarm violation id, an audit task id):
+    a message delivered twice in one batch is acted on once."""
 
     def prepare(self, items: Iterable[Item]) -> None:
         """Find the batch's alert storms and answer them in bulk before records are handled one by one."""
@@ -224,7 +225,7 @@ class Intake:
         if message is None:
             raise RecordFailedError(f"malformed message: {item.error}")
         if isinstance(message, AuditNotification):
-            return self._audit(message)
+            return self._once(("audit", message.task_id), lambda: self._audit(message))
         if not message.is_in_alarm:
             logger.info(
                 "alarm ended; no incident",
@@ -241,9 +242,12 @@ class Intake:
             if failure is not None:
                 raise RecordFailedError(f"alert storm ({storm.key}): {failure}")
             return f"storm member ({storm.key})"
-        if message.violation_id not in self.done:
-            self.done[message.violation_id] = self._in_alarm(message)
-        return self.done[message.violation_id]
+        return self._once(("violation", message.violation_id), lambda: self._in_alarm(message))
+
+    def _once(self, key: tuple[str, str], action: Callable[[], str]) -> str:
+        if key not in self.done:
+            self.done[key] = action()
+        return self.done[key]
 
     # --- single device ----------------------------------------------------------------------------------
 
