@@ -25,6 +25,8 @@ prefix = f"fleetguard-{settings.environment}"
 account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 partition = aws.get_partition_output().partition
+# Resolved once at deploy time, so no function needs iot:DescribeEndpoint (which cannot be scoped).
+iot_data_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS").endpoint_address
 
 alerts = AlertTopicComponent(f"{prefix}-alerts", {
     "account_id": account_id,
@@ -101,6 +103,7 @@ quarantine = QuarantineComponent(f"{prefix}-quarantine", {
     "account_id": account_id,
     "region": region,
     "partition": partition,
+    "iot_data_endpoint": iot_data_endpoint,
     "read_incident_records": settings.incident_response.incident_manager.enabled,
     "tags": settings.tags,
 })
@@ -149,6 +152,7 @@ if response.response_plan is not None:
 
 intake = IntakeComponent(f"{prefix}-intake", {
     "settings": settings.incident_response,
+    "iot_data_endpoint": iot_data_endpoint,
     "alert_topic_arn": alerts.topic.arn,
     "key_arn": alerts.key.arn,
     "responders_topic_arn": alerts.responders_topic.arn,

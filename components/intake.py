@@ -49,6 +49,8 @@ class IntakeArgs(TypedDict):
     """The Device Defender mitigation action for bulk (storm) containment (aws-native types it optional)."""
     add_to_quarantine_action_arn: pulumi.Input[str]
     """Its ARN, for the mitigation task permission."""
+    iot_data_endpoint: pulumi.Input[str]
+    """The account's IoT data (ATS) endpoint host for shadow updates, resolved at deploy time."""
     iot_log_group_name: str
     """The AWS IoT v2 log group the handler links Logs Insights related items to."""
     layer_arn: pulumi.Input[str]
@@ -185,6 +187,7 @@ class IntakeComponent(pulumi.ComponentResource):
             "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
             "POWERTOOLS_LOG_LEVEL": settings.intake.log_level,
             "AWS_RETRY_MODE": settings.intake.retry_mode,
+            "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
         }
         if args["response_plan_arn"] is not None:
             environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
@@ -243,8 +246,6 @@ class IntakeComponent(pulumi.ComponentResource):
                           sid="AddToQuarantineGroup"),
                 statement(["iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
                 statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
-                # DescribeEndpoint has no resource-level permissions (it finds the shadow data endpoint).
-                statement(["iot:DescribeEndpoint"], ["*"], sid="FindDataEndpoint"),
             ]
         return statements
 

@@ -119,6 +119,9 @@ class QuarantineArgs(TypedDict):
     """The region for ARNs."""
     partition: pulumi.Input[str]
     """The AWS partition for ARNs."""
+    iot_data_endpoint: pulumi.Input[str]
+    """The account's IoT data (ATS) endpoint host, resolved at deploy time so the handlers need no
+    iot:DescribeEndpoint (an action without resource-level permissions)."""
     read_incident_records: bool
     """Let the contain function list an Incident Manager incident's related items (the runbook may pass
     only the incident); true only where Incident Manager is in use."""
@@ -331,9 +334,6 @@ class QuarantineComponent(pulumi.ComponentResource):
             "arn:{0}:ssm-incidents::{1}:incident-record/*", partition, account
         )
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
-        # DescribeEndpoint has no resource-level permissions; the handlers call it once per environment to
-        # find the data endpoint for shadow updates.
-        find_data_endpoint = statement(["iot:DescribeEndpoint"], ["*"], sid="FindDataEndpoint")
         read_memberships = statement(["iot:ListThingGroupsForThing"], [things], sid="ReadThingGroups")
         flag_shadow = statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow")
 
@@ -347,6 +347,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                     "POWERTOOLS_SERVICE_NAME": service,
                     "POWERTOOLS_LOG_LEVEL": settings.function_log_level,
                     "AWS_RETRY_MODE": retry_mode,
+                    "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
                 },
                 "statements": statements,
                 "layer_arn": layer,
@@ -363,7 +364,6 @@ class QuarantineComponent(pulumi.ComponentResource):
             statement(["iot:AddThingToThingGroup"], [self.group.arn, things], sid="AddToQuarantineGroup"),
             read_memberships,
             flag_shadow,
-            find_data_endpoint,
         ]
         if args["read_incident_records"]:
             # Incident-only events name their devices as the incident's related items.
@@ -394,7 +394,6 @@ class QuarantineComponent(pulumi.ComponentResource):
                               sid="RemoveFromQuarantineGroup"),
                     read_memberships,
                     flag_shadow,
-                    find_data_endpoint,
                 ],
             ),
             opts=pulumi.ResourceOptions(parent=self),

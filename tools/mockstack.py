@@ -167,6 +167,9 @@ class _RecordingMocks(pulumi.runtime.Mocks):
                 "dnsSuffix": "amazonaws.com",
                 "id": PARTITION,
             },
+            "aws:iot/getEndpoint:getEndpoint": {
+                "endpointAddress": f"a1b2c3d4e5f6g7-ats.iot.{REGION}.amazonaws.com", "id": "iot-endpoint",
+            },
             "aws-native:index:getAccountId": {"accountId": ACCOUNT_ID},
             "aws-native:index:getRegion": {"region": REGION},
             "aws-native:index:getPartition": {"partition": PARTITION},

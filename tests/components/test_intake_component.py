@@ -20,10 +20,10 @@ from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack
 INTAKE_CONTRACT_ENV = {
     "QUARANTINE_GROUP_NAME", "INCIDENT_MANAGER_ENABLED", "RESPONDERS_TOPIC_ARN", "IMPACT_RULES", "AUDIT_ROUTING",
     "IOT_LOG_GROUP", "STORM_THRESHOLD", "STORM_WINDOW_SECONDS", "ADD_TO_QUARANTINE_ACTION_NAME",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT",
 }
 PER_DEVICE_CONTAINMENT = {
-    "iot:AddThingToThingGroup", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow", "iot:DescribeEndpoint",
+    "iot:AddThingToThingGroup", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
 }
 INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", "ssm-incidents:CreateTimelineEvent"}
 ALWAYS = {

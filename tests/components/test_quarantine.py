@@ -341,7 +341,6 @@ def test_contain_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
         "AddToQuarantineGroup": (["iot:AddThingToThingGroup"], [group_arn, THINGS]),
         "ReadThingGroups": (["iot:ListThingGroupsForThing"], [THINGS]),
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
-        "FindDataEndpoint": (["iot:DescribeEndpoint"], ["*"]),
     }
     if any_stack.stack == "prod":  # Incident Manager is enabled in prod only
         expected["ReadIncidentDevices"] = (
@@ -356,7 +355,6 @@ def test_release_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
         "RemoveFromQuarantineGroup": (["iot:RemoveThingFromThingGroup"], [group_arn, THINGS]),
         "ReadThingGroups": (["iot:ListThingGroupsForThing"], [THINGS]),
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
-        "FindDataEndpoint": (["iot:DescribeEndpoint"], ["*"]),
     }
 
 
@@ -371,6 +369,7 @@ def test_function_environment_runtime_and_handler(
         "POWERTOOLS_SERVICE_NAME": f"fleetguard-{function}",
         "POWERTOOLS_LOG_LEVEL": {"dev": "DEBUG", "prod": "INFO"}[any_stack.stack],
         "AWS_RETRY_MODE": retry_mode,
+        "IOT_DATA_ENDPOINT": "a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com",
     }
     assert inputs["runtime"] == "python3.13"
     assert inputs["layers"] == [
