@@ -63,8 +63,8 @@ class Wave:
 
 
 @dataclass(frozen=True)
-class Release:
-    """A responder releases a device with the release function after the waves."""
+class OperatorRequest:
+    """A responder invokes the contain or release function for one device after the waves."""
 
     thing_name: str
     reason: str
@@ -75,7 +75,12 @@ class Expectations:
     """What the emulator's state and the intake's records must show at the end of the drill."""
 
     contained: frozenset[str]
-    """Devices that entered the quarantine group during the drill."""
+    """Devices that entered the quarantine group during the drill (intake or contain function)."""
+    bulk_contained: frozenset[str]
+    """Devices of an alert storm, handed to Device Defender mitigation tasks instead of contained one by one."""
+    mitigation_tasks: tuple[frozenset[str], ...]
+    """The StartDetectMitigationActionsTask calls the intake must make, in order: the labels of the alerts
+    whose violations each task covers."""
     released: frozenset[str]
     """Devices the release function confirmed it took out of the quarantine group."""
     quarantined_at_end: frozenset[str]
@@ -93,15 +98,17 @@ class Expectations:
 class Scenario:
     devices: tuple[Device, ...]
     waves: tuple[Wave, ...]
-    releases: tuple[Release, ...]
+    operator_contains: tuple[OperatorRequest, ...]
+    """Contain function invocations after the waves (a responder acting on a report, not an alarm)."""
+    releases: tuple[OperatorRequest, ...]
+    """Release function invocations, last."""
     expectations: Expectations
     max_receive_count: int = 2
     """The intake queue's redrive policy: deliveries before a message moves to the dead-letter queue."""
     visibility_timeout_seconds: int = 1
     """Short, so failed records become visible again (and reach the dead-letter queue) within seconds."""
-    storm_threshold: int = 10
-    """Above any (profile, behavior) count of the default fleet: the emulator has no Device Defender
-    mitigation tasks, so the drill keeps to the per-device path."""
+    storm_threshold: int = 3
+    """In-alarm violations of one (security profile, behavior) in one batch that make an alert storm."""
     batch_size: int = 100
     """Records per intake invocation, as the event source mapping's batch size."""
 
@@ -125,8 +132,12 @@ class Scenario:
             if repeated:
                 raise ValueError(f"scenario alerts: each {what} must be unique; repeated: {repeated}")
         labels = {alert.label for alert in alerts}
-        for field_name, named in (("ignored", set(self.expectations.ignored)),
-                                  ("dead_lettered", set(self.expectations.dead_lettered))):
+        named_labels = (
+            ("ignored", set(self.expectations.ignored)),
+            ("dead_lettered", set(self.expectations.dead_lettered)),
+            ("mitigation_tasks", set().union(*self.expectations.mitigation_tasks)),
+        )
+        for field_name, named in named_labels:
             unknown = sorted(named - labels)
             if unknown:
                 raise ValueError(f"expectations.{field_name}: no alert labelled {', '.join(unknown)}")
@@ -185,6 +196,12 @@ BYTES_OUT_ML: Final[Mapping[str, Any]] = {
                  "consecutiveDatapointsToAlarm": 1, "consecutiveDatapointsToClear": 1},
     "suppressAlerts": False,
 }
+MESSAGES_SENT: Final[Mapping[str, Any]] = {
+    "name": "MessagesSent",
+    "metric": "aws:num-messages-sent",
+    "criteria": {"comparisonOperator": "greater-than", "value": {"count": 100}, "durationSeconds": 300,
+                 "consecutiveDatapointsToAlarm": 1, "consecutiveDatapointsToClear": 1},
+}
 SOURCE_IP: Final[Mapping[str, Any]] = {
     "name": "SourceIpInPlantRange",
     "metric": "aws:source-ip-address",
@@ -221,6 +238,9 @@ def audit_notification(offset_ms: int) -> dict[str, Any]:
 
 SENSORS: Final = "line-a-sensors"
 GATEWAYS: Final = "line-b-gateways"
+METERS: Final = "line-d-meters"
+STORM_DEVICES: Final = ("meter-d-01", "meter-d-02", "meter-d-03", "meter-d-04")
+"""A misconfigured firmware push makes every meter flood the broker at once."""
 UNREGISTERED_DEVICE: Final = "rogue-client-99"
 """Alarms under a client id that is no registered thing: nothing to contain, responders are told."""
 
@@ -231,6 +251,7 @@ DEFAULT_DEVICES: Final = (
     Device("gateway-b-01", (GATEWAYS,)),
     Device("gateway-b-02", (GATEWAYS,)),
     Device("camera-c-01", ()),
+    *(Device(name, (METERS,)) for name in STORM_DEVICES),
 )
 
 
@@ -291,13 +312,26 @@ def _default_waves() -> tuple[Wave, ...]:
             behavior=LISTENING_PORTS, event_type="alarm-cleared", offset_ms=900_000, metric_value={"ports": [443]},
         )),
     ))
-    return (first, follow_up)
+    storm = Wave("alert storm", tuple(
+        _alert(f"storm-{name}", "rule in-alarm (storm)", violation(
+            violation_id=f"d1a0c0de-0100-4a11-9b01-00000000010{number}", thing_name=name, profile=RULES_PROFILE,
+            behavior=MESSAGES_SENT, event_type="in-alarm", offset_ms=1_200_000 + number * 700,
+            metric_value={"count": 5_000 + number},
+        ))
+        for number, name in enumerate(STORM_DEVICES, start=1)
+    ))
+    return (first, follow_up, storm)
 
+
+OPERATOR_CONTAINED: Final = "camera-c-01"
+"""Contained by a responder with the contain function: site staff reported its case opened."""
 
 DEFAULT_EXPECTATIONS: Final = Expectations(
-    contained=frozenset({"sensor-a-01", "gateway-b-01", "sensor-a-02"}),
+    contained=frozenset({"sensor-a-01", "gateway-b-01", "sensor-a-02", OPERATOR_CONTAINED}),
+    bulk_contained=frozenset(STORM_DEVICES),
+    mitigation_tasks=(frozenset(f"storm-{name}" for name in STORM_DEVICES),),
     released=frozenset({"sensor-a-01", "gateway-b-01"}),
-    quarantined_at_end=frozenset({"sensor-a-02"}),
+    quarantined_at_end=frozenset({"sensor-a-02", OPERATOR_CONTAINED}),
     ignored={
         "alarm-cleared": "alarm-cleared",
         "alarm-invalidated": "alarm-invalidated",
@@ -310,19 +344,21 @@ DEFAULT_EXPECTATIONS: Final = Expectations(
         "sensor-a-02 contained": "fallback path: the ML alarm contained it",
         f"{UNREGISTERED_DEVICE} in alarm but NOT contained": "an alarm for an unregistered device",
         f"audit {AUDIT_TASK_ID}": "non-compliant audit checks go to responders",
+        f"alert storm, {len(STORM_DEVICES)} devices, MessagesSent": "one notification for the whole storm",
     },
-    notification_count=6,
+    notification_count=7,
 )
-"""Six notifications: the five above plus the repeated alarm's (sensor-a-01 was already contained)."""
+"""Seven notifications: the six above plus the repeated alarm's (sensor-a-01 was already contained)."""
 
 
 def default_scenario() -> Scenario:
     return Scenario(
         devices=DEFAULT_DEVICES,
         waves=_default_waves(),
+        operator_contains=(OperatorRequest(OPERATOR_CONTAINED, "drill: site staff found the camera's case open"),),
         releases=(
-            Release("sensor-a-01", "drill: open telnet port traced to a debug build; reflashed"),
-            Release("gateway-b-01", "drill: authorization failures from a rotated certificate; fixed"),
+            OperatorRequest("sensor-a-01", "drill: open telnet port traced to a debug build; reflashed"),
+            OperatorRequest("gateway-b-01", "drill: authorization failures from a rotated certificate; fixed"),
         ),
         expectations=DEFAULT_EXPECTATIONS,
     )

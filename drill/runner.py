@@ -5,7 +5,10 @@ with ``AWS_ENDPOINT_URL`` (botocore's own setting). The IoT data endpoint is the
 factory accepts only ``https://`` data endpoints and the emulator speaks plain HTTP, so for the drill's
 duration ``aws_clients.data_endpoint_url`` answers with the emulator's URL. Incident Manager, which the
 emulator lacks, is switched off: the intake then takes its documented fallback path (contain the device
-itself and notify the responders topic).
+itself and notify the responders topic). Device Defender's StartDetectMitigationActionsTask, which the
+emulator lacks too, is answered by a botocore Stubber with the parameters the storm must produce, given
+to the intake through its ``CLIENTS.mitigation`` seam; the emulator cannot run the task, so storm devices
+are reported as handed to Device Defender, not as contained.
 
 The consumer loop plays the Lambda event source mapping: it receives up to ``batch_size`` records,
 invokes the intake with the SQS event Lambda would build, deletes exactly the records the intake did
@@ -18,16 +21,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, TextIO
 
 import boto3  # type: ignore[import-untyped]
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 from moto.server import ThreadedMotoServer
 
 from components.quarantine import quarantine_policy_document
@@ -41,7 +46,7 @@ from drill.fleet import (
     Scenario,
     default_scenario,
 )
-from functions import aws_clients, intake, release
+from functions import aws_clients, contain, intake, release, storm
 from functions.aws_clients import Client
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
 
@@ -60,6 +65,9 @@ SQS_RECEIVE_MAX: Final = 10
 IGNORED_OUTCOMES: Final = ("logged ", "audit logged")
 """Intake outcomes that mean "handled, nothing to do" (functions/intake.py ``Intake.handle``)."""
 CONTAINED_OUTCOME: Final = "contained and notified"
+STORM_OUTCOME: Final = "storm member"
+MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+"""StartDetectMitigationActionsTask's taskId (iot service model, MitigationActionsTaskId)."""
 VISIBILITY_MARGIN_SECONDS: Final = 0.05
 
 # Variables the drill sets or clears; everything else in the environment is left alone and all of these
@@ -281,6 +289,45 @@ def lambda_context(function_name: str, request_id: str) -> LambdaContext:
     return context
 
 
+@contextmanager
+def mitigation_stand_in(url: str, scenario: Scenario, requests: list[MitigationTask]) -> Iterator[None]:
+    """Answer the intake's StartDetectMitigationActionsTask calls (the emulator has no Device Defender)
+    with a Stubber that expects exactly the scenario's tasks; every request is recorded in ``requests``."""
+    alerts = scenario.alerts
+    client = Clients.for_emulator(url).iot
+    stubber = Stubber(client)
+    for labels in scenario.expectations.mitigation_tasks:
+        violation_ids = sorted(json.loads(alerts[label].message)["violationId"] for label in labels)
+        stubber.add_response(
+            "start_detect_mitigation_actions_task",
+            {"taskId": storm.task_id(violation_ids)},
+            expected_params={
+                # The intake's idempotency scheme is its own; the API bounds are checked afterwards.
+                "taskId": ANY,
+                "clientRequestToken": ANY,
+                "target": {"violationIds": violation_ids},
+                "actions": [MITIGATION_ACTION],
+                "includeOnlyActiveViolations": False,
+            },
+        )
+
+    def record(params: Mapping[str, Any], **_: Any) -> None:
+        requests.append(MitigationTask(
+            str(params.get("taskId")),
+            tuple(params.get("target", {}).get("violationIds", ())),
+            tuple(params.get("actions", ())),
+        ))
+
+    client.meta.events.register("before-parameter-build.iot.StartDetectMitigationActionsTask", record)
+    original = intake.CLIENTS
+    intake.CLIENTS = replace(original, mitigation=lambda: client)
+    try:
+        with stubber:
+            yield
+    finally:
+        intake.CLIENTS = original
+
+
 @dataclass(frozen=True)
 class HandlerLog:
     at_ms: float
@@ -327,14 +374,32 @@ def captured_logs(logger_names: Sequence[str], sink: _LogSink) -> Iterator[None]
 # --- the drill -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Containment:
+    took_ms: float
+    """Intake: from the alert's publication to confirmed containment. Contain function: the call."""
+    by: str
+
+
+@dataclass(frozen=True)
+class MitigationTask:
+    task_id: str
+    violation_ids: tuple[str, ...]
+    actions: tuple[str, ...]
+
+
 @dataclass
 class Observed:
     """What happened, as the handlers reported it and the emulator's state shows it."""
 
-    contained: dict[str, float] = field(default_factory=dict)
-    """Thing -> ms from its alert's publication to the intake's confirmed containment (first time)."""
-    quarantined_after_alerts: frozenset[str] = frozenset()
-    """Quarantine group members once every wave was handled (before releases)."""
+    contained: dict[str, Containment] = field(default_factory=dict)
+    """Thing -> how and how fast it was first contained."""
+    bulk_contained: dict[str, str] = field(default_factory=dict)
+    """Storm device -> the intake's outcome for its alert."""
+    mitigation_tasks: list[MitigationTask] = field(default_factory=list)
+    """StartDetectMitigationActionsTask requests the intake made, in order."""
+    quarantined_before_releases: frozenset[str] = frozenset()
+    """Quarantine group members once the waves and operator containments were handled."""
     released: dict[str, float] = field(default_factory=dict)
     """Thing -> ms the release function took (it confirmed the thing was quarantined)."""
     quarantined_at_end: frozenset[str] = frozenset()
@@ -407,15 +472,17 @@ def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> Dr
         run.labels_by_message = {alert.message: alert for wave in scenario.waves for alert in wave.alerts}
         with (
             handlers_pointed_at(url, handler_environment(url, scenario, plumbing)),
-            captured_logs([intake.logger.name, release.logger.name], sink),
+            captured_logs([intake.logger.name, contain.logger.name, release.logger.name], sink),
+            mitigation_stand_in(url, scenario, run.observed.mitigation_tasks),
         ):
             for number, wave in enumerate(scenario.waves, start=1):
                 _publish_wave(run, number, wave.name, wave.alerts)
                 _drain_intake(run)
-            run.observed.quarantined_after_alerts = _quarantined(clients)
+            _operator_contains(run)
+            run.observed.quarantined_before_releases = _quarantined(clients)
             timeline.add(
-                "quarantine group after the alerts: "
-                + (", ".join(sorted(run.observed.quarantined_after_alerts)) or "empty")
+                "quarantine group before releases: "
+                + (", ".join(sorted(run.observed.quarantined_before_releases)) or "empty")
             )
             _release_devices(run)
         _observe_state(run)
@@ -589,7 +656,10 @@ def _record_outcome(
         if alert is None:
             return
         if outcome == CONTAINED_OUTCOME and alert.thing_name and alert.thing_name not in run.observed.contained:
-            run.observed.contained[alert.thing_name] = log.at_ms - run.published_at[alert.label]
+            took = log.at_ms - run.published_at[alert.label]
+            run.observed.contained[alert.thing_name] = Containment(took, "intake")
+        if outcome.startswith(STORM_OUTCOME) and alert.thing_name:
+            run.observed.bulk_contained[alert.thing_name] = outcome
         if outcome.startswith(IGNORED_OUTCOMES):
             run.observed.ignored[label] = _ignore_reason(alert, outcome, invocation_logs)
         return
@@ -613,6 +683,23 @@ def _ignore_reason(alert: Alert, outcome: str, invocation_logs: Sequence[Handler
         if matched and all(log.fields[key] == identity[key] for key in matched):
             return f"{outcome} ({log.message})"
     return outcome
+
+
+def _operator_contains(run: _Run) -> None:
+    for number, planned in enumerate(run.scenario.operator_contains, start=1):
+        context = lambda_context("fleetguard-drill-contain", f"00000000-0000-4000-a000-{number:012d}")
+        started = run.timeline.now_ms()
+        result = contain.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
+        took = run.timeline.now_ms() - started
+        things = result.get("things", [])
+        newly = bool(things) and things[0].get("alreadyContained") is False
+        if result.get("status") == "CONTAINED" and newly and planned.thing_name not in run.observed.contained:
+            run.observed.contained[planned.thing_name] = Containment(took, "contain function")
+        run.timeline.add(
+            f"contain function: {planned.thing_name} {result.get('status')} (already contained: {not newly}) "
+            f"in {took:.0f} ms; reason: {planned.reason}",
+            at_ms=started,
+        )
 
 
 def _release_devices(run: _Run) -> None:
@@ -675,6 +762,7 @@ def check_expectations(observed: Observed, scenario: Scenario) -> list[str]:
     """Every way the observation differs from the scenario's expectations, as readable sentences."""
     return [
         *_check_outcomes(observed, scenario.expectations),
+        *_check_mitigation_tasks(observed, scenario),
         *_check_notifications(observed, scenario.expectations),
         *_check_state(observed, scenario),
     ]
@@ -687,8 +775,9 @@ def _check_outcomes(observed: Observed, expected: Expectations) -> list[str]:
         if set(actual) != wanted:
             failures.append(f"{what}: expected {_names(wanted)}, got {_names(actual)}")
 
-    same("contained by the intake", observed.contained, expected.contained)
-    same("in the quarantine group after the alerts", observed.quarantined_after_alerts, expected.contained)
+    same("contained", observed.contained, expected.contained)
+    same("in the quarantine group before releases", observed.quarantined_before_releases, expected.contained)
+    same("storm devices handed to Device Defender", observed.bulk_contained, expected.bulk_contained)
     same("released", observed.released, expected.released)
     same("in the quarantine group at the end", observed.quarantined_at_end, expected.quarantined_at_end)
     same("ignored alerts", observed.ignored, frozenset(expected.ignored))
@@ -702,6 +791,24 @@ def _check_outcomes(observed: Observed, expected: Expectations) -> list[str]:
     unexplained = sorted(set(observed.failures) - expected.dead_lettered)
     if unexplained:
         failures.append(f"records failed that were not expected to: {', '.join(unexplained)}")
+    return failures
+
+
+def _check_mitigation_tasks(observed: Observed, scenario: Scenario) -> list[str]:
+    alerts = scenario.alerts
+    wanted = [
+        sorted(json.loads(alerts[label].message)["violationId"] for label in labels)
+        for labels in scenario.expectations.mitigation_tasks
+    ]
+    made = [sorted(task.violation_ids) for task in observed.mitigation_tasks]
+    failures = []
+    if made != wanted:
+        failures.append(f"Device Defender mitigation tasks: expected tasks for violations {wanted}, got {made}")
+    failures += [
+        f"mitigation task id {task.task_id!r}: expected {MITIGATION_TASK_ID_PATTERN.pattern}"
+        for task in observed.mitigation_tasks
+        if not MITIGATION_TASK_ID_PATTERN.fullmatch(task.task_id)
+    ]
     return failures
 
 
@@ -755,14 +862,24 @@ def render(report: DrillReport) -> str:
         f"emulator: moto server at {report.emulator_url} (account {ACCOUNT_ID}, {REGION})",
         "Incident Manager: not in the emulator; the intake runs its fallback path "
         "(contain the device itself, notify the responders topic)",
+        "Device Defender mitigation tasks: not in the emulator; a stub checks and answers the intake's requests",
         "",
         "Timeline (ms since start)",
     ]
     lines += [f"{at:8.0f}  {text}" for at, text in sorted(report.timeline.entries, key=lambda entry: entry[0])]
     lines += ["", "Summary"]
-    lines.append(f"  contained ({len(observed.contained)}): " + (", ".join(
-        f"{thing} in {ms:.0f} ms" for thing, ms in observed.contained.items()
-    ) or "none") + "  (alert published -> containment confirmed)")
+    lines.append(f"  contained ({len(observed.contained)}):")
+    lines += [
+        f"    {thing}: {containment.took_ms:.0f} ms by the {containment.by}"
+        for thing, containment in observed.contained.items()
+    ]
+    lines.append(f"  storm devices handed to Device Defender ({len(observed.bulk_contained)}): "
+                 + (", ".join(sorted(observed.bulk_contained)) or "none")
+                 + "  (the emulator cannot run the task: they stay outside the quarantine group)")
+    lines += [
+        f"    mitigation task {task.task_id}: {len(task.violation_ids)} violation(s), actions {', '.join(task.actions)}"
+        for task in observed.mitigation_tasks
+    ]
     lines.append(f"  released ({len(observed.released)}): " + (", ".join(
         f"{thing} in {ms:.0f} ms" for thing, ms in observed.released.items()
     ) or "none"))

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from drill.fleet import UNREGISTERED_DEVICE, Alert, Wave, default_scenario
-from drill.runner import DrillReport, Observed, check_expectations, main, run_drill
+from drill.fleet import STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
+from drill.runner import MITIGATION_ACTION, DrillReport, Observed, check_expectations, main, run_drill
 from functions import aws_clients
 from functions.containment import QUARANTINE_KEY, QUARANTINE_REASON_KEY
 
@@ -31,17 +31,19 @@ def test_default_drill_meets_every_expectation(drill: tuple[DrillReport, str]) -
     report, printed = drill
     assert report.failures == []
     assert report.exit_code == 0
-    assert printed.rstrip().endswith("All expectations met (12 alerts, 6 devices).")
+    assert printed.rstrip().endswith("All expectations met (16 alerts, 10 devices).")
 
 
 def test_summary_of_the_default_fleet(drill: tuple[DrillReport, str]) -> None:
     report, printed = drill
     observed = report.observed
-    assert list(observed.contained) == ["sensor-a-01", "gateway-b-01", "sensor-a-02"]
-    assert all(took > 0 for took in observed.contained.values())
+    assert {thing: containment.by for thing, containment in observed.contained.items()} == {
+        "sensor-a-01": "intake", "gateway-b-01": "intake", "sensor-a-02": "intake", "camera-c-01": "contain function",
+    }
+    assert all(containment.took_ms > 0 for containment in observed.contained.values())
     assert set(observed.released) == {"sensor-a-01", "gateway-b-01"}
-    assert observed.quarantined_after_alerts == {"sensor-a-01", "gateway-b-01", "sensor-a-02"}
-    assert observed.quarantined_at_end == {"sensor-a-02"}
+    assert observed.quarantined_before_releases == {"sensor-a-01", "gateway-b-01", "sensor-a-02", "camera-c-01"}
+    assert observed.quarantined_at_end == {"sensor-a-02", "camera-c-01"}
     assert observed.ignored == {
         "alarm-cleared": "logged alarm-cleared (alarm ended; no incident)",
         "alarm-invalidated": "logged alarm-invalidated (alarm ended; no incident)",
@@ -49,9 +51,21 @@ def test_summary_of_the_default_fleet(drill: tuple[DrillReport, str]) -> None:
     }
     assert sorted(observed.dead_lettered) == sorted(MALFORMED)
     summary = printed[printed.index("Summary") :]
-    for line in ("  contained (3): sensor-a-01 in ", "  released (2): ", "  still quarantined (1): sensor-a-02",
-                 "  ignored (3):", "  dead-lettered (3):", "  responders notifications (6):"):
+    for line in ("  contained (4):\n    sensor-a-01: ", "  storm devices handed to Device Defender (4): ",
+                 "  released (2): ", "  still quarantined (2): camera-c-01, sensor-a-02", "  ignored (3):",
+                 "  dead-lettered (3):", "  responders notifications (7):"):
         assert line in summary
+
+
+def test_storm_is_handed_to_device_defender_in_one_task(drill: tuple[DrillReport, str]) -> None:
+    observed = drill[0].observed
+    assert set(observed.bulk_contained) == set(STORM_DEVICES)
+    assert all(outcome.startswith("storm member (MessagesSent") for outcome in observed.bulk_contained.values())
+    [task] = observed.mitigation_tasks
+    assert task.actions == (MITIGATION_ACTION,)
+    assert sorted(task.violation_ids) == [f"d1a0c0de-0100-4a11-9b01-00000000010{n}" for n in range(1, 5)]
+    # Device Defender is not emulated: nothing put the storm devices in the group.
+    assert not observed.quarantined_at_end & set(STORM_DEVICES)
 
 
 def test_malformed_alerts_fail_on_every_delivery_then_rest_in_the_dead_letter_queue(
@@ -85,6 +99,7 @@ def test_fallback_path_notifies_responders(drill: tuple[DrillReport, str]) -> No
     assert sum("sensor-a-01 contained" in subject for subject in subjects) == 2  # two behaviors alarmed
     assert any(f"{UNREGISTERED_DEVICE} in alarm but NOT contained" in subject for subject in subjects)
     assert any("2 non-compliant check(s)" in subject for subject in subjects)
+    assert any("alert storm, 4 devices, MessagesSent" in subject for subject in subjects)
 
 
 def test_checks_catch_a_changed_shadow_a_duplicate_dead_letter_and_an_unexpected_failure(
@@ -96,11 +111,16 @@ def test_checks_catch_a_changed_shadow_a_duplicate_dead_letter_and_an_unexpected
     observed.shadows["gateway-b-01"][QUARANTINE_KEY] = True
     observed.dead_lettered.append("malformed-not-json")
     observed.failures["ml-in-alarm"] = ["ThrottlingException"]
+    task = observed.mitigation_tasks[0]
+    observed.mitigation_tasks = [replace(task, task_id="storm/1"), replace(task, violation_ids=task.violation_ids[:1])]
     failures = check_expectations(observed, report.scenario)
+    wanted = sorted(task.violation_ids)
     assert failures == [
         "dead-letter queue: an alert is there more than once: ['malformed-no-violation-id', 'malformed-not-json', "
         "'malformed-not-json', 'malformed-time-in-seconds']",
         "records failed that were not expected to: ml-in-alarm",
+        f"Device Defender mitigation tasks: expected tasks for violations {[wanted]}, got {[wanted, wanted[:1]]}",
+        "mitigation task id 'storm/1': expected [a-zA-Z0-9_-]{1,128}",
         "shadow of sensor-a-03: desired keys the drill set were changed: {'firmwareVersion': '0.0.1'}",
         "shadow of gateway-b-01: quarantine keys quarantine present, but the device is not quarantined",
     ]
@@ -109,7 +129,7 @@ def test_checks_catch_a_changed_shadow_a_duplicate_dead_letter_and_an_unexpected
 def test_a_broken_expectation_exits_non_zero_and_says_which(capsys: pytest.CaptureFixture[str]) -> None:
     scenario = default_scenario()
     expected = scenario.expectations
-    broken = replace(scenario, expectations=replace(expected, contained=expected.contained | {"camera-c-01"}))
+    broken = replace(scenario, expectations=replace(expected, contained=expected.contained | {"meter-d-01"}))
     environment = dict(os.environ)
     data_endpoint_factory = aws_clients.data_endpoint_url
 
@@ -118,8 +138,8 @@ def test_a_broken_expectation_exits_non_zero_and_says_which(capsys: pytest.Captu
     captured = capsys.readouterr()
     assert "EXPECTATIONS FAILED (2):" in captured.out
     assert (
-        "contained by the intake: expected 4 [camera-c-01, gateway-b-01, sensor-a-01, sensor-a-02], "
-        "got 3 [gateway-b-01, sensor-a-01, sensor-a-02]"
+        "contained: expected 5 [camera-c-01, gateway-b-01, meter-d-01, sensor-a-01, sensor-a-02], "
+        "got 4 [camera-c-01, gateway-b-01, sensor-a-01, sensor-a-02]"
     ) in captured.out
     assert "drill failed: 2 expectation(s) not met" in captured.err
     # An in-process run leaves the environment and the client factory as it found them.
