@@ -1,5 +1,6 @@
 """The drill's fixed fleet and scenario: which devices exist, which Device Defender messages arrive in which
-wave, which devices responders release afterwards, and what the emulator must show at the end.
+wave, which devices responders contain or release by hand afterwards, and what the emulator must show at
+the end.
 
 Everything here is data: fixed names, fixed violation ids and fixed event times, so two runs publish
 byte-identical alerts. The messages have the shapes Device Defender sends to SNS (see the intake's
@@ -108,7 +109,8 @@ class Scenario:
     visibility_timeout_seconds: int = 1
     """Short, so failed records become visible again (and reach the dead-letter queue) within seconds."""
     storm_threshold: int = 3
-    """In-alarm violations of one (security profile, behavior) in one batch that make an alert storm."""
+    """In-alarm violations of one (security profile, behavior) in one batch that make an alert storm. The
+    default waves reach it only in the storm wave (the first has two ListeningTcpPorts alarms)."""
     batch_size: int = 100
     """Records per intake invocation, as the event source mapping's batch size."""
 

@@ -335,6 +335,12 @@ class HandlerLog:
     fields: Mapping[str, Any]
 
 
+# What every log record carries; the rest are the keys the handler logged (Powertools passes them as extra).
+_STANDARD_RECORD_KEYS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime",
+}
+
+
 class _LogSink(logging.Handler):
     """Keeps the handlers' structured log records, stamped with the drill clock."""
 
@@ -344,8 +350,7 @@ class _LogSink(logging.Handler):
         self.records: list[HandlerLog] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        standard = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-        fields = {key: value for key, value in record.__dict__.items() if key not in standard}
+        fields = {key: value for key, value in record.__dict__.items() if key not in _STANDARD_RECORD_KEYS}
         self.records.append(HandlerLog(self.timeline.now_ms(), record.getMessage(), fields))
 
 
@@ -708,7 +713,7 @@ def _release_devices(run: _Run) -> None:
         started = run.timeline.now_ms()
         result = release.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
         took = run.timeline.now_ms() - started
-        things = result.get("things", []) if isinstance(result, Mapping) else []
+        things = result.get("things", [])
         was_quarantined = bool(things) and things[0].get("wasQuarantined") is True
         if result.get("status") == "RELEASED" and was_quarantined:
             run.observed.released[planned.thing_name] = took
