@@ -21,6 +21,7 @@ import os
 import selectors
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any, Final, Protocol, TypeVar
 import grpc  # type: ignore[import-untyped]
 import jsonschema  # type: ignore[import-untyped]
 import pulumi
+import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[import-untyped]
 from pulumi.output import Unknown
 from pulumi.runtime import proto
@@ -202,6 +204,8 @@ class PreviewReport:
     diagnostics: tuple[Diagnostic, ...]
     remediations: tuple[Remediation, ...]
     resource_count: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per phase (remediate, analyze, analyze_stack)."""
 
     @property
     def mandatory(self) -> tuple[Diagnostic, ...]:
@@ -390,7 +394,9 @@ def _provider(provider: ProviderInfo | None) -> proto.AnalyzerProviderResource |
     )
 
 
-def _diagnostics(response: proto.AnalyzeResponse) -> AnalyzeResult:
+def _diagnostics(response: proto.AnalyzeResponse, resource_urn: str = "") -> AnalyzeResult:
+    """Decoded diagnostics. For ``Analyze`` the engine attributes every diagnostic to the analyzed
+    resource (the SDK leaves a resource policy's URN empty); ``AnalyzeStack`` diagnostics keep theirs."""
     return AnalyzeResult(
         diagnostics=tuple(
             Diagnostic(
@@ -398,7 +404,7 @@ def _diagnostics(response: proto.AnalyzeResponse) -> AnalyzeResult:
                 enforcement_level=_PROTO_TO_LEVEL[item.enforcementLevel],
                 severity=_SEVERITIES[item.severity],
                 message=item.message,
-                urn=item.urn,
+                urn=resource_urn or item.urn,
             )
             for item in response.diagnostics
         ),
@@ -475,8 +481,11 @@ class PolicyPackProcess:
             ready = selector.select(timeout=self._startup_timeout)
         line = self._process.stdout.readline() if ready else b""
         if not line.strip().isdigit():
+            if self._process.poll() is None:
+                self._process.terminate()
+            _, stderr_bytes = self._process.communicate(timeout=10)
+            stderr = stderr_bytes.decode(errors="replace")
             self.close()
-            stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
             raise PackStartError(
                 f"policy pack in {self.pack_dir} did not print its port (got {line!r}); stderr:\n{stderr}"
             )
@@ -557,24 +566,13 @@ class PolicyPackProcess:
         )
 
     def analyze(self, resource: AnalyzerResource) -> AnalyzeResult:
-        return _diagnostics(self.stub.Analyze(self._analyze_request(resource, resource.inputs)))
+        return _diagnostics(self.stub.Analyze(self._analyze_request(resource, resource.inputs)), resource.urn)
 
     def remediate(self, resource: AnalyzerResource) -> tuple[dict[str, Any], list[Remediation]]:
         """``Remediate``: the inputs after every remediation (unchanged when none applied) and what ran."""
         response = self.stub.Remediate(self._analyze_request(resource, resource.inputs))
-        return self._remediated(resource, response)
-
-    @staticmethod
-    def _remediated(
-        resource: AnalyzerResource, response: proto.RemediateResponse,
-    ) -> tuple[dict[str, Any], list[Remediation]]:
-        inputs = dict(resource.inputs)
-        applied: list[Remediation] = []
-        for remediation in response.remediations:
-            if remediation.HasField("properties"):
-                inputs = _from_struct(remediation.properties)
-            applied.append(Remediation(remediation.policyName, resource.urn, remediation.diagnostic))
-        return inputs, applied
+        changed, applied = _remediation_outcome(resource, response)
+        return (changed if changed is not None else dict(resource.inputs)), applied
 
     def analyze_stack(self, resources: Sequence[AnalyzerResource]) -> AnalyzeResult:
         request = proto.AnalyzeStackRequest(resources=[
@@ -597,37 +595,57 @@ class PolicyPackProcess:
     # -- a whole preview -------------------------------------------------------------------------------
 
     def preview(self, resources: Sequence[AnalyzerResource]) -> PreviewReport:
-        """What ``pulumi preview --policy-pack`` does with these resources: remediate each (when a policy
-        is at the remediate level), analyze the remediated inputs, then analyze the stack."""
+        """What ``pulumi preview --policy-pack`` does with these resources: remediate each, analyze the
+        remediated inputs, then analyze the stack. Remediate is skipped when no policy is at the remediate
+        level: the pack would answer every call with nothing."""
+        seconds: dict[str, float] = {}
+        resources = list(resources)
+        requests = [self._analyze_request(resource, resource.inputs) for resource in resources]
         remediations: list[Remediation] = []
         if any(config.enforcement_level is EnforcementLevel.REMEDIATE for config in self.config.values()):
-            remediated = _pipelined(
-                resources,
-                lambda resource: self.stub.Remediate.future(self._analyze_request(resource, resource.inputs)),
-                self._remediated,
+            started = time.perf_counter()
+            outcomes = _pipelined(
+                range(len(resources)),
+                lambda index: self.stub.Remediate.future(requests[index]),
+                lambda index, response: _remediation_outcome(resources[index], response),
             )
-            resources = [
-                _with_inputs(resource, inputs) for resource, (inputs, _) in zip(resources, remediated, strict=True)
-            ]
-            remediations = [item for _, applied in remediated for item in applied]
-        per_resource = _pipelined(
-            resources,
-            lambda resource: self.stub.Analyze.future(self._analyze_request(resource, resource.inputs)),
-            lambda _resource, response: _diagnostics(response),
-        )
+            for index, (changed, applied) in enumerate(outcomes):
+                remediations.extend(applied)
+                if changed is not None:
+                    resources[index] = _with_inputs(resources[index], changed)
+                    requests[index] = self._analyze_request(resources[index], changed)
+            seconds["remediate"] = time.perf_counter() - started
+        started = time.perf_counter()
+        per_resource = _pipelined(requests, self.stub.Analyze.future,
+                                  lambda request, response: _diagnostics(response, request.urn))
+        seconds["analyze"] = time.perf_counter() - started
+        started = time.perf_counter()
         stack = self.analyze_stack(resources)
+        seconds["analyze_stack"] = time.perf_counter() - started
         diagnostics = [diagnostic for result in per_resource for diagnostic in result.diagnostics]
         return PreviewReport(
             diagnostics=tuple(diagnostics + list(stack.diagnostics)),
             remediations=tuple(remediations),
             resource_count=len(resources),
+            seconds=seconds,
         )
+
+
+def _remediation_outcome(
+    resource: AnalyzerResource, response: proto.RemediateResponse,
+) -> tuple[dict[str, Any] | None, list[Remediation]]:
+    """The inputs the remediations produced (None when none changed them) and what ran."""
+    changed: dict[str, Any] | None = None
+    applied: list[Remediation] = []
+    for remediation in response.remediations:
+        if remediation.HasField("properties"):
+            changed = _from_struct(remediation.properties)
+        applied.append(Remediation(remediation.policyName, resource.urn, remediation.diagnostic))
+    return changed, applied
 
 
 def _with_inputs(resource: AnalyzerResource, inputs: dict[str, Any]) -> AnalyzerResource:
     """The resource after remediation: new inputs, and outputs that reflect them."""
-    if inputs == dict(resource.inputs):
-        return resource
     outputs = {**resource.outputs, **inputs} if resource.outputs is not None else None
     return AnalyzerResource(
         urn=resource.urn, type=resource.type, name=resource.name, inputs=inputs, outputs=outputs,
@@ -636,14 +654,30 @@ def _with_inputs(resource: AnalyzerResource, inputs: dict[str, Any]) -> Analyzer
     )
 
 
-def iter_lines(report: PreviewReport) -> Iterator[str]:
-    """The report the way a preview prints policy results: one block per violation."""
+def _resource_label(urn: str) -> str:
+    """``type: name`` from a URN, as the CLI shows a resource next to a violation."""
+    if not urn:
+        return "stack"
+    type_path, _, name = urn.rpartition("::")
+    return f"{type_path.rpartition('::')[2].split('$')[-1]}: {name}"
+
+
+def iter_lines(report: PreviewReport, pack_label: str) -> Iterator[str]:
+    """The report laid out like the Policies section of ``pulumi preview``: per violation the enforcement
+    level, severity, policy and resource, then the policy description and the message."""
+    yield "Policies:"
+    yield f"    {pack_label}"
     for remediation in report.remediations:
-        suffix = f" ({remediation.diagnostic})" if remediation.diagnostic else ""
-        yield f"[remediate] {remediation.policy_name} changed {remediation.urn}{suffix}"
+        outcome = f"could not run: {remediation.diagnostic}" if remediation.diagnostic else "remediated"
+        yield f"        - [remediate]  {remediation.policy_name}  ({_resource_label(remediation.urn)})  {outcome}"
     for diagnostic in report.diagnostics:
-        where = diagnostic.urn or "(stack)"
-        yield f"[{diagnostic.enforcement_level.value}] [severity: {diagnostic.severity}] {diagnostic.policy_name}"
-        yield f"    resource: {where}"
+        yield (f"        - [{diagnostic.enforcement_level.value}]  [severity: {diagnostic.severity}]  "
+               f"{diagnostic.policy_name}  ({_resource_label(diagnostic.urn)})")
         for line in diagnostic.message.splitlines():
-            yield f"    {line}"
+            yield f"          {line}"
+
+
+def pack_version(pack_dir: Path = POLICY_PACK_DIR) -> str:
+    """The version in PulumiPolicy.yaml (the CLI reports it; Python packs do not know their own)."""
+    document = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+    return str(document.get("version", "0.0.1"))

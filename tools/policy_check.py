@@ -23,6 +23,7 @@ from tools.analyzer_client import (
     PreviewReport,
     from_registrations,
     iter_lines,
+    pack_version,
 )
 from tools.mockstack import run_stack
 
@@ -37,12 +38,14 @@ def default_config(stack: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def check_stack(stack: str, config: Path | None) -> PreviewReport:
+def check_stack(stack: str, config: Path | None) -> tuple[PreviewReport, str]:
+    """The preview report and the pack's label (``name@vX.Y.Z (local: policies)``)."""
     run = run_stack(stack, preview=True)
     with PolicyPackProcess() as pack:
         pack.configure(config)
         pack.configure_stack(stack, run.project)
-        return pack.preview(from_registrations(run.resources))
+        label = f"{pack.info().name}@v{pack_version(pack.pack_dir)} (local: {pack.pack_dir.name})"
+        return pack.preview(from_registrations(run.resources)), label
 
 
 def summary(report: PreviewReport, config: Path | None) -> str:
@@ -66,11 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"policy config file {config} does not exist", file=sys.stderr)
         return EXIT_BAD_CONFIG
     try:
-        report = check_stack(args.stack, config)
+        report, pack_label = check_stack(args.stack, config)
     except PolicyConfigError as error:
         print(f"policy config {config}: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    for line in iter_lines(report):
+    for line in iter_lines(report, pack_label):
         print(line)
     print(summary(report, config))
     return EXIT_MANDATORY_VIOLATION if report.mandatory else EXIT_OK

@@ -99,15 +99,11 @@ def names_queue(source: StackResource, prop: str, queue: StackResource) -> bool:
     )
 
 
-def is_target_of(queue: StackResource, source: StackResource) -> bool:
-    if source.depends_on("redrivePolicy", queue):
-        return True
+def safe_dead_letter_target(source: StackResource) -> Any:
     try:
-        target = dead_letter_target(source)
+        return dead_letter_target(source)
     except InvalidProperty:
-        return False  # reported against the source itself
-    arn, name = queue.props.get("arn"), queue.props.get("name")
-    return isinstance(target, str) and (target == arn or (isinstance(name, str) and target.endswith(f":{name}")))
+        return None  # reported against the source itself
 
 
 def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
@@ -117,16 +113,27 @@ def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
     # pulumi-aws can also set either policy with a separate resource naming the queue by URL.
     separate_redrive = ctx.of_type(REDRIVE_POLICY)
     separate_allow = ctx.of_type(REDRIVE_ALLOW_POLICY)
-    sources = [*queues, *separate_redrive]
-    dead_letter_queues = {
-        queue.urn for queue in queues
-        if has_value(queue.props.get("redriveAllowPolicy"))
-        or any(names_queue(allow, "queueUrl", queue) for allow in separate_allow)
-        or any(is_target_of(queue, source) for source in sources)
-    }
+    queue_urns = frozenset(queue.urn for queue in queues)
+    # Every redrive policy is read once: what it names (ARNs, and their last segment, the queue name)
+    # and, at preview, which queues its unknown value depends on.
+    targets = [safe_dead_letter_target(source) for source in [*queues, *separate_redrive]]
+    target_arns = {target for target in targets if isinstance(target, str)}
+    target_names = {arn.rsplit(":", 1)[-1] for arn in target_arns}
+    depended_on = frozenset().union(*(
+        source.property_dependencies.get("redrivePolicy", frozenset()) for source in [*queues, *separate_redrive]
+    ))
+
+    def is_dead_letter_queue(queue: StackResource) -> bool:
+        return (
+            has_value(queue.props.get("redriveAllowPolicy"))
+            or any(names_queue(allow, "queueUrl", queue) for allow in separate_allow)
+            or queue.urn in depended_on
+            or queue.props.get("arn") in target_arns
+            or queue.props.get("name") in target_names
+        )
 
     def check(queue: StackResource) -> None:
-        if queue.urn in dead_letter_queues:
+        if is_dead_letter_queue(queue):
             return
         source = queue
         if not has_value(queue.props.get("redrivePolicy")):
@@ -137,7 +144,7 @@ def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
                    "retention period instead of landing in a dead-letter queue", queue.urn)
         elif redrive is UNKNOWN:
             # At preview a redrive policy naming a queue's ARN is unknown but depends on that queue.
-            if not any(source.depends_on("redrivePolicy", other) for other in queues):
+            if not source.property_dependencies.get("redrivePolicy", frozenset()) & queue_urns:
                 raise CannotVerify(f"the redrivePolicy of {source.name}")
         elif not has_value(dead_letter_target(source)):
             report(f"redrivePolicy of {source.name} has no deadLetterTargetArn", queue.urn)

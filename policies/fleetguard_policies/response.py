@@ -15,12 +15,6 @@ CONTACT: Final = "aws:ssmcontacts/contact:Contact"
 PLAN: Final = "aws:ssmcontacts/plan:Plan"
 MIN_ESCALATION_STAGES: Final = 2
 
-RESPONSE_CONTROLS = Controls(
-    pci=("12.10.1",),
-    hipaa=("164.308(a)(6)(i)", "164.308(a)(6)(ii)"),
-    nist=("IR-4", "IR-8"),
-)
-
 
 def check_response_plan(plan: StackResource, report: Report) -> None:
     engagements = known(plan.props.get("engagements"), f"engagements of {plan.name}")
@@ -40,18 +34,8 @@ def check_response_plan(plan: StackResource, report: Report) -> None:
                        "empty automation parameters)", plan.urn)
 
 
-def check_response_plans(ctx: StackContext, report: Report) -> None:
-    plans = ctx.of_type(RESPONSE_PLAN)
-    if not plans:
-        ctx.not_applicable("the stack does not use Incident Manager (no response plan)")
-    each(plans, report, lambda plan: check_response_plan(plan, report))
-
-
 def check_escalation(ctx: StackContext, report: Report) -> None:
-    contacts = ctx.of_type(CONTACT)
-    if not contacts and not ctx.of_type(RESPONSE_PLAN):
-        ctx.not_applicable("the stack does not use Incident Manager (no response plan or contact)")
-    escalations = [contact for contact in contacts
+    escalations = [contact for contact in ctx.of_type(CONTACT)
                    if known(contact.props.get("type"), f"type of contact {contact.name}") == "ESCALATION"]
     if not escalations:
         report("no escalation plan (aws:ssmcontacts/contact:Contact of type ESCALATION): an unanswered page "
@@ -73,32 +57,32 @@ def check_escalation(ctx: StackContext, report: Report) -> None:
     each(escalations, report, check)
 
 
+def check_incident_response(ctx: StackContext, report: Report) -> None:
+    plans = ctx.of_type(RESPONSE_PLAN)
+    if not plans and not ctx.of_type(CONTACT):
+        ctx.not_applicable("the stack does not use Incident Manager (no response plan or contact)")
+    each(plans, report, lambda plan: check_response_plan(plan, report))
+    check_escalation(ctx, report)
+
+
 def policies() -> list[Policy]:
     return [
         stack_policy(
-            name="incident-response-plan-complete",
-            description="Every Incident Manager response plan engages contacts and runs an SSM Automation runbook.",
+            name="incident-response-ready",
+            description=("When Incident Manager is used, every response plan engages contacts and runs an SSM "
+                         "Automation runbook, and an escalation plan has at least two stages."),
             severity=Severity.HIGH,
-            controls=RESPONSE_CONTROLS,
-            remediation_steps=(
-                "Give each response plan at least one engagement (a contact or escalation plan ARN) and an "
-                "action.ssmAutomations entry with documentName, roleArn and non-empty parameter values."
-            ),
-            check=check_response_plans,
-        ),
-        stack_policy(
-            name="incident-escalation-plan",
-            description="When Incident Manager is used, an escalation plan with at least two stages exists.",
-            severity=Severity.MEDIUM,
             controls=Controls(
                 pci=("12.10.1", "12.10.3"),
-                hipaa=("164.308(a)(6)(ii)",),
-                nist=("IR-6", "IR-7"),
+                hipaa=("164.308(a)(6)(i)", "164.308(a)(6)(ii)"),
+                nist=("IR-4", "IR-6", "IR-8"),
             ),
             remediation_steps=(
-                "Add an aws:ssmcontacts/contact:Contact of type ESCALATION and an aws:ssmcontacts/plan:Plan for it "
-                "with at least two stages (e.g. on-call engineer, then the security lead)."
+                "Give each response plan at least one engagement (a contact or escalation plan ARN) and an "
+                "action.ssmAutomations entry with documentName, roleArn and non-empty parameter values. Add an "
+                "aws:ssmcontacts/contact:Contact of type ESCALATION with an aws:ssmcontacts/plan:Plan of at least "
+                "two stages (e.g. on-call engineer, then the security lead)."
             ),
-            check=check_escalation,
+            check=check_incident_response,
         ),
     ]

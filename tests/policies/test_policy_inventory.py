@@ -27,8 +27,7 @@ INVENTORY = {
     "kms-key-rotation": ("medium", "resource"),
     "sqs-dead-letter-queue": ("medium", "stack"),
     "iam-no-wildcard-actions": ("high", "resource"),
-    "incident-response-plan-complete": ("high", "stack"),
-    "incident-escalation-plan": ("medium", "stack"),
+    "incident-response-ready": ("high", "stack"),
     "securityhub-device-defender-integrations": ("medium", "stack"),
     "required-tags": ("low", "resource"),
 }

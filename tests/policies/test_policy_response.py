@@ -1,4 +1,4 @@
-"""Incident Manager stack rules over gRPC: complete response plans, a two-stage escalation plan."""
+"""The Incident Manager stack rule over gRPC: complete response plans and a two-stage escalation plan."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from tests.policies.stack_builders import (
 )
 from tools.analyzer_client import PolicyPackProcess
 
-PLAN = "incident-response-plan-complete"
-ESCALATION = "incident-escalation-plan"
+RULE = "incident-response-ready"
 INCIDENT_TYPES = ("aws:ssmincidents/responsePlan:ResponsePlan", "aws:ssmcontacts/contact:Contact",
                   "aws:ssmcontacts/plan:Plan")
 
@@ -31,10 +30,8 @@ INCIDENT_TYPES = ("aws:ssmincidents/responsePlan:ResponsePlan", "aws:ssmcontacts
 def test_a_complete_incident_manager_setup_passes(pack: PolicyPackProcess) -> None:
     result = pack.analyze_stack(compliant_stack())
 
-    assert not violations(result, PLAN)
-    assert not violations(result, ESCALATION)
-    assert PLAN not in result.not_applicable
-    assert ESCALATION not in result.not_applicable
+    assert not violations(result, RULE)
+    assert RULE not in result.not_applicable
 
 
 @pytest.mark.parametrize(("overrides", "reported"), [
@@ -53,7 +50,7 @@ def test_an_incomplete_response_plan_is_blocked(pack: PolicyPackProcess, overrid
                                                 reported: str) -> None:
     stack = replace(compliant_stack(), changed(response_plan(), **overrides))
 
-    messages = violations(pack.analyze_stack(stack), PLAN)
+    messages = violations(pack.analyze_stack(stack), RULE)
 
     assert len(messages) == 1
     assert reported in messages[0]
@@ -62,11 +59,11 @@ def test_an_incomplete_response_plan_is_blocked(pack: PolicyPackProcess, overrid
 def test_engagement_arns_unknown_at_preview_still_count(pack: PolicyPackProcess) -> None:
     stack = replace(compliant_stack(), response_plan(engagements=[unknown()]))
 
-    assert not violations(pack.analyze_stack(stack), PLAN)
+    assert not violations(pack.analyze_stack(stack), RULE)
 
 
 def test_an_unknown_engagement_list_fails_closed(pack: PolicyPackProcess) -> None:
-    [message] = violations(pack.analyze_stack(replace(compliant_stack(), response_plan(engagements=unknown()))), PLAN)
+    [message] = violations(pack.analyze_stack(replace(compliant_stack(), response_plan(engagements=unknown()))), RULE)
 
     assert message.startswith("cannot verify at preview")
 
@@ -75,13 +72,13 @@ def test_a_one_stage_escalation_plan_is_blocked(pack: PolicyPackProcess) -> None
     escalation = contact("security-escalation", "ESCALATION")
     stack = replace(compliant_stack(), engagement_plan(escalation, 1))
 
-    [message] = violations(pack.analyze_stack(stack), ESCALATION)
+    [message] = violations(pack.analyze_stack(stack), RULE)
 
     assert "has 1 stage(s); it needs at least 2" in message
 
 
 def test_an_escalation_contact_without_a_plan_is_blocked(pack: PolicyPackProcess) -> None:
-    [message] = violations(pack.analyze_stack(without(compliant_stack(), "aws:ssmcontacts/plan:Plan")), ESCALATION)
+    [message] = violations(pack.analyze_stack(without(compliant_stack(), "aws:ssmcontacts/plan:Plan")), RULE)
 
     assert "has 0 stage(s)" in message
 
@@ -90,7 +87,7 @@ def test_incident_manager_without_an_escalation_plan_is_blocked(pack: PolicyPack
     stack = [item for item in compliant_stack() if item.name != "security-escalation"]
     stack = without(stack, "aws:ssmcontacts/plan:Plan")
 
-    [message] = violations(pack.analyze_stack(stack), ESCALATION)
+    [message] = violations(pack.analyze_stack(stack), RULE)
 
     assert "no escalation plan" in message
 
@@ -99,22 +96,19 @@ def test_a_plan_is_matched_to_its_contact_by_arn_when_no_dependency_is_recorded(
     escalation = contact("security-escalation", "ESCALATION")
     plan = dataclasses.replace(engagement_plan(escalation, 2), property_dependencies={})
 
-    assert not violations(pack.analyze_stack(replace(compliant_stack(), plan)), ESCALATION)
+    assert not violations(pack.analyze_stack(replace(compliant_stack(), plan)), RULE)
 
 
-def test_incident_rules_do_not_apply_without_incident_manager(pack: PolicyPackProcess) -> None:
-    result = pack.analyze_stack(without(compliant_stack(), *INCIDENT_TYPES))
-
-    assert PLAN in result.not_applicable
-    assert ESCALATION in result.not_applicable
-    assert PLAN in pack.analyze_stack([kms_key(), topic()]).not_applicable
+def test_the_rule_does_not_apply_without_incident_manager(pack: PolicyPackProcess) -> None:
+    assert RULE in pack.analyze_stack(without(compliant_stack(), *INCIDENT_TYPES)).not_applicable
+    assert RULE in pack.analyze_stack([kms_key(), topic()]).not_applicable
 
 
-def test_contacts_alone_make_the_escalation_rule_apply(pack: PolicyPackProcess) -> None:
+def test_contacts_alone_make_the_rule_apply(pack: PolicyPackProcess) -> None:
     contacts_only = [item for item in incident_manager()
                      if item.type != "aws:ssmincidents/responsePlan:ResponsePlan"]
 
     result = pack.analyze_stack(contacts_only)
 
-    assert ESCALATION not in result.not_applicable
-    assert PLAN in result.not_applicable
+    assert RULE not in result.not_applicable
+    assert not violations(result, RULE)

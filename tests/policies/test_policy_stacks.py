@@ -1,0 +1,174 @@
+"""The shipped stacks, run under mocks as a preview and judged over gRPC in their own environment's
+policy config; then deliberately broken copies, which the prod config must block and the dev config must
+only warn about. A broken stack is judged against the same stack unbroken under the same config, so the
+dev stack judged by the prod config (which asks more of it, e.g. ML Detect) shows exactly what the
+breakage added.
+
+How each broken stack is made: the audit one through stack config (``config_overrides``: the program
+disables a critical check, with the reason the program's own settings demand); the others by
+post-processing what the program registered, the way a careless change to the program would look:
+an added device policy allowing ``iot:*`` on ``*``, security profiles with their ``alertTargets``
+removed, topics with ``kmsMasterKeyId`` removed, and the quarantine policy with its Deny statements
+removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.policies.stack_builders import allow, document
+from tools.analyzer_client import (
+    POLICY_CONFIG_DIR,
+    AnalyzerResource,
+    PolicyPackProcess,
+    PreviewReport,
+    from_registrations,
+    urn_for,
+)
+from tools.mockstack import StackRun, load_stack_config, run_stack
+
+STACKS = ("dev", "prod")
+Breakage = Callable[[list[AnalyzerResource]], list[AnalyzerResource]]
+
+
+@pytest.fixture(scope="module")
+def previews() -> dict[str, StackRun]:
+    return {stack: run_stack(stack, preview=True) for stack in STACKS}
+
+
+def judge(pack: PolicyPackProcess, stack: str, resources: list[AnalyzerResource],
+          config_stack: str | None = None) -> PreviewReport:
+    pack.configure(POLICY_CONFIG_DIR / f"{config_stack or stack}.json")
+    pack.configure_stack(stack, "fleetguard")
+    return pack.preview(resources)
+
+
+def edited(resource: AnalyzerResource, drop: tuple[str, ...] = (), **values: Any) -> AnalyzerResource:
+    def edit(properties: dict[str, Any]) -> dict[str, Any]:
+        return {**{key: value for key, value in properties.items() if key not in drop}, **values}
+
+    return dataclasses.replace(resource, inputs=edit(dict(resource.inputs)),
+                               outputs=edit(dict(resource.outputs or {})))
+
+
+def of_type(resources: list[AnalyzerResource], resource_type: str) -> list[AnalyzerResource]:
+    found = [item for item in resources if item.type == resource_type]
+    assert found, f"the program registers no {resource_type}; the broken-stack test cannot apply"
+    return found
+
+
+def with_permissive_device_policy(resources: list[AnalyzerResource]) -> list[AnalyzerResource]:
+    template = of_type(resources, "aws:iot/policy:Policy")[0]
+    stack = template.urn.split("::")[0].removeprefix("urn:pulumi:")
+    name = f"fleetguard-{stack}-devices"
+    permissive = AnalyzerResource(
+        urn=urn_for(stack, "fleetguard", "aws:iot/policy:Policy", name), type="aws:iot/policy:Policy", name=name,
+        inputs={"name": name, "policy": document(allow("iot:*", "*")), "tags": template.inputs["tags"]},
+        outputs=None, parent=template.parent, provider=template.provider,
+    )
+    return [*resources, permissive]
+
+
+def without_alert_targets(resources: list[AnalyzerResource]) -> list[AnalyzerResource]:
+    profiles = {item.urn for item in of_type(resources, "aws-native:iot:SecurityProfile")}
+    return [edited(item, drop=("alertTargets",)) if item.urn in profiles else item for item in resources]
+
+
+def with_unencrypted_topics(resources: list[AnalyzerResource]) -> list[AnalyzerResource]:
+    topics = {item.urn for item in of_type(resources, "aws:sns/topic:Topic")}
+    return [edited(item, drop=("kmsMasterKeyId",)) if item.urn in topics else item for item in resources]
+
+
+def with_quarantine_policy_without_deny(resources: list[AnalyzerResource]) -> list[AnalyzerResource]:
+    [quarantine] = [item for item in of_type(resources, "aws:iot/policy:Policy") if "quarantine" in item.name]
+    statements = json.loads(quarantine.inputs["policy"])["Statement"]
+    allow_only = json.dumps({"Version": "2012-10-17",
+                             "Statement": [item for item in statements if item["Effect"] == "Allow"]})
+    return [edited(item, policy=allow_only) if item.urn == quarantine.urn else item for item in resources]
+
+
+BREAKAGES: dict[str, tuple[Breakage, set[str]]] = {
+    "overly permissive IoT policy": (with_permissive_device_policy, {
+        "iot-policy-no-wildcard-actions", "iot-policy-no-wildcard-resources", "iot-policy-client-id-bound-to-thing",
+    }),
+    "security profile without alert target": (without_alert_targets, {"detect-profile-alert-target"}),
+    "unencrypted topic": (with_unencrypted_topics, {"messaging-customer-managed-kms"}),
+    "quarantine group without deny": (with_quarantine_policy_without_deny, {"containment-quarantine-group"}),
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_shipped_stack_passes_its_own_policy_config(
+    pack: PolicyPackProcess, previews: dict[str, StackRun], stack: str,
+) -> None:
+    report = judge(pack, stack, from_registrations(previews[stack].resources))
+
+    assert report.resource_count == len(previews[stack].resources)
+    assert not report.mandatory, [f"{item.policy_name}: {item.message}" for item in report.mandatory]
+
+
+def added_names(pack: PolicyPackProcess, stack: str, config: str, unbroken: list[AnalyzerResource],
+                broken: list[AnalyzerResource]) -> tuple[set[str], set[str], PreviewReport]:
+    """Policy names of the violations the broken stack adds over the unbroken one (mandatory ones, all
+    of them), and the broken stack's report."""
+    before = judge(pack, stack, unbroken, config_stack=config)
+    after = judge(pack, stack, broken, config_stack=config)
+    seen = {(item.policy_name, item.urn, item.message) for item in before.diagnostics}
+    added = [item for item in after.diagnostics if (item.policy_name, item.urn, item.message) not in seen]
+    return {item.policy_name for item in added if item.mandatory}, {item.policy_name for item in added}, after
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_a_broken_stack_is_blocked_in_prod_and_warned_in_dev(
+    pack: PolicyPackProcess, previews: dict[str, StackRun], stack: str, breakage: str,
+) -> None:
+    breaks, expected = BREAKAGES[breakage]
+    unbroken = from_registrations(previews[stack].resources)
+    broken = breaks(unbroken)
+
+    blocked, _, _ = added_names(pack, stack, "prod", unbroken, broken)
+    _, warned, dev_report = added_names(pack, stack, "dev", unbroken, broken)
+
+    assert blocked == expected
+    assert not dev_report.mandatory
+    assert warned == expected
+
+
+def audit_with_disabled_check(stack: str, check: str) -> dict[str, Any]:
+    audit: dict[str, Any] = json.loads(load_stack_config(stack)["fleetguard:audit"])
+    audit.setdefault("checks", {})[check] = {
+        "enabled": False, "exemptionReason": "Deliberately broken stack for the policy pack test"}
+    return audit
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_disabled_critical_audit_check_is_blocked_in_prod_and_warned_in_dev(
+    pack: PolicyPackProcess, previews: dict[str, StackRun], stack: str,
+) -> None:
+    unbroken = from_registrations(previews[stack].resources)
+    run = run_stack(stack, {"audit": audit_with_disabled_check(stack, "IOT_POLICY_OVERLY_PERMISSIVE_CHECK")},
+                    preview=True)
+    broken = from_registrations(run.resources)
+
+    blocked, _, prod_report = added_names(pack, stack, "prod", unbroken, broken)
+    _, warned, dev_report = added_names(pack, stack, "dev", unbroken, broken)
+
+    assert blocked == {"audit-critical-checks-enabled"}
+    assert any("IOT_POLICY_OVERLY_PERMISSIVE_CHECK" in item.message for item in prod_report.mandatory)
+    assert not dev_report.mandatory
+    assert warned == {"audit-critical-checks-enabled"}
+
+
+def test_the_dev_exemption_covers_the_lab_certificate_check_only(pack: PolicyPackProcess) -> None:
+    run = run_stack("dev", {"audit": audit_with_disabled_check("dev", "DEVICE_CERTIFICATE_SHARED_CHECK")},
+                    preview=True)
+
+    report = judge(pack, "dev", from_registrations(run.resources))
+
+    assert "audit-critical-checks-enabled" not in report.policy_names()
