@@ -69,7 +69,7 @@ def device_contained_notice(
         subject = f"fleetguard: {thing} in alarm but NOT contained (not registered)"
         outcome = [
             f"IoT device {thing} raised a Device Defender alarm, but no thing of that name is registered in "
-            "AWS IoT, so it could not be added to the quarantine group. Nothing was changed.",
+            f"AWS IoT, so it could not be added to the quarantine thing group {group_name}. Nothing was changed.",
             "Check whether the device connects with a client id that is not a registered thing name.",
         ]
     else:
@@ -94,8 +94,7 @@ def device_contained_notice(
         "",
         *links,
         "",
-        f"Incident Manager is not enabled in this environment, so no incident was opened. (quarantine "
-        f"group: {group_name})",
+        "Incident Manager is not enabled in this environment, so no incident was opened.",
     ]
     return Notice(subject, "\n".join(message))
 

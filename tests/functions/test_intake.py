@@ -419,7 +419,7 @@ def test_without_incident_manager_an_unregistered_device_is_reported_not_retried
     assert response == {"batchItemFailures": []}
     [notice] = responders.notices()
     assert notice["subject"] == "fleetguard: dev-IZWB in alarm but NOT contained (not registered)"
-    assert "Nothing was changed" in notice["message"]
+    assert f"could not be added to the quarantine thing group {GROUP}. Nothing was changed." in notice["message"]
 
 
 def test_without_incident_manager_a_missing_quarantine_group_fails_the_record(
@@ -487,3 +487,39 @@ def test_a_configuration_error_fails_the_whole_invocation(
     with pytest.raises(ValueError, match=r"IMPACT_RULES.default: expected an impact integer 1-5, got 9"):
         run(load_event("sqs-sns-detect-in-alarm.json"), lambda_context)
 
+
+
+@pytest.mark.usefixtures("im_enabled")
+def test_a_mixed_sample_batch_names_exactly_the_failed_record(
+    stubbed: Stubbed, responders: Responders, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture
+) -> None:
+    event = load_event("sqs-batch-mixed.json")
+    seed_id, ml_id, cleared_id, audit_id, broken_id = [record["messageId"] for record in event["Records"]]
+    for name, thing, url_thing, profile, behavior, impact, time in (
+        ("detect-rule-in-alarm.json", "dev-IZWB", "dev-IZWB", "MySecProfile", "MessagesPub", 3,
+         datetime(2019, 11, 15, 3, tzinfo=UTC)),
+        ("sns-detect-ml-in-alarm.json", "plant-7:line_2-sensor", "plant-7%3Aline_2-sensor", "fleetguard-dev-ml",
+         "AllBytesOutML", 2, datetime(2026, 11, 20, 9, 5, tzinfo=UTC)),
+    ):
+        stubbed.expect_start_incident(
+            expected_incident(sns_message(load_event, name), thing=thing, thing_in_url=url_thing, profile=profile,
+                              behavior=behavior, impact=impact, time=time),
+            incident_arn(thing.replace(":", "-")),
+        )
+    stubbed.expect_start_incident(
+        {"responsePlanArn": PLAN_ARN, "clientToken": ANY, "title": ANY, "impact": 3, "triggerDetails": ANY},
+        incident_arn("audit"),
+    )
+
+    response = run(event, lambda_context)
+
+    assert failed_ids(response) == [broken_id]
+    assert "message: not valid JSON" in intake_logs.failure_reasons()[broken_id]
+    outcomes = {entry["record_id"]: entry["outcome"] for entry in intake_logs.with_message("record handled")}
+    assert outcomes == {
+        seed_id: f"incident {incident_arn('dev-IZWB')}",
+        ml_id: f"incident {incident_arn('plant-7-line_2-sensor')}",
+        cleared_id: "logged alarm-cleared",
+        audit_id: f"audit: 1 check(s) to incident {incident_arn('audit')}, 1 notified",
+    }
+    assert len(responders.notices()) == 1

@@ -23,8 +23,8 @@ from moto.core.models import botocore_stubber as moto_stubber
 
 from functions import aws_clients, intake
 from functions.messages import ViolationEvent, parse_message
+from functions.storm import StormKey, StormResponse, find_storms, task_chunks, task_id
 from functions.storm import client_request_token as storm_client_request_token
-from functions.storm import find_storms, task_chunks, task_id
 from tests.functions.test_intake_support import (
     ACCOUNT,
     GROUP,
@@ -515,3 +515,33 @@ def test_a_throttled_notice_in_a_storm_succeeds_on_retry(
     assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
     assert throttle.throttled == 1
     assert len(responders.notices()) == 1
+
+
+# --- later batches of the same storm ---------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("im_enabled")
+def test_later_batches_of_a_storm_fold_into_the_same_fleet_incident(stubbed: Stubbed, lambda_context: Any) -> None:
+    messages = storm_violations(12)
+    first, second = messages[:6], messages[6:]
+    for batch in (first, second):
+        # The identical StartIncident request (same clientToken) for both batches; each lists its own devices.
+        task_ids = expect_tasks(stubbed, [message["violationId"] for message in batch])
+        expect_fleet_incident(stubbed, [message["thingName"] for message in batch], task_ids)
+
+    for batch in (first, second):
+        assert run(sqs_event(storm_records(batch)), lambda_context) == {"batchItemFailures": []}
+
+
+def test_the_storm_period_is_the_hour_of_the_earliest_violation_in_the_batch() -> None:
+    hour = 3_600_000
+    start = 1573786800000  # 03:00:00Z
+    late = parsed([violation("a", violation_id="a1", time_ms=start + hour - 1)])
+    mixed = parsed([violation("b", violation_id="b1", time_ms=start + hour + 5),
+                    violation("c", violation_id="c1", time_ms=start + hour - 1)])
+    next_hour = parsed([violation("d", violation_id="d1", time_ms=start + hour)])
+    key = StormKey("MySecProfile", "MessagesPub")
+
+    periods = [StormResponse(key, members, []).period_start for members in (late, mixed, next_hour)]
+
+    assert periods == [STORM_TIME, STORM_TIME, datetime(2019, 11, 15, 4, 0, tzinfo=UTC)]
