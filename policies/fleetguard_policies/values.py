@@ -39,13 +39,6 @@ _UNKNOWN_SENTINELS: Final = frozenset({
 class _Unknown:
     """A value the engine will only know after the resources it depends on are created."""
 
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
     def __repr__(self) -> str:
         return "<unknown until apply>"
 
@@ -63,11 +56,6 @@ class CannotVerify(Exception):  # noqa: N818 (reads as the rule's verdict, not a
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
-
-
-def is_unknown(value: Any) -> bool:
-    """True for ``UNKNOWN`` and for the engine's raw unknown sentinels."""
-    return value is UNKNOWN or (isinstance(value, str) and value in _UNKNOWN_SENTINELS)
 
 
 def plain(value: Any) -> Any:

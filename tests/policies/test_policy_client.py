@@ -10,8 +10,10 @@ import pulumi
 import pytest
 from pulumi.output import UNKNOWN
 
+from tests.policies.stack_builders import changed, kms_key, security_profile, violations
 from tools.analyzer_client import (
     UNKNOWN_SENTINEL,
+    AnalyzerResource,
     PackStartError,
     PolicyPackProcess,
     from_registrations,
@@ -39,6 +41,21 @@ def test_values_are_encoded_as_the_engine_sends_them() -> None:
     assert encoded["nested"] == [{"count": 3, "flag": True}, None]
     assert encoded["code"]["assets"]["index.py"]["text"] == "print(1)"
     assert encoded["file"]["path"] == "./dist"
+
+
+@pytest.mark.parametrize(("sentinel", "resource"), [
+    # The engine marks an unknown with a sentinel of the property's type, not only the string one.
+    ("1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", changed(kms_key(), enableKeyRotation=None)),
+    ("6a19a0b0-7e62-4c92-b797-7f8e31da9cc2", security_profile()),
+])
+def test_typed_unknown_sentinels_fail_closed_too(pack: PolicyPackProcess, sentinel: str,
+                                                 resource: AnalyzerResource) -> None:
+    field_name = "enableKeyRotation" if resource.type == "aws:kms/key:Key" else "targetArns"
+    policy = "kms-key-rotation" if resource.type == "aws:kms/key:Key" else "detect-profile-has-targets"
+
+    [message] = violations(pack.analyze(changed(resource, **{field_name: sentinel})), policy)
+
+    assert message.startswith(f"cannot verify at preview: {field_name} is unknown until apply")
 
 
 def test_a_value_the_engine_cannot_carry_is_rejected_with_its_path() -> None:
