@@ -71,6 +71,19 @@ from functions.storm import StormKey, StormResponse, find_storms, open_fleet_inc
 MAX_CONTAIN_REASON: Final = 256
 """The contain function's bound on the reason written to the shadow."""
 
+# How a record was handled, logged as "outcome" with "record handled" (the drill reads these).
+OUTCOME_LOGGED: Final = "logged "
+"""Prefix, followed by the event type of an alarm that ended (no incident)."""
+OUTCOME_STORM_MEMBER: Final = "storm member"
+"""Prefix, followed by the storm: contained in bulk, announced once per storm and batch."""
+OUTCOME_INCIDENT: Final = "incident "
+"""Prefix, followed by the incident record ARN."""
+OUTCOME_CONTAINED: Final = "contained and notified"
+OUTCOME_NOT_REGISTERED: Final = "not registered; notified"
+OUTCOME_AUDIT_LOGGED: Final = "audit logged"
+OUTCOME_AUDIT: Final = "audit: "
+"""Prefix, followed by what was routed to an incident and what was notified."""
+
 logger = Logger()
 
 
@@ -235,13 +248,13 @@ class Intake:
                 security_profile=message.security_profile_name,
                 behavior=message.behavior.name,
             )
-            return f"logged {message.event_type.value}"
+            return f"{OUTCOME_LOGGED}{message.event_type.value}"
         storm = self.storms.get(storm_key(message))
         if storm is not None:
             failure = storm.failure_for(message.violation_id)
             if failure is not None:
                 raise RecordFailedError(f"alert storm ({storm.key}): {failure}")
-            return f"storm member ({storm.key})"
+            return f"{OUTCOME_STORM_MEMBER} ({storm.key})"
         return self._once(("violation", message.violation_id), lambda: self._in_alarm(message))
 
     def _once(self, key: tuple[str, str], action: Callable[[], str]) -> str:
@@ -261,7 +274,7 @@ class Intake:
                 log_group=self.config.iot_log_group,
             )
             arn: str = self.clients.incidents().start_incident(**request)["incidentRecordArn"]
-            return f"incident {arn}"
+            return f"{OUTCOME_INCIDENT}{arn}"
         return self._contain_and_notify(violation)
 
     def _contain_and_notify(self, violation: ViolationEvent) -> str:
@@ -285,7 +298,7 @@ class Intake:
             log_group=self.config.iot_log_group,
         )
         publish(self.clients.sns(), self.config.responders_topic_arn, notice)
-        return "contained and notified" if result is not None else "not registered; notified"
+        return OUTCOME_CONTAINED if result is not None else OUTCOME_NOT_REGISTERED
 
     # --- storms -------------------------------------------------------------------------------------------
 
@@ -319,7 +332,7 @@ class Intake:
                 task_status=notification.task_status,
                 failed_checks=notification.failed_checks_count,
             )
-            return "audit logged"
+            return OUTCOME_AUDIT_LOGGED
         # With Incident Manager off, every non-compliant check goes to people.
         routed = self.config.audit_incident_checks if self.config.response_plan_arn is not None else frozenset()
         critical = [check for check in non_compliant if check.check_name in routed]
@@ -341,7 +354,7 @@ class Intake:
                 self.config.responders_topic_arn,
                 audit_notice(notification, others, incident_record_arn=arn),
             )
-        return f"audit: {len(critical)} check(s) to incident {arn}, {len(others)} notified"
+        return f"{OUTCOME_AUDIT}{len(critical)} check(s) to incident {arn}, {len(others)} notified"
 
 
 def _contain_reason(violation: ViolationEvent) -> str:
