@@ -21,6 +21,12 @@ Idempotency, so that a redelivered record (a failed chunk, a throttled call, a c
   the earliest violation in the batch), and its request is identical for every batch, so later batches
   and redeliveries fold into the same incident. A storm that crosses an hour boundary may open a
   second incident; that bounds how long one incident keeps absorbing unrelated storms.
+* Storm membership is decided per batch. Records that failed together become visible again together
+  and normally return as a storm; a remainder below the threshold takes the per-device path (at most
+  threshold - 1 incidents, each device contained again, which changes nothing for a quarantined one).
+
+The response plan must not set a template dedupeString: it is static, so it would fold every incident
+of the plan (single devices included) into whichever is open, and a folded incident runs no runbook.
 """
 
 from __future__ import annotations
