@@ -25,8 +25,9 @@ Idempotency, so that a redelivered record (a failed chunk, a throttled call, a c
   and normally return as a storm; a remainder below the threshold takes the per-device path (at most
   threshold - 1 incidents, each device contained again, which changes nothing for a quarantined one).
 
-The response plan must not set a template dedupeString: it is static, so it would fold every incident
-of the plan (single devices included) into whichever is open, and a folded incident runs no runbook.
+The response plan should not set a template dedupeString: it is static (StartIncident cannot override
+it), so it would fold every incident of the plan, single devices included, into whichever is open, and
+the runbook of a folded incident is not there to contain that device. Folding is done with clientTokens.
 """
 
 from __future__ import annotations
