@@ -339,7 +339,9 @@ def bench_storm(size: int) -> str:
         *rows,
         "",
         f"Target: at most {TASK_CALL_TARGET_PER_10000} mitigation-task calls per 10,000 devices and one incident. "
-        + "; ".join(verdicts) + ".",
+        + "; ".join(verdicts) + ". Incident Manager and StartDetectMitigationActionsTask are answered by "
+        "botocore Stubbers and SNS by moto in-process, so wall time is the intake's own work without network "
+        "latency; incidents opened = distinct StartIncident clientTokens.",
     ])
 
 
