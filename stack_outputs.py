@@ -1,7 +1,9 @@
 """Every stack output name, in one place: other teams read these with StackReference, so they are a
-contract. Renaming one is a breaking change; tests pin the set."""
+contract. Renaming one, changing its shape or when it is present is a breaking change; tests pin the
+contract against the dev and prod stacks, and README.md's outputs table is generated from ``CONTRACT``."""
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal
 
 ALERT_TOPIC_ARN: Final = "alertTopicArn"
 ALERT_KEY_ARN: Final = "alertKeyArn"
@@ -41,3 +43,77 @@ RESPONSE_PLAN_ARN: Final = "responsePlanArn"
 ESCALATION_PLAN_ARN: Final = "escalationPlanArn"
 CONTACT_ARNS: Final = "contactArns"
 QUERY_DEFINITION_NAMES: Final = "queryDefinitionNames"
+
+Shape = Literal["string", "boolean", "list of strings", "map of strings"]
+
+ALWAYS: Final = "always"
+WITH_DETECT: Final = "`detect.enabled`"
+WITH_ML: Final = "`detect.enabled` and `detect.ml.enabled`"
+WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What one output holds and when the stack exports it."""
+
+    shape: Shape
+    present: str
+    """``ALWAYS``, or the configuration that must hold for the output to exist."""
+    description: str
+
+
+CONTRACT: Final[dict[str, OutputSpec]] = {
+    ALERT_TOPIC_ARN: OutputSpec("string", ALWAYS, "SNS topic Device Defender publishes alerts and audit results to"),
+    ALERT_KEY_ARN: OutputSpec("string", ALWAYS, "customer-managed KMS key encrypting the alert and responders "
+                                                "topics and the intake queues (grant kms:Decrypt to subscribers)"),
+    RESPONDERS_TOPIC_ARN: OutputSpec("string", ALWAYS, "SNS topic of human-readable notifications for responders "
+                                                       "(subscribe a pager, chat or SIEM)"),
+    ALERT_PUBLISH_ROLE_ARN: OutputSpec("string", ALWAYS, "role Device Defender assumes to publish to the alert topic"),
+    AUDIT_ROLE_ARN: OutputSpec("string", ALWAYS, "role Device Defender Audit assumes to read the IoT configuration"),
+    AUDIT_SCHEDULE_NAMES: OutputSpec("list of strings", ALWAYS, "scheduled audit names"),
+    DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack deploys Detect security profiles"),
+    RULE_PROFILE_NAME: OutputSpec("string", WITH_DETECT, "rule-based security profile name"),
+    RULE_PROFILE_ARN: OutputSpec("string", WITH_DETECT, "rule-based security profile ARN"),
+    ML_PROFILE_NAME: OutputSpec("string", WITH_ML, "ML Detect security profile name"),
+    ML_PROFILE_ARN: OutputSpec("string", WITH_ML, "ML Detect security profile ARN"),
+    SECURITY_HUB_FINDING_RULE_ARN: OutputSpec("string", "`securityHub.routeFindings`",
+                                              "EventBridge rule routing new Device Defender findings to responders"),
+    FLEET_DYNAMIC_GROUP_NAMES: OutputSpec("map of strings", ALWAYS,
+                                          "dynamic thing group name by purpose (inViolation, disconnected, "
+                                          "watchedFirmware); empty when none is configured"),
+    FLEET_METRIC_NAMES: OutputSpec("map of strings", ALWAYS, "fleet metric name by KPI (also its CloudWatch metric "
+                                                             "name in the AWS/IoT namespace)"),
+    RECOVERY_JOB_TEMPLATE_ARN: OutputSpec("string", "`fleet.recovery.enabled`",
+                                          "job template for the staged firmware recovery rollout"),
+    QUARANTINE_GROUP_NAME: OutputSpec("string", ALWAYS, "static thing group that holds quarantined devices"),
+    QUARANTINE_GROUP_ARN: OutputSpec("string", ALWAYS, "ARN of the quarantine thing group"),
+    QUARANTINE_POLICY_NAME: OutputSpec("string", ALWAYS, "restrictive IoT policy attached to the quarantine group"),
+    ADD_TO_QUARANTINE_ACTION_NAME: OutputSpec("string", ALWAYS,
+                                              "mitigation action adding things to the quarantine group"),
+    ADD_TO_QUARANTINE_ACTION_ARN: OutputSpec("string", ALWAYS, "ARN of that mitigation action"),
+    DEACTIVATE_CERTIFICATE_ACTION_NAME: OutputSpec("string", ALWAYS,
+                                                   "mitigation action deactivating a device certificate "
+                                                   "(audit findings)"),
+    DEACTIVATE_CERTIFICATE_ACTION_ARN: OutputSpec("string", ALWAYS, "ARN of that mitigation action"),
+    ENABLE_LOGGING_ACTION_NAME: OutputSpec("string", ALWAYS,
+                                           "mitigation action enabling IoT logging (LOGGING_DISABLED_CHECK)"),
+    ENABLE_LOGGING_ACTION_ARN: OutputSpec("string", ALWAYS, "ARN of that mitigation action"),
+    CONTAIN_FUNCTION_NAME: OutputSpec("string", ALWAYS, "Lambda function that quarantines one device"),
+    CONTAIN_FUNCTION_ARN: OutputSpec("string", ALWAYS, "ARN of the contain function"),
+    RELEASE_FUNCTION_NAME: OutputSpec("string", ALWAYS, "Lambda function that releases one device"),
+    RELEASE_FUNCTION_ARN: OutputSpec("string", ALWAYS, "ARN of the release function"),
+    INCIDENT_MANAGER_ENABLED: OutputSpec("boolean", ALWAYS, "whether alerts open Incident Manager incidents "
+                                                            "(otherwise the intake contains and notifies)"),
+    INTAKE_QUEUE_URL: OutputSpec("string", ALWAYS, "SQS queue between the alert topic and the intake function"),
+    INTAKE_QUEUE_ARN: OutputSpec("string", ALWAYS, "ARN of the intake queue"),
+    INTAKE_DEAD_LETTER_QUEUE_ARN: OutputSpec("string", ALWAYS, "where alerts rest after their retries "
+                                                               "(alarm on its depth)"),
+    INTAKE_FUNCTION_ARN: OutputSpec("string", ALWAYS, "ARN of the intake function"),
+    RUNBOOK_NAME: OutputSpec("string", WITH_INCIDENT_MANAGER, "SSM Automation runbook the response plan runs"),
+    RESPONSE_PLAN_ARN: OutputSpec("string", WITH_INCIDENT_MANAGER, "Incident Manager response plan ARN"),
+    ESCALATION_PLAN_ARN: OutputSpec("string", f"{WITH_INCIDENT_MANAGER} with an `escalation`",
+                                    "escalation plan the response plan engages"),
+    CONTACT_ARNS: OutputSpec("map of strings", WITH_INCIDENT_MANAGER, "SSM Contacts contact ARN by alias"),
+    QUERY_DEFINITION_NAMES: OutputSpec("list of strings", ALWAYS, "saved CloudWatch Logs Insights queries "
+                                                                  "for forensics"),
+}

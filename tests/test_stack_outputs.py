@@ -1,0 +1,88 @@
+"""The stack outputs are a contract other teams build on: pin their names, shapes and presence."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+import stack_outputs as out
+from tools.mockstack import StackRun, run_stack
+
+PINNED_NAMES = {
+    "alertTopicArn", "alertKeyArn", "respondersTopicArn", "alertPublishRoleArn", "auditRoleArn",
+    "auditScheduleNames", "detectEnabled", "ruleSecurityProfileName", "ruleSecurityProfileArn",
+    "mlSecurityProfileName", "mlSecurityProfileArn", "securityHubFindingRuleArn", "fleetDynamicGroupNames",
+    "fleetMetricNames", "recoveryJobTemplateArn", "quarantineGroupName", "quarantineGroupArn",
+    "quarantinePolicyName", "addToQuarantineActionName", "addToQuarantineActionArn",
+    "deactivateCertificateActionName", "deactivateCertificateActionArn", "enableLoggingActionName",
+    "enableLoggingActionArn", "containFunctionName", "containFunctionArn", "releaseFunctionName",
+    "releaseFunctionArn", "incidentManagerEnabled", "intakeQueueUrl", "intakeQueueArn",
+    "intakeDeadLetterQueueArn", "intakeFunctionArn", "runbookName", "responsePlanArn", "escalationPlanArn",
+    "contactArns", "queryDefinitionNames",
+}
+"""Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
+
+ALL_OFF = {
+    "detect": {"enabled": False},
+    "securityHub": {"routeFindings": False},
+    "fleet": {"recovery": {"enabled": False}},
+    "incidentResponse": {"incidentManager": {"enabled": False}},
+}
+"""Prod with every optional part switched off: only the ``always`` outputs remain."""
+
+
+def has_shape(value: Any, shape: out.Shape) -> bool:
+    match shape:
+        case "string":
+            return isinstance(value, str) and value != ""
+        case "boolean":
+            return isinstance(value, bool)
+        case "list of strings":
+            return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+        case "map of strings":
+            return isinstance(value, dict) and all(
+                isinstance(key, str) and isinstance(item, str) and item for key, item in value.items()
+            )
+
+
+def test_contract_names_are_pinned() -> None:
+    assert set(out.CONTRACT) == PINNED_NAMES
+
+
+def test_names_are_camel_case() -> None:
+    for name in out.CONTRACT:
+        assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", name), name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_exported_output_is_in_the_contract_with_its_shape(stack: str, request: pytest.FixtureRequest) -> None:
+    run: StackRun = request.getfixturevalue(f"{stack}_stack")
+    assert set(run.outputs) <= set(out.CONTRACT), set(run.outputs) - set(out.CONTRACT)
+    for name, value in run.outputs.items():
+        assert has_shape(value, out.CONTRACT[name].shape), f"{name}: {value!r} is not a {out.CONTRACT[name].shape}"
+
+
+def test_prod_exports_every_output(prod_stack: StackRun) -> None:
+    # Prod switches every optional part on, so it shows the whole contract.
+    assert set(prod_stack.outputs) == set(out.CONTRACT)
+
+
+def test_always_outputs_survive_every_switch_off() -> None:
+    run = run_stack("prod", ALL_OFF)
+    always = {name for name, spec in out.CONTRACT.items() if spec.present == out.ALWAYS}
+    assert set(run.outputs) == always
+    for name in always:
+        assert has_shape(run.outputs[name], out.CONTRACT[name].shape), name
+
+
+def test_dev_omits_exactly_what_its_config_switches_off(dev_stack: StackRun) -> None:
+    # Dev: Detect without ML, no Incident Manager, findings routed, recovery template on.
+    missing = set(out.CONTRACT) - set(dev_stack.outputs)
+    assert missing == {
+        out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, out.RUNBOOK_NAME, out.RESPONSE_PLAN_ARN,
+        out.ESCALATION_PLAN_ARN, out.CONTACT_ARNS,
+    }
+    assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
+    assert dev_stack.outputs[out.DETECT_ENABLED] is True
