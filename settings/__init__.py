@@ -24,6 +24,8 @@ from settings.response import IncidentResponseSettings, parse_incident_response
 from settings.security_hub import SecurityHubSettings, parse_security_hub
 
 NAMESPACE = "fleetguard"
+CLASSIC_REGION_KEY = "aws:region"
+NATIVE_REGION_KEY = "aws-native:region"
 ENVIRONMENT_PATTERN = r"[a-z][a-z0-9-]{0,15}"
 TAG_KEY_PATTERN = r"[\w.:/=+@ -]{1,128}"
 
@@ -122,13 +124,45 @@ def read_stack_config(values: Mapping[str, str]) -> dict[str, Any]:
     return decoded
 
 
+def check_provider_regions(values: Mapping[str, str]) -> None:
+    """The classic and aws-native providers each read their own region key; resources of one stack
+    must land in one region, so when either key is set both must be, and equal."""
+    classic, native = values.get(CLASSIC_REGION_KEY), values.get(NATIVE_REGION_KEY)
+    if classic is None and native is None:
+        return  # both providers fall back to AWS_REGION
+    if classic != native:
+        raise ConfigError([
+            f"{NATIVE_REGION_KEY}: expected the same region as {CLASSIC_REGION_KEY} ({classic!r}), got {native!r}; "
+            "the Device Defender resources (aws-native) would deploy to another region than the rest"
+        ])
+
+
 def load_from_pulumi() -> Settings:
     """Read this stack's ``fleetguard:*`` config from the running Pulumi program and validate it.
 
     Reads the runtime's whole config map rather than known keys only, so a misspelt key is reported."""
     values: dict[str, str] = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
-    return load_settings(read_stack_config(values))
+    check_provider_regions(values)
+    settings = load_settings(read_stack_config(values))
+    check_replication_region(settings, values.get(CLASSIC_REGION_KEY))
+    return settings
 
 
-__all__ = ["ConfigError", "Settings", "describe_config", "load_from_pulumi", "load_settings", "read_stack_config"]
+def check_replication_region(settings: Settings, region: str | None) -> None:
+    """Incident Manager works only in the regions of its replication set: a response plan in a stack
+    whose region is not among them could never open an incident."""
+    manager = settings.incident_response.incident_manager
+    if not manager.enabled or region is None or region in manager.replication_set.regions:
+        return
+    raise ConfigError([
+        f"{NAMESPACE}:incidentResponse.incidentManager.replicationSet.regions: expected to include the stack's "
+        f"region {region} ({CLASSIC_REGION_KEY}), got {list(manager.replication_set.regions)}"
+    ])
+
+
+__all__ = [
+    "TOP_LEVEL_KEYS", "ConfigError", "Settings", "check_provider_regions", "check_replication_region",
+    "describe_config", "load_from_pulumi",
+    "load_settings", "read_stack_config",
+]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from settings import facts
 from settings.reader import Node
 
+MIN_EXEMPTION_REASON = 10
+"""Characters of written reason a disabled critical check needs (as the policy pack's exemptions)."""
 CHECK_SELECTORS = ("critical", "enabled")
 """Shorthands a scheduled audit may use instead of listing check names: every enabled critical check,
 or every enabled check."""
@@ -21,7 +23,8 @@ class CheckSetting:
     threshold_days: int | None = None
     """The check's numeric option (expiry or age threshold), when it takes one."""
     exemption_reason: str | None = None
-    """Why a critical check is disabled; the policy pack demands one."""
+    """Why a critical check is disabled: required (10+ characters) for critical checks, as in the policy
+    pack's exemptions."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,17 @@ def parse_audit(node: Node) -> AuditSettings:
 
 
 def _parse_check(check: facts.AuditCheck, node: Node, enable_all: bool) -> CheckSetting:
+    setting = _read_check(check, node, enable_all)
+    if check.name in facts.CRITICAL_AUDIT_CHECKS and not setting.enabled and (
+        setting.exemption_reason is None or len(setting.exemption_reason.strip()) < MIN_EXEMPTION_REASON
+    ):
+        # The same rule the policy pack enforces at deploy time, caught before anything is registered.
+        node.fail(f"a critical check can be disabled only with an exemptionReason of at least "
+                  f"{MIN_EXEMPTION_REASON} characters: {{enabled: false, exemptionReason: <why>}}")
+    return setting
+
+
+def _read_check(check: facts.AuditCheck, node: Node, enable_all: bool) -> CheckSetting:
     # Unlisted checks follow enableAllChecks, so every check ends up set explicitly either way.
     default_enabled = enable_all
     if node.missing:

@@ -119,6 +119,32 @@ def test_schedule_of_a_disabled_check_is_rejected() -> None:
     assert problem.startswith("fleetguard:audit.schedules[0].checks: LOGGING_DISABLED_CHECK is scheduled but disabled")
 
 
+@pytest.mark.parametrize("setting", [
+    False,
+    {"enabled": False},
+    {"enabled": False, "exemptionReason": "lab only"},
+    {"enabled": False, "exemptionReason": "          x"},
+])
+def test_a_critical_check_is_disabled_only_with_a_written_reason(setting: Any) -> None:
+    problem = only_problem(audit={"checks": {"IOT_POLICY_OVERLY_PERMISSIVE_CHECK": setting}})
+    assert problem.startswith("fleetguard:audit.checks.IOT_POLICY_OVERLY_PERMISSIVE_CHECK: a critical check can be "
+                              "disabled only with an exemptionReason of at least 10 characters")
+
+
+def test_a_disabled_critical_check_with_a_reason_is_accepted() -> None:
+    settings = load_settings({**BASE, "audit": {"checks": {"IOT_POLICY_OVERLY_PERMISSIVE_CHECK": {
+        "enabled": False, "exemptionReason": "Replaced by the organisation-wide scan"}}}})
+    (check,) = [c for c in settings.audit.checks if c.name == "IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]
+    assert check.enabled is False
+    assert check.exemption_reason == "Replaced by the organisation-wide scan"
+
+
+def test_disabling_all_checks_names_every_critical_check_without_a_reason() -> None:
+    problems = problems_for(audit={"enableAllChecks": False})
+    assert sorted(problem.split(":", 2)[1].removeprefix("audit.checks.") for problem in problems) == sorted(
+        f"{name}" for name in CRITICAL_AUDIT_CHECKS)
+
+
 def test_ports_compared_with_less_than() -> None:
     problem = only_problem(detect={"ruleBehaviors": [
         rule(metric="aws:listening-tcp-ports", operator="less-than", value=3, durationSeconds=None),
