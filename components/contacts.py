@@ -19,7 +19,19 @@ from settings.response import EscalationPlan, IncidentManagerSettings, PersonalC
 
 CONTACT_TAG_KEY: Final = r"[\\/a-zA-Z0-9_+=-]{1,128}"
 CONTACT_TAG_VALUE: Final = r"[\w .:/=+@-]{1,256}"
+# ssm-incidents TagKey / TagValue patterns; "+-/" is the range + , - . / as in the service model.
+INCIDENT_TAG_KEY: Final = r"(?!aws:)[A-Za-z0-9 _=@:.+-/]{1,128}"
+INCIDENT_TAG_VALUE: Final = r"[A-Za-z0-9 _=@:.+-/]{0,256}"
 """SSM Contacts takes fewer characters in tags than most services (ssm-contacts TagKey/TagValue)."""
+
+
+def incident_manager_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The stack's tags that Incident Manager accepts (response plans, their incident tags, replication
+    sets: ASCII letters, digits and `` _=@:.+-/``; keys not starting with aws:); the others are left off."""
+    return {
+        key: value for key, value in tags.items()
+        if re.fullmatch(INCIDENT_TAG_KEY, key) and re.fullmatch(INCIDENT_TAG_VALUE, value)
+    }
 
 
 def contact_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -71,7 +83,7 @@ class ContactsComponent(pulumi.ComponentResource):
                     )
                     for region in settings.replication_set.regions
                 ],
-                tags=args["tags"],
+                tags=incident_manager_tags(args["tags"]),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             onboarding.append(self.replication_set)

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.contacts import incident_manager_tags
 from components.iam import policy_document, service_trust_policy, statement
 from components.quarantine import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
@@ -35,6 +36,9 @@ CONTAIN_OUTPUTS: Final[Mapping[str, str]] = {
 (its dependencies are not the program's), so a test pins this to ``functions.contain.OUTPUT_KEYS``."""
 STATUS_CONTAINED: Final = "CONTAINED"
 """``status`` when every device is confirmed quarantined (``functions.contain.STATUS_CONTAINED``)."""
+STATUS_NO_DEVICES: Final = "NO_DEVICES"
+"""``status`` when the incident names no device: an audit finding, or an alert storm that Device Defender
+mitigation tasks contain in bulk (``functions.contain.STATUS_NO_DEVICES``)."""
 CONTAIN_STEP_TIMEOUT_SECONDS: Final = 300
 """The longest an ``aws:invokeLambdaFunction`` step waits (and the contain function's own ceiling)."""
 INCIDENT_RECORD_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:ssm-incidents:[a-z0-9-]*:[0-9]{12}:incident-record/.+$"
@@ -213,7 +217,7 @@ class ResponseComponent(pulumi.ComponentResource):
                 impact=settings.impact_rules.default,
                 summary=manager.incident.summary,
                 dedupe_string=manager.incident.dedupe_string,
-                incident_tags=tags,
+                incident_tags=incident_manager_tags(tags),
                 notification_targets=[
                     aws.ssmincidents.ResponsePlanIncidentTemplateNotificationTargetArgs(sns_topic_arn=topic)
                     for topic in notification_topics
@@ -236,7 +240,7 @@ class ResponseComponent(pulumi.ComponentResource):
                     ),
                 ],
             ),
-            tags=tags,
+            tags=incident_manager_tags(tags),
             # The first incident may arrive as soon as the plan exists: its roles must already work.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[runbook_policy, start_policy]),
         )
@@ -302,13 +306,19 @@ def runbook_document(
             {
                 "name": "CheckContainment",
                 "action": "aws:branch",
-                "description": "Continue to analysis only when every device is confirmed quarantined.",
+                "description": (
+                    "Continue to analysis when every device is confirmed quarantined, or when the incident "
+                    "names none (audit finding, or an alert storm contained in bulk)."
+                ),
                 "inputs": {
-                    "Choices": [{
-                        "NextStep": "Analysis",
-                        "Variable": f"{{{{ {CONTAIN_STEP}.status }}}}",
-                        "StringEquals": STATUS_CONTAINED,
-                    }],
+                    "Choices": [
+                        {
+                            "NextStep": "Analysis",
+                            "Variable": f"{{{{ {CONTAIN_STEP}.status }}}}",
+                            "StringEquals": status,
+                        }
+                        for status in (STATUS_CONTAINED, STATUS_NO_DEVICES)
+                    ],
                     "Default": "ContainManually",
                 },
             },
@@ -333,7 +343,12 @@ def runbook_document(
                 "description": (
                     "## Analysis\n\n"
                     "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
-                    "related items. Answer who, what, when, where and why, offline first:\n\n"
+                    "related items. When `Contain.status` is `NO_DEVICES` the incident names no device: for an "
+                    "alert storm, Device Defender mitigation tasks quarantine its devices in bulk (`aws iot "
+                    "list-detect-mitigation-actions-executions --task-id <task>`, task ids in the timeline); "
+                    "for an audit finding, apply the audit mitigation actions (`aws iot "
+                    "start-audit-mitigation-actions-task`). Answer who, what, when, where and why, offline "
+                    "first:\n\n"
                     f"1. CloudWatch Logs Insights saved queries (IoT logs in `{IOT_LOG_GROUP}`; quarantined "
                     "devices log at DEBUG):\n"
                     f"{queries}\n"

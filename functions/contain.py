@@ -10,7 +10,9 @@ Environment: QUARANTINE_GROUP_NAME (required), POWERTOOLS_SERVICE_NAME, AWS_RETR
 
 Returns a JSON object whose keys are stable (an SSM Automation step declares them as outputs with
 selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
-    status             "CONTAINED" (every device confirmed; otherwise ContainmentError is raised)
+    status             "CONTAINED" (every device confirmed; otherwise ContainmentError is raised), or
+                       "NO_DEVICES" when an incident-only event names no IoT thing (an audit finding, or an
+                       alert storm that Device Defender mitigation tasks contain in bulk)
     quarantineGroup    the quarantine thing group name
     thingCount         number of devices contained
     things             [{"thingName": str, "alreadyContained": bool, "shadowVersion": int}, ...]
@@ -43,6 +45,7 @@ OUTPUT_KEYS: Final[Mapping[str, str]] = {
     "incidentRecordArn": "String",
 }
 STATUS_CONTAINED: Final = "CONTAINED"
+STATUS_NO_DEVICES: Final = "NO_DEVICES"
 
 logger = Logger()
 
@@ -85,8 +88,10 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise ContainmentError(
             f"{len(failures)} of {len(thing_names)} device(s) not contained: {'; '.join(failures)}"
         )
+    if not thing_names:
+        logger.info("the incident names no IoT thing; nothing to contain")
     return {
-        "status": STATUS_CONTAINED,
+        "status": STATUS_CONTAINED if thing_names else STATUS_NO_DEVICES,
         "quarantineGroup": group_name,
         "thingCount": len(contained),
         "things": [

@@ -107,7 +107,10 @@ def contain_thing(
 
     already_contained = group_name in _thing_groups(iot, thing_name)
     if not already_contained:
-        _change_membership(iot.add_thing_to_thing_group, iot, thing_name, group_name, "add")
+        # Dynamic groups count towards a thing's group limit; quarantine must win over them, as it does
+        # for Device Defender's own add-to-group mitigation action.
+        _change_membership(iot.add_thing_to_thing_group, iot, thing_name, group_name, "add",
+                           overrideDynamicGroups=True)
 
     desired: dict[str, Any] = {QUARANTINE_KEY: True, QUARANTINED_AT_KEY: quarantined_at}
     # Absent values are left out rather than sent as null: null would delete what an earlier
@@ -153,7 +156,9 @@ def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name:
 
 def things_from_incident(ssm_incidents: Client, incident_record_arn: str) -> list[str]:
     """Names of the IoT things an Incident Manager incident lists as INVOLVED_RESOURCE related items,
-    in the order listed, without duplicates. Raises ContainmentError when there are none."""
+    in the order listed, without duplicates; empty when it names none (an audit incident, or an alert
+    storm whose devices Device Defender mitigation tasks contain in bulk). Raises ContainmentError when
+    the incident cannot be read."""
     names: list[str] = []
     try:
         for page in ssm_incidents.get_paginator("list_related_items").paginate(
@@ -170,11 +175,6 @@ def things_from_incident(ssm_incidents: Client, incident_record_arn: str) -> lis
         raise ContainmentError(
             f"listing related items of incident {incident_record_arn} failed: {_describe(error)}"
         ) from error
-    if not names:
-        raise ContainmentError(
-            f"incident {incident_record_arn} has no {INVOLVED_RESOURCE} related item with an IoT thing ARN "
-            "(arn:<partition>:iot:<region>:<account>:thing/<name>)"
-        )
     return names
 
 
@@ -269,10 +269,10 @@ def _thing_groups(iot: Client, thing_name: str) -> set[str]:
 
 
 def _change_membership(
-    operation: Callable[..., object], iot: Client, thing_name: str, group_name: str, verb: str
+    operation: Callable[..., object], iot: Client, thing_name: str, group_name: str, verb: str, **extra: Any
 ) -> None:
     try:
-        operation(thingGroupName=group_name, thingName=thing_name)
+        operation(thingGroupName=group_name, thingName=thing_name, **extra)
     except iot.exceptions.ResourceNotFoundException as error:
         # The thing was found a moment ago, so the missing resource is the group.
         raise ContainmentError(

@@ -28,6 +28,8 @@ INCIDENT_SOURCE: Final = "fleetguard.device-defender"
 MAX_TITLE: Final = 200
 MAX_RAW_DATA: Final = 10_000
 MAX_TIMELINE_EVENT_DATA: Final = 12_000
+MAX_URL: Final = 1000
+"""ItemValue.url: at most 1,000 characters."""
 LOGS_INSIGHTS_MARGIN: Final = timedelta(hours=1)
 """The Logs Insights links cover this long before and after the alarm."""
 INVOLVED_RESOURCE: Final = "INVOLVED_RESOURCE"
@@ -103,7 +105,7 @@ def violation_incident_request(
     profile = violation.security_profile_name
     behavior = violation.behavior.name
     event_time = epoch_ms_to_datetime(violation.event_time_ms)
-    return {
+    request: dict[str, Any] = {
         "responsePlanArn": response_plan_arn,
         "clientToken": violation_incident_token(violation.violation_id),
         "title": fit(f"IoT device {thing} violated behavior {behavior} of security profile {profile}", MAX_TITLE),
@@ -118,13 +120,6 @@ def violation_incident_request(
                 "identifier": {"type": OTHER, "value": {"url": scope.thing_console_url(thing)}},
                 "title": fit(f"Thing {thing} in the AWS IoT console", MAX_TITLE),
             },
-            {
-                "identifier": {
-                    "type": OTHER,
-                    "value": {"url": logs_insights_url(scope, log_group, device_logs_query(thing), event_time)},
-                },
-                "title": fit(f"AWS IoT logs of {thing} around the alarm (Logs Insights, {log_group})", MAX_TITLE),
-            },
         ],
         "triggerDetails": {
             "source": INCIDENT_SOURCE,
@@ -132,6 +127,13 @@ def violation_incident_request(
             "rawData": bounded_json(violation.raw, MAX_RAW_DATA),
         },
     }
+    logs_url = device_logs_url(scope, log_group, thing, event_time)
+    if logs_url is not None:
+        request["relatedItems"].append({
+            "identifier": {"type": OTHER, "value": {"url": logs_url}},
+            "title": fit(f"AWS IoT logs of {thing} around the alarm (Logs Insights, {log_group})", MAX_TITLE),
+        })
+    return request
 
 
 def storm_incident_request(
@@ -258,6 +260,22 @@ def device_logs_query(thing_name: str) -> str:
         "| sort @timestamp desc\n"
         "| limit 500"
     )
+
+
+def compact_device_logs_query(thing_name: str) -> str:
+    """The device's log entries by client id only: a shorter link for long thing names."""
+    return f'filter clientId = "{thing_name}"\n| sort @timestamp desc\n| limit 500'
+
+
+def device_logs_url(scope: AccountScope, log_group: str, thing_name: str, around: datetime) -> str | None:
+    """A Logs Insights link to the device's logs that fits a related item's URL (at most MAX_URL
+    characters): the full query, else the client-id-only one; None when neither fits (a very long log
+    group name), so the incident still opens, without that link."""
+    for query in (device_logs_query(thing_name), compact_device_logs_query(thing_name)):
+        url = logs_insights_url(scope, log_group, query, around)
+        if len(url) <= MAX_URL:
+            return url
+    return None
 
 
 def logs_insights_url(scope: AccountScope, log_group: str, query: str, around: datetime) -> str:

@@ -126,8 +126,10 @@ class IncidentTemplate:
 
     title: str
     summary: str
-    dedupe_string: str
-    """Folds new incidents into an open one with the same string: an alert storm is one fleet incident."""
+    dedupe_string: str | None
+    """Unset by default. A template dedupe string is static, so Incident Manager would fold every incident
+    of the plan into whichever is open, and that incident's runbook never contains the new device; the
+    intake folds repeats and storms with client tokens instead (functions/storm.py)."""
 
 
 @dataclass(frozen=True)
@@ -398,8 +400,15 @@ def _parse_incident_template(node: Node, environment: str) -> IncidentTemplate:
             "quarantines the devices named in the related items; follow its Analysis and Recovery steps.",
             SUMMARY_MAX,
         ),
-        dedupe_string=text("dedupeString", f"fleetguard-{environment}-device-defender", DEDUPE_MAX),
+        dedupe_string=_optional_text(section.child("dedupeString"), DEDUPE_MAX),
     )
+
+
+def _optional_text(node: Node, maximum: int) -> str | None:
+    value = node.string(None, min_length=1)
+    if value is not None and len(value) > maximum:
+        node.fail(f"expected at most {maximum} characters")
+    return value
 
 
 def _parse_contact(node: Node) -> PersonalContact | None:

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 import stack_outputs as out
-from components.response import CONTAIN_OUTPUTS, STATUS_CONTAINED, runbook_document
+from components.response import CONTAIN_OUTPUTS, STATUS_CONTAINED, STATUS_NO_DEVICES, runbook_document
 from functions import contain
 from functions.containment import parse_request
 from tools.aws_actions import unknown_actions, wildcard_actions
-from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun
+from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
 STEP_ACTIONS_WITHOUT_OUTPUTS = ("aws:pause", "aws:branch")
@@ -102,6 +102,7 @@ def test_the_reference_check_catches_an_undeclared_output() -> None:
 def test_contain_step_declares_exactly_the_handlers_result_keys() -> None:
     assert dict(CONTAIN_OUTPUTS) == dict(contain.OUTPUT_KEYS)
     assert STATUS_CONTAINED == contain.STATUS_CONTAINED
+    assert STATUS_NO_DEVICES == contain.STATUS_NO_DEVICES
     step = sample_runbook()["mainSteps"][0]
     assert {o["Name"]: (o["Selector"], o["Type"]) for o in step["outputs"]} == {
         key: (f"$.Payload.{key}", kind) for key, kind in contain.OUTPUT_KEYS.items()
@@ -133,12 +134,18 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     assert contain_step["timeoutSeconds"] <= 300
     assert contain_step["onFailure"] == "step:ContainManually"
     branch = steps[1]["inputs"]
-    assert branch["Choices"] == [{"NextStep": "Analysis", "Variable": "{{ Contain.status }}",
-                                  "StringEquals": "CONTAINED"}]
+    # An incident that names no device (audit finding, storm contained in bulk) goes to people, not to
+    # manual containment.
+    assert branch["Choices"] == [
+        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": "CONTAINED"},
+        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": "NO_DEVICES"},
+    ]
     assert branch["Default"] == "ContainManually"
     analysis, recovery = steps[3]["description"], steps[4]["description"]
     assert "Logs Insights" in analysis
     assert "open-tunnel" in analysis
+    assert "list-detect-mitigation-actions-executions" in analysis
+    assert "start-audit-mitigation-actions-task" in analysis
     assert "fleetguard-prod-response/device-activity" in analysis
     assert "fleetguard-prod-quarantine-release" in recovery
     assert "create-job" in recovery
@@ -155,7 +162,8 @@ def test_response_plan_opens_incidents_engages_people_and_starts_the_runbook(pro
     template = inputs["incidentTemplate"]
     assert template["title"] == "Critical IoT device security incident"
     assert template["impact"] == 3
-    assert template["dedupeString"] == "fleetguard-prod-device-defender"
+    # A static dedupe string would fold each device's incident into the open one, which never contains it.
+    assert "dedupeString" not in template
     assert template["summary"]
     assert template["incidentTags"]["Environment"] == "prod"
     responders = prod_stack.by_name("fleetguard-prod-alerts-responders")
@@ -268,3 +276,14 @@ def test_alert_key_lets_incident_manager_encrypt_notifications_only_when_enabled
     statements = policy(stack.one("aws:kms/key:Key"))["Statement"]
     services = {service for s in statements for service in s["Principal"].get("Service", [])}
     assert ("ssm-incidents.amazonaws.com" in services) is expected
+
+
+def test_incident_manager_resources_get_only_the_tags_it_accepts() -> None:
+    # Incident Manager takes ASCII tag values only; other resources keep every stack tag.
+    run = run_stack("prod", {"tags": {"CostCenter": "iot-prod", "Team": "Sécurité IoT"}})
+    plan = run.one("aws:ssmincidents/responsePlan:ResponsePlan")
+    replication_set = run.one("aws:ssmincidents/replicationSet:ReplicationSet")
+    for tags in (plan.inputs["tags"], plan.inputs["incidentTemplate"]["incidentTags"], replication_set.inputs["tags"]):
+        assert tags["CostCenter"] == "iot-prod"
+        assert "Team" not in tags
+    assert run.one("aws:kms/key:Key").inputs["tags"]["Team"] == "Sécurité IoT"

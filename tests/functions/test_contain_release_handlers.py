@@ -110,6 +110,26 @@ def test_contain_with_only_an_incident_contains_its_things(
         assert desired(name)["quarantineIncident"] == INCIDENT
 
 
+def test_contain_for_an_incident_that_names_no_device_reports_no_devices(
+    handler_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An audit incident or an alert storm (contained in bulk): the runbook moves on to analysis.
+    stubber = incident_stub(monkeypatch)
+
+    result = contain.handler({"incidentRecordArn": INCIDENT}, lambda_context)
+
+    stubber.assert_no_pending_responses()
+    assert result == {
+        "status": "NO_DEVICES",
+        "quarantineGroup": GROUP,
+        "thingCount": 0,
+        "things": [],
+        "incidentRecordArn": INCIDENT,
+    }
+    assert_matches_output_contract(result, contain.OUTPUT_KEYS)
+    assert handler_env.list_things_in_thing_group(thingGroupName=GROUP)["things"] == []
+
+
 def test_contain_tries_every_thing_and_fails_if_any_failed(
     handler_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,15 +101,15 @@ def test_things_from_incident_reads_every_page_and_keeps_only_thing_involved_res
     assert things_from_incident(incidents.client, INCIDENT) == ["dev-IZWB", "plant-7:line_2-sensor"]
 
 
-def test_things_from_incident_without_things_is_an_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
+def test_things_from_incident_without_involved_things_is_empty(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
     _, _, incidents = stubbed
     incidents.add_response(
         "list_related_items",
         {"relatedItems": [related("OTHER", {"arn": thing_arn("dev-IZWB")})]},
         {"incidentRecordArn": INCIDENT},
     )
-    with pytest.raises(ContainmentError, match="has no INVOLVED_RESOURCE related item with an IoT thing ARN"):
-        things_from_incident(incidents.client, INCIDENT)
+    assert things_from_incident(incidents.client, INCIDENT) == []
+    incidents.assert_no_pending_responses()
 
 
 def test_things_from_unknown_incident_is_an_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
@@ -196,7 +196,7 @@ def test_throttled_group_write_is_a_containment_error(stubbed: tuple[Stubber, St
     expect_groups(iot, "dev-1", [])
     iot.add_client_error(
         "add_thing_to_thing_group", "ThrottlingException", "Rate exceeded",
-        expected_params={"thingGroupName": GROUP, "thingName": "dev-1"},
+        expected_params={"thingGroupName": GROUP, "thingName": "dev-1", "overrideDynamicGroups": True},
     )
     with pytest.raises(ContainmentError, match=f"could not add dev-1 \\(thing group {GROUP}\\): ThrottlingException"):
         contain_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP, now=NOW)

@@ -15,11 +15,14 @@ from botocore.validate import validate_parameters  # type: ignore[import-untyped
 
 from functions.incidents import (
     MAX_RAW_DATA,
+    MAX_URL,
     AccountScope,
     add_device_request,
     audit_incident_request,
     bounded_json,
     device_logs_query,
+    device_logs_url,
+    epoch_ms_to_datetime,
     logs_insights_url,
     storm_incident_request,
     timeline_note_request,
@@ -33,9 +36,66 @@ LONGEST_NAME = "n" * 127 + ":"
 MODEL = botocore.session.get_session().get_service_model("ssm-incidents")
 
 
+def limit_problems(shape: Any, value: Any, path: str) -> list[str]:
+    """What botocore's validator leaves to the service: string and list length bounds and string patterns."""
+    problems: list[str] = []
+    bounds = shape.metadata
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            if name in value:
+                problems += limit_problems(member, value[name], f"{path}.{name}")
+    elif shape.type_name in {"list", "map"}:
+        if len(value) > bounds.get("max", len(value)) or len(value) < bounds.get("min", 0):
+            problems.append(f"{path}: {len(value)} items, expected {bounds.get('min', 0)}..{bounds.get('max')}")
+        items = value if shape.type_name == "list" else value.values()
+        member = shape.member if shape.type_name == "list" else shape.value
+        for index, item in enumerate(items):
+            problems += limit_problems(member, item, f"{path}[{index}]")
+    elif shape.type_name == "string":
+        if len(value) > bounds.get("max", len(value)) or len(value) < bounds.get("min", 0):
+            problems.append(f"{path}: {len(value)} characters, expected {bounds.get('min', 0)}..{bounds.get('max')}")
+        if "pattern" in bounds and not re.fullmatch(bounds["pattern"], value, re.DOTALL):
+            problems.append(f"{path}: {value[:60]!r} does not match {bounds['pattern']}")
+    return problems
+
+
 def check(operation: str, params: dict[str, Any]) -> None:
-    """Raises ParamValidationError if the request breaks the API model (types, lengths, patterns)."""
-    validate_parameters(params, MODEL.operation_model(operation).input_shape)
+    """Fails if the request breaks the API model: types and required members (botocore's own validator),
+    then lengths, item counts and patterns, which botocore leaves to the service."""
+    shape = MODEL.operation_model(operation).input_shape
+    validate_parameters(params, shape)
+    assert limit_problems(shape, params, operation) == []
+
+
+def test_the_limit_check_catches_what_botocore_lets_through() -> None:
+    request = {"responsePlanArn": "not an arn", "title": "x" * 201}
+    shape = MODEL.operation_model("StartIncident").input_shape
+    validate_parameters(request, shape)  # botocore accepts both
+    problems = limit_problems(shape, request, "StartIncident")
+    assert any(problem.startswith("StartIncident.title: 201 characters") for problem in problems)
+    assert any(problem.startswith("StartIncident.responsePlanArn:") for problem in problems)
+
+
+def test_a_long_colon_thing_name_keeps_every_link_within_the_url_limit() -> None:
+    # ':' triples in the console's encoding: the full query would make a link over 1,000 characters.
+    name = "a:" * 64
+    scope = AccountScope("aws", "ap-southeast-2", "123456789012")
+    full = logs_insights_url(scope, LOG_GROUP, device_logs_query(name), datetime(2026, 1, 1, tzinfo=UTC))
+    assert len(full) > MAX_URL
+    message = violation(name, violation_id="v-1")
+    event = parse_message(json.dumps(message))
+    assert isinstance(event, ViolationEvent)
+
+    request = violation_incident_request(event, response_plan_arn=PLAN_ARN, impact=1, scope=scope,
+                                         log_group=LOG_GROUP)
+
+    check("StartIncident", request)
+    (logs_item,) = [item for item in request["relatedItems"] if "logs-insights" in item["identifier"]["value"].get(
+        "url", "")]
+    url = logs_item["identifier"]["value"]["url"]
+    assert len(url) <= MAX_URL
+    assert device_logs_url(scope, LOG_GROUP, name, epoch_ms_to_datetime(event.event_time_ms)) == url
+    assert "thingName" not in url  # the client-id-only query
 
 
 def longest_violation() -> ViolationEvent:

@@ -82,7 +82,7 @@ def test_defaults_follow_aws_advice_and_the_intake_contract() -> None:
     }
     assert json.loads(settings.audit_routing_json()) == {"incidentChecks": list(CRITICAL_AUDIT_CHECKS)}
     assert settings.runbook_name == "fleetguard-test-iot-incident"
-    assert settings.incident_manager.incident.dedupe_string == "fleetguard-test-device-defender"
+    assert settings.incident_manager.incident.dedupe_string is None
 
 
 def test_impact_rules_by_profile_and_confidence_reach_the_json() -> None:
@@ -165,6 +165,7 @@ OTHER_ARN = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234
     (manager(incident={"title": "x" * 201}), "incident.title", "at most 200 characters"),
     (manager(incident={"summary": "x" * 4001}), "incident.summary", "at most 4000 characters"),
     (manager(incident={"dedupeString": ""}), "incident.dedupeString", "at least 1 characters"),
+    (manager(incident={"dedupeString": "x" * 1001}), "incident.dedupeString", "at most 1000 characters"),
     (manager(responsePlanName="plan with spaces"), "incidentManager.responsePlanName", "matching"),
     ({"runbookName": "AWS-ContainDevice"}, "incidentResponse.runbookName", "SSM reserves"),
     ({"runbookName": "rb"}, "incidentResponse.runbookName", "matching"),
