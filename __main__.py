@@ -25,12 +25,15 @@ prefix = f"fleetguard-{settings.environment}"
 account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 partition = aws.get_partition_output().partition
+dns_suffix = aws.get_partition_output().dns_suffix
 # Resolved once at deploy time, so no function needs iot:DescribeEndpoint (which cannot be scoped).
 iot_data_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS").endpoint_address
 
 alerts = AlertTopicComponent(f"{prefix}-alerts", {
     "account_id": account_id,
     "partition": partition,
+    "region": region,
+    "dns_suffix": dns_suffix,
     "key_deletion_window_days": settings.alerts.key_deletion_window_days,
     # events/cloudwatch: the Security Hub finding rule and fleet KPI alarms publish to the responders topic.
     "key_user_services": ["sns.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"]
@@ -89,7 +92,7 @@ fleet = FleetComponent(f"{prefix}-fleet", {
     "account_id": account_id,
     "region": region,
     "partition": partition,
-    "dns_suffix": aws.get_partition_output().dns_suffix,
+    "dns_suffix": dns_suffix,
     "alarm_topic_arn": alerts.responders_topic.arn,
     "tags": settings.tags,
 })

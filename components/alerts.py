@@ -31,6 +31,10 @@ class AlertTopicArgs(TypedDict):
     """The AWS account the key policy is scoped to."""
     partition: pulumi.Input[str]
     """The AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
+    region: pulumi.Input[str]
+    """The region whose SNS and SQS may use the key on behalf of the account's principals."""
+    dns_suffix: pulumi.Input[str]
+    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the kms:ViaService names."""
     key_deletion_window_days: int
     """How long a deleted key stays recoverable (7-30 days)."""
     key_user_services: list[str]
@@ -53,9 +57,20 @@ class AlertTopicComponent(pulumi.ComponentResource):
         super().__init__("fleetguard:alerts:AlertTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args["partition"], args["account_id"])
+        # The account's principals (the publish role, the intake function, operators reading the
+        # dead-letter queue) use the key only through SNS and SQS in this region, never directly.
+        via_messaging = {
+            "StringEquals": {
+                "kms:CallerAccount": args["account_id"],
+                "kms:ViaService": [
+                    pulumi.Output.format("{0}.{1}.{2}", service, args["region"], args["dns_suffix"])
+                    for service in ("sns", "sqs")
+                ],
+            },
+        }
         key_statements = [
             statement(KEY_ADMIN_ACTIONS, ["*"], sid="AccountAdministersKey"),
-            statement(KEY_USE_ACTIONS, ["*"], sid="AccountPrincipalsUseKeyViaIam"),
+            statement(KEY_USE_ACTIONS, ["*"], sid="AccountPrincipalsUseKeyViaMessaging", condition=via_messaging),
         ]
         key_statements[0]["Principal"] = {"AWS": account_root}
         key_statements[1]["Principal"] = {"AWS": account_root}
