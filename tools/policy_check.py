@@ -25,7 +25,7 @@ from tools.analyzer_client import (
     iter_lines,
     pack_version,
 )
-from tools.mockstack import run_stack
+from tools.mockstack import RegisteredResource, run_stack
 
 EXIT_OK = 0
 EXIT_MANDATORY_VIOLATION = 1
@@ -38,14 +38,22 @@ def default_config(stack: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def check_stack(stack: str, config: Path | None) -> tuple[PreviewReport, str]:
-    """The preview report and the pack's label (``name@vX.Y.Z (local: policies)``)."""
+def check_stack(stack: str, config: Path | None, pack: PolicyPackProcess | None = None) -> tuple[PreviewReport, str]:
+    """The preview report and the pack's label (``name@vX.Y.Z (local: policies)``). Boots the pack unless
+    a running one is given (tests share one per session)."""
     run = run_stack(stack, preview=True)
-    with PolicyPackProcess() as pack:
-        pack.configure(config)
-        pack.configure_stack(stack, run.project)
-        label = f"{pack.info().name}@v{pack_version(pack.pack_dir)} (local: {pack.pack_dir.name})"
-        return pack.preview(from_registrations(run.resources)), label
+    if pack is None:
+        with PolicyPackProcess() as booted:
+            return _judge(booted, stack, run.project, run.resources, config)
+    return _judge(pack, stack, run.project, run.resources, config)
+
+
+def _judge(pack: PolicyPackProcess, stack: str, project: str, resources: list[RegisteredResource],
+           config: Path | None) -> tuple[PreviewReport, str]:
+    pack.configure(config)
+    pack.configure_stack(stack, project)
+    label = f"{pack.info().name}@v{pack_version(pack.pack_dir)} (local: {pack.pack_dir.name})"
+    return pack.preview(from_registrations(resources)), label
 
 
 def summary(report: PreviewReport, config: Path | None) -> str:
@@ -56,7 +64,7 @@ def summary(report: PreviewReport, config: Path | None) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, pack: PolicyPackProcess | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.policy_check", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
     parser.add_argument(
@@ -69,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"policy config file {config} does not exist", file=sys.stderr)
         return EXIT_BAD_CONFIG
     try:
-        report, pack_label = check_stack(args.stack, config)
+        report, pack_label = check_stack(args.stack, config, pack)
     except PolicyConfigError as error:
         print(f"policy config {config}: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -8,7 +8,7 @@ from typing import Any, Final
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
 from .building import Controls, Report, StackContext, StackResource, option, report_cannot_verify, stack_policy
-from .documents import statements
+from .documents import excludes, grants, statements
 from .iot import IOT_POLICY_DOCUMENT_PROPERTY
 from .values import UNKNOWN, CannotVerify, as_list, has_value, path
 
@@ -21,6 +21,8 @@ POLICY_ATTACHMENT: Final = "aws:iot/policyAttachment:PolicyAttachment"
 RESOURCE_SPECIFIC_LOGGING: Final = "aws-native:iot:ResourceSpecificLogging"
 MITIGATION_ACTION: Final = "aws-native:iot:MitigationAction"
 ACCOUNT_LOGGING: Final = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
+MESSAGING_ACTIONS: Final = ("iot:Publish", "iot:Subscribe", "iot:Receive")
+"""What a quarantine policy's explicit Deny must restrict (for all but the investigation paths)."""
 
 QUARANTINE_SCHEMA = PolicyConfigSchema(properties={
     "quarantineGroupNameContains": {
@@ -88,10 +90,21 @@ def requirement(
     return _any_reference(verdicts), problems
 
 
-def has_explicit_deny(policy: StackResource) -> bool:
+def denies_messaging(policy: StackResource) -> bool:
+    """Whether the policy's Deny statements cover every MQTT action (some resources each suffice): a
+    Deny of something harmless, such as deleting the shadow, would not restrict a suspect device."""
     prop = IOT_POLICY_DOCUMENT_PROPERTY[policy.type]
-    parsed = statements(policy.props.get(prop), f"the document ({prop}) of IoT policy {policy.name}")
-    return any(statement.denies and bool(statement.actions or statement.not_actions) for statement in parsed)
+    what = f"the document ({prop}) of IoT policy {policy.name}"
+    denials = [statement for statement in statements(policy.props.get(prop), what) if statement.denies]
+
+    def denied(action: str) -> bool:
+        return any(
+            grants(statement, action, what)
+            or (bool(statement.not_actions) and not excludes(statement, action, what))
+            for statement in denials
+        )
+
+    return all(denied(action) for action in MESSAGING_ACTIONS)
 
 
 def check_group(ctx: StackContext, group: StackResource, report: Report) -> None:
@@ -107,7 +120,7 @@ def check_group(ctx: StackContext, group: StackResource, report: Report) -> None
                     or (policy_name is not UNKNOWN and policy_name == physical_name(policy, IOT_POLICY_NAME_PROPERTY))]
         if not attached:
             raise CannotVerify(f"policy {policy_name!r} attached by {attachment.name} is not defined in this stack")
-        return any(has_explicit_deny(policy) for policy in attached)
+        return any(denies_messaging(policy) for policy in attached)
 
     def logs(logging: StackResource) -> Reference:
         if logging.props.get("targetType") != "THING_GROUP":
@@ -125,8 +138,8 @@ def check_group(ctx: StackContext, group: StackResource, report: Report) -> None
         return refers_to(action, "actionParams", names, group)
 
     requirements: list[tuple[str, list[StackResource], Callable[[StackResource], Reference]]] = [
-        ("an IoT policy with an explicit Deny attached (aws:iot/policyAttachment:PolicyAttachment targeting the "
-         "group)", ctx.of_type(POLICY_ATTACHMENT), attaches_deny),
+        (f"an IoT policy attached (aws:iot/policyAttachment:PolicyAttachment targeting the group) whose explicit "
+         f"Deny statements cover {', '.join(MESSAGING_ACTIONS)}", ctx.of_type(POLICY_ATTACHMENT), attaches_deny),
         ("resource-specific logging (aws-native:iot:ResourceSpecificLogging with targetType THING_GROUP and a "
          "log level other than DISABLED)", ctx.of_type(RESOURCE_SPECIFIC_LOGGING), logs),
         ("a mitigation action that puts things into it (aws-native:iot:MitigationAction with "
@@ -176,9 +189,10 @@ def policies() -> list[Policy]:
             ),
             remediation_steps=(
                 "Create a static thing group named like the quarantineGroupNameContains config; attach an IoT "
-                "policy whose statements Deny the actions a suspect device must lose (an explicit Deny overrides "
-                "every Allow); add aws-native:iot:ResourceSpecificLogging for it (targetType THING_GROUP, "
-                "logLevel DEBUG or INFO) with account v2 logging enabled; add an ADD_THINGS_TO_THING_GROUP "
+                "policy whose Deny statements cover iot:Publish, iot:Subscribe and iot:Receive for all but "
+                "the investigation paths (an explicit Deny overrides every Allow); add "
+                "aws-native:iot:ResourceSpecificLogging for it (targetType THING_GROUP, logLevel DEBUG or INFO) "
+                "with account v2 logging enabled; add an ADD_THINGS_TO_THING_GROUP "
                 "mitigation action naming the group."
             ),
             check=check_containment,

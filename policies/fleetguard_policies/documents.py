@@ -85,6 +85,15 @@ def grants(statement: Statement, action: str, what: str) -> bool:
     return False
 
 
+def excludes(statement: Statement, action: str, what: str) -> bool:
+    """Whether the statement's NotAction patterns leave ``action`` out."""
+    for pattern in statement.not_actions:
+        text = known(pattern, f"{what} {statement.label} NotAction")
+        if isinstance(text, str) and fnmatch.fnmatchcase(action.lower(), text.lower()):
+            return True
+    return False
+
+
 def resource_texts(statement: Statement) -> list[str]:
     """The statement's resource strings; an unknown resource is an ARN some resource outputs, never a
     literal wildcard, so it is left out of wildcard checks."""

@@ -99,6 +99,22 @@ def names_queue(source: StackResource, prop: str, queue: StackResource) -> bool:
     )
 
 
+def permits_redrive(source: StackResource) -> bool:
+    """Whether ``source`` sets a redrive allow policy that lets other queues use the queue as their
+    dead-letter queue: one with redrivePermission denyAll marks an ordinary queue, not a dead-letter queue.
+    A policy unknown at preview counts as permitting (only dead-letter queues carry one)."""
+    value = source.props.get("redriveAllowPolicy")
+    if not has_value(value):
+        return False
+    if value is UNKNOWN:
+        return True
+    try:
+        document = json_value(value, f"redriveAllowPolicy of {source.name}")
+    except InvalidProperty:
+        return False
+    return not (isinstance(document, dict) and document.get("redrivePermission") == "denyAll")
+
+
 def safe_dead_letter_target(source: StackResource) -> Any:
     try:
         return dead_letter_target(source)
@@ -125,8 +141,8 @@ def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
 
     def is_dead_letter_queue(queue: StackResource) -> bool:
         return (
-            has_value(queue.props.get("redriveAllowPolicy"))
-            or any(names_queue(allow, "queueUrl", queue) for allow in separate_allow)
+            permits_redrive(queue)
+            or any(names_queue(allow, "queueUrl", queue) and permits_redrive(allow) for allow in separate_allow)
             or queue.urn in depended_on
             or queue.props.get("arn") in target_arns
             or queue.props.get("name") in target_names

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from pulumi_policy import Policy, Severity
 
 from .building import Controls, Report, ResourceContext, of_types, report_cannot_verify, resource_policy
 from .documents import statements, wildcard_actions
-from .values import CannotVerify, InvalidProperty, has_value, known
+from .values import CannotVerify, InvalidProperty, as_list, has_value, known
 
 # Policy-document properties by type; Role also carries inline policies (checked separately).
 DOCUMENT_PROPERTIES: Final = {
@@ -25,6 +26,32 @@ DOCUMENT_PROPERTIES: Final = {
 }
 
 
+# Attachments of policies by ARN; an AWS managed policy's document is not in the stack, so broad ones are
+# recognised by name.
+ATTACHED_POLICY_PROPERTIES: Final = {
+    "aws:iam/role:Role": "managedPolicyArns",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
+    "aws:iam/policyAttachment:PolicyAttachment": "policyArn",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": "policyArn",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment": "policyArn",
+}
+BROAD_MANAGED_POLICY: Final = re.compile(
+    r"arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*(?P<name>AdministratorAccess|PowerUserAccess|[\w+=,.@-]*FullAccess"
+    r"(?:_v\d+)?)"
+)
+"""AWS managed policies that grant every action of one or more services (their documents use wildcards)."""
+
+
+def broad_managed_policies(ctx: ResourceContext) -> list[str]:
+    """Names of over-broad AWS managed policies the resource attaches. An ARN unknown at preview is
+    another resource's output (a policy this stack writes, checked on its own), never an AWS one."""
+    prop = ATTACHED_POLICY_PROPERTIES.get(ctx.type)
+    if prop is None:
+        return []
+    return [match["name"] for arn in as_list(ctx.props.get(prop))
+            if isinstance(arn, str) and (match := BROAD_MANAGED_POLICY.fullmatch(arn))]
+
+
 def documents(ctx: ResourceContext) -> list[tuple[str, Any]]:
     """(label, document) for every policy document the resource carries."""
     found = [(prop, ctx.props.get(prop)) for prop in DOCUMENT_PROPERTIES[ctx.type]
@@ -39,6 +66,11 @@ def documents(ctx: ResourceContext) -> list[tuple[str, Any]]:
 
 
 def check_no_wildcard_actions(ctx: ResourceContext, report: Report) -> None:
+    for name in broad_managed_policies(ctx):
+        report(f"attaches the AWS managed policy {name}, which allows every action of its services; attach a "
+               "policy that lists the actions needed")
+    if ctx.type not in DOCUMENT_PROPERTIES:
+        return
     for label, document in documents(ctx):
         what = f"the policy document in {label}"
         try:
@@ -62,7 +94,8 @@ def policies() -> list[Policy]:
         resource_policy(
             name="iam-no-wildcard-actions",
             description=("IAM and resource policies the stack writes allow only explicitly listed actions "
-                         "(no *, service:* or NotAction in Allow statements)."),
+                         "(no *, service:* or NotAction in Allow statements), and no over-broad AWS managed "
+                         "policy (AdministratorAccess, PowerUserAccess, *FullAccess) is attached."),
             severity=Severity.HIGH,
             controls=Controls(
                 pci=("7.2.1", "7.2.2"),
@@ -73,7 +106,7 @@ def policies() -> list[Policy]:
                 "List each action the principal needs (e.g. sns:Publish, kms:GenerateDataKey) and scope "
                 "Resource to the ARNs it acts on."
             ),
-            governs=of_types(*DOCUMENT_PROPERTIES),
+            governs=of_types(*DOCUMENT_PROPERTIES, *ATTACHED_POLICY_PROPERTIES),
             check=check_no_wildcard_actions,
         ),
     ]

@@ -7,22 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from tools.analyzer_client import POLICY_CONFIG_DIR
+from tools.analyzer_client import POLICY_CONFIG_DIR, PolicyPackProcess
 from tools.policy_check import EXIT_BAD_CONFIG, EXIT_MANDATORY_VIOLATION, EXIT_OK, main
 
 
-def test_the_dev_stack_passes_its_own_config(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--stack", "dev"]) == EXIT_OK
+def test_the_dev_stack_passes_its_own_config(pack: PolicyPackProcess, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "dev"], pack) == EXIT_OK
 
     out = capsys.readouterr().out
     assert "with config" in out
     assert "dev.json" in out
-    assert "0 mandatory" in out
+    assert "0 violation(s), 0 mandatory" in out
 
 
-def test_mandatory_violations_are_printed_like_a_preview_and_fail(capsys: pytest.CaptureFixture[str]) -> None:
+def test_mandatory_violations_are_printed_like_a_preview_and_fail(
+    pack: PolicyPackProcess, capsys: pytest.CaptureFixture[str],
+) -> None:
     # Dev runs without ML Detect, which the prod config requires.
-    assert main(["--stack", "dev", "--config", str(POLICY_CONFIG_DIR / "prod.json")]) == EXIT_MANDATORY_VIOLATION
+    prod_config = str(POLICY_CONFIG_DIR / "prod.json")
+    assert main(["--stack", "dev", "--config", prod_config], pack) == EXIT_MANDATORY_VIOLATION
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["Policies:", "    fleetguard@v0.1.0 (local: policies)"]
@@ -31,18 +34,22 @@ def test_mandatory_violations_are_printed_like_a_preview_and_fail(capsys: pytest
     assert "requires ML Detect" in lines[header + 2]
 
 
-def test_a_resource_violation_names_the_resource_type_and_name(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--stack", "dev", "--config", str(POLICY_CONFIG_DIR / "prod.json")])
+def test_a_resource_violation_names_the_resource_type_and_name(
+    pack: PolicyPackProcess, capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["--stack", "dev", "--config", str(POLICY_CONFIG_DIR / "prod.json")], pack)
 
     out = capsys.readouterr().out
     assert "  (aws:cloudwatch/logGroup:LogGroup: " in out  # dev keeps logs shorter than prod's 365 days
 
 
-def test_an_invalid_config_file_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_invalid_config_file_exits_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pack: PolicyPackProcess,
+) -> None:
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"all": "mandatory", "log-group-retention": {"minimumRetentionDays": -1}}))
 
-    assert main(["--stack", "dev", "--config", str(config)]) == EXIT_BAD_CONFIG
+    assert main(["--stack", "dev", "--config", str(config)], pack) == EXIT_BAD_CONFIG
 
     assert "log-group-retention: minimumRetentionDays" in capsys.readouterr().err
 

@@ -11,6 +11,7 @@ from tests.policies.stack_builders import (
     changed,
     compliant_stack,
     containment,
+    deny,
     document,
     kms_key,
     quarantine_policy,
@@ -56,7 +57,7 @@ def test_the_quarantine_group_name_is_configurable(pack: PolicyPackProcess) -> N
 
 
 @pytest.mark.parametrize(("missing_type", "reported"), [
-    ("aws:iot/policyAttachment:PolicyAttachment", "an IoT policy with an explicit Deny attached"),
+    ("aws:iot/policyAttachment:PolicyAttachment", "an IoT policy attached"),
     ("aws-native:iot:ResourceSpecificLogging", "resource-specific logging"),
     ("aws-native:iot:MitigationAction", "a mitigation action that puts things into it"),
     ("aws:iot/loggingOptions:LoggingOptions", "account-wide IoT v2 logging"),
@@ -72,7 +73,27 @@ def test_an_attached_policy_without_a_deny_is_blocked(pack: PolicyPackProcess) -
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
-    assert "lacks an IoT policy with an explicit Deny attached" in message
+    assert "lacks an IoT policy attached" in message
+    assert "explicit Deny statements cover iot:Publish, iot:Subscribe, iot:Receive" in message
+
+
+def test_a_deny_of_something_harmless_does_not_restrict_the_device(pack: PolicyPackProcess) -> None:
+    harmless = document(deny("iot:DeleteThingShadow", "*"), deny(["iot:Publish", "iot:Subscribe"], "*"))
+    stack = replace(compliant_stack(), quarantine_policy(harmless))
+
+    [message] = violations(pack.analyze_stack(stack), RULE)
+
+    assert "iot:Receive" in message
+
+
+def test_a_deny_by_not_action_covers_what_it_does_not_exclude(pack: PolicyPackProcess) -> None:
+    everything_but_connect = document({"Effect": "Deny", "NotAction": "iot:Connect", "Resource": "*"})
+    only_connect_spared = replace(compliant_stack(), quarantine_policy(everything_but_connect))
+    assert not violations(pack.analyze_stack(only_connect_spared), RULE)
+
+    sparing_publish = document({"Effect": "Deny", "NotAction": ["iot:Connect", "iot:Pub*"], "Resource": "*"})
+    stack = replace(compliant_stack(), quarantine_policy(sparing_publish))
+    assert violations(pack.analyze_stack(stack), RULE)
 
 
 def test_an_attachment_to_another_group_does_not_count(pack: PolicyPackProcess) -> None:

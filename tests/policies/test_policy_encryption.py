@@ -184,6 +184,14 @@ def test_a_queue_declaring_itself_a_dead_letter_queue_needs_no_redrive(pack: Pol
     assert not violations(pack.analyze_stack([*compliant_stack(), dead_letter]), DLQ)
 
 
+def test_a_queue_that_refuses_to_be_a_dead_letter_queue_still_needs_one(pack: PolicyPackProcess) -> None:
+    denies = queue("fleetguard-closed", redriveAllowPolicy=json.dumps({"redrivePermission": "denyAll"}))
+
+    [message] = violations(pack.analyze_stack([*compliant_stack(), denies]), DLQ)
+
+    assert "queue fleetguard-closed has no redrivePolicy" in message
+
+
 def test_separate_redrive_resources_count(pack: PolicyPackProcess) -> None:
     # pulumi-aws can attach either policy with its own resource that names the queue by URL.
     work, dead_letter = work_and_dead_letter_queues()

@@ -97,5 +97,37 @@ def test_an_unknown_resource_arn_does_not_hide_a_wildcard_action(pack: PolicyPac
     assert "wildcard action(s) *" in message
 
 
+def attachment(policy_arn: object) -> AnalyzerResource:
+    return resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "fleetguard-attach",
+                    {"role": "fleetguard-role", "policyArn": policy_arn})
+
+
+@pytest.mark.parametrize(("offender", "reported"), [
+    (attachment("arn:aws:iam::aws:policy/AdministratorAccess"), "AdministratorAccess"),
+    (attachment("arn:aws-us-gov:iam::aws:policy/AWSIoTFullAccess"), "AWSIoTFullAccess"),
+    (attachment("arn:aws:iam::aws:policy/AWSLambda_FullAccess"), "AWSLambda_FullAccess"),
+    (role(managedPolicyArns=["arn:aws:iam::aws:policy/job-function/ViewOnlyAccess",
+                             "arn:aws:iam::aws:policy/PowerUserAccess"]), "PowerUserAccess"),
+])
+def test_broad_aws_managed_policies_are_blocked(pack: PolicyPackProcess, offender: AnalyzerResource,
+                                                reported: str) -> None:
+    [message] = violations(pack.analyze(offender), RULE)
+
+    assert f"attaches the AWS managed policy {reported}" in message
+
+
+@pytest.mark.parametrize("policy_arn", [
+    "arn:aws:iam::aws:policy/service-role/AWSIoTDeviceDefenderAudit",
+    "arn:aws:iam::aws:policy/service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction",
+    "arn:aws:iam::123456789012:policy/AdministratorAccess",  # a customer policy, checked where it is written
+    unknown(),
+])
+def test_scoped_or_customer_policy_attachments_pass(pack: PolicyPackProcess, policy_arn: object) -> None:
+    result = pack.analyze(attachment(policy_arn))
+
+    assert not violations(result, RULE)
+    assert RULE not in result.not_applicable
+
+
 def test_the_iam_rule_does_not_apply_to_other_types(pack: PolicyPackProcess) -> None:
     assert RULE in pack.analyze(log_group()).not_applicable

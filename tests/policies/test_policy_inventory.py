@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from settings.facts import CRITICAL_AUDIT_CHECKS
 from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
 
 INVENTORY = {
@@ -92,3 +93,11 @@ def test_config_schemas_declare_their_defaults(policies: tuple[PolicyInfo, ...])
     for policy in policies:
         for key, schema in policy.config_properties.items():
             assert schema.get("description"), f"{policy.name}.{key} has no description"
+
+
+def test_the_pack_and_the_program_agree_on_the_critical_audit_checks(policies: tuple[PolicyInfo, ...]) -> None:
+    # The pack runs on its own (it cannot import settings/); its exemption schema lists the checks it treats
+    # as critical, which must be exactly the program's.
+    (critical,) = [policy for policy in policies if policy.name == "audit-critical-checks-enabled"]
+    exemptions = critical.config_properties["exemptions"]
+    assert exemptions["propertyNames"]["enum"] == sorted(CRITICAL_AUDIT_CHECKS)
