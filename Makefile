@@ -48,3 +48,16 @@ clean:
 
 config-reference: $(STAMP)
 	$(BIN)/python -m tools.config_reference --write README.md
+
+# The program under mocks, judged by the policy pack over the engine's gRPC protocol; exit 1 on a
+# mandatory violation. POLICY_CONFIG overrides policies/config/$(STACK).json.
+policy-check: $(STAMP)
+	$(BIN)/python -m tools.policy_check --stack $(STACK) $(if $(POLICY_CONFIG),--config $(POLICY_CONFIG))
+
+drill: $(STAMP)
+	$(BIN)/python -m drill
+
+# Figures, not pass/fail: response benchmarks (written to benchmarks/RESULTS.md), then the policy pack.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_response
+	$(BIN)/python -m benchmarks.bench_policies

@@ -16,8 +16,8 @@ Intake logs are formatted as in Lambda and written to /dev/null.
 
     .venv/bin/python -m benchmarks.bench_response [--storm 10000] [--devices 200] [--skip-suite] [--no-write]
 
-Prints Markdown tables and (unless --no-write) writes them with the machine facts to
-benchmarks/RESULTS.md.
+Prints Markdown tables and (unless --no-write) writes them with the machine facts into README.md,
+between the benchmark markers.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+README = REPO / "README.md"
+README_START = "<!-- bench:start (written by `make bench`) -->"
+README_END = "<!-- bench:end -->"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:ssm-incidents::{ACCOUNT}:response-plan/fleetguard-device"
@@ -154,7 +156,7 @@ def bench_contain(devices: int) -> str:
     finally:
         server.stop()
     return "\n".join([
-        "## 1. Containing one device (contain_thing against moto's server on 127.0.0.1)",
+        "### 1. Containing one device (contain_thing against moto's server on 127.0.0.1)",
         "",
         "| path | devices | API calls per device | p50 ms | p99 ms | target <= 3 calls |",
         "|---|---:|---|---:|---:|---|",
@@ -331,7 +333,7 @@ def bench_storm(size: int) -> str:
             incidents_ok = timed["incidents"] <= (1 if scenario.incident_manager else 0)
             verdicts.append(f"{scenario.label}: {'met' if tasks_ok and incidents_ok else 'NOT met'}")
     return "\n".join([
-        f"## 2. Alert storm: {size:,} in-alarm violations through the intake ({len(batches)} batches of "
+        f"### 2. Alert storm: {size:,} in-alarm violations through the intake ({len(batches)} batches of "
         f"{BATCH_SIZE:,}, storm threshold {STORM_THRESHOLD})",
         "",
         "| scenario | " + " | ".join(operations) + " | total calls | incidents opened | wall s | peak MiB (traced) |",
@@ -364,7 +366,7 @@ def bench_imports() -> str:
         met = "met" if median < IMPORT_TARGET_MS else "NOT met"
         rows.append(f"| {module} | {median:.0f} | {max(samples):.0f} | {met} |")
     return "\n".join([
-        f"## 3. Cold import of each handler module (fresh interpreter, bytecode compiled, {IMPORT_RUNS} runs)",
+        f"### 3. Cold import of each handler module (fresh interpreter, bytecode compiled, {IMPORT_RUNS} runs)",
         "",
         f"| module | median ms | max ms | target: median < {IMPORT_TARGET_MS} ms |",
         "|---|---:|---:|---|",
@@ -382,7 +384,7 @@ def bench_suite() -> str:
     wall = time.perf_counter() - started
     summary = next((line for line in reversed(result.stdout.splitlines()) if line.strip()), "no output")
     return "\n".join([
-        "## 4. Test suite",
+        "### 4. Test suite",
         "",
         "| command | wall s | result |",
         "|---|---:|---|",
@@ -404,12 +406,21 @@ def machine_facts() -> str:
             f"{platform.system()} {platform.release()}; run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
 
 
+def write_into_readme(report: str) -> None:
+    text = README.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{README.name} lacks the benchmark markers {README_START} ... {README_END}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    README.write_text(f"{head}{README_START}\n{report}{README_END}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--storm", type=int, default=10_000, help="in-alarm violations in the storm")
     parser.add_argument("--devices", type=int, default=200, help="devices contained one by one in benchmark 1")
     parser.add_argument("--skip-suite", action="store_true", help="do not time the test suite")
-    parser.add_argument("--no-write", action="store_true", help=f"print only; do not write {RESULTS.name}")
+    parser.add_argument("--no-write", action="store_true", help=f"print only; do not write {README.name}")
     args = parser.parse_args(argv)
     set_env({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION})
     sections: list[Callable[[], str]] = [
@@ -417,14 +428,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if not args.skip_suite:
         sections.append(bench_suite)
-    parts = ["# Response benchmarks", "", machine_facts(), "", "Command: `python -m benchmarks.bench_response`"]
+    parts = [machine_facts(), "", "Command: `python -m benchmarks.bench_response`"]
     for section in sections:
         parts += ["", section()]
         print(f"{parts[-1]}\n", flush=True)
     report = "\n".join(parts) + "\n"
     if not args.no_write:
-        RESULTS.write_text(report)
-        print(f"\nwritten to {RESULTS.relative_to(REPO)}")
+        write_into_readme(report)
+        print(f"\nwritten to {README.relative_to(REPO)}")
     return 0
 
 

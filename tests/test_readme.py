@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from tools.config_reference import render_into
-from tools.mockstack import REPO_ROOT
+from tools.mockstack import REPO_ROOT, StackRun
 
 README = (REPO_ROOT / "README.md").read_text()
 
 
 def test_configuration_reference_matches_the_config_model() -> None:
-    assert render_into(README) == README, "README configuration reference is stale: run `make config-reference`"
+    assert render_into(README) == README, (
+        "README configuration reference or outputs table is stale: run `make config-reference`"
+    )
 
 
 def test_newcomer_commands_come_first() -> None:
@@ -22,3 +26,27 @@ def test_real_deployment_commands_are_documented() -> None:
     for command in ("pulumi login --local", "pulumi stack init dev", "pulumi up",
                     "pulumi preview --policy-pack policies --policy-pack-config"):
         assert command in README
+
+
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_function_environment_variable_is_documented(dev_stack: StackRun, prod_stack: StackRun) -> None:
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section("Functions"), re.MULTILINE))
+    used = {
+        variable
+        for stack in (dev_stack, prod_stack)
+        for function in stack.of_type("aws:lambda/function:Function")
+        for variable in function.inputs["environment"]["variables"]
+    }
+    assert used, "no Lambda function registered"
+    assert documented == used
+
+
+def test_make_targets_named_in_the_readme_exist() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
+    named = set(re.findall(r"(?:`|^)make ([a-z-]+)", README, re.MULTILINE))
+    assert named
+    assert named <= targets, named - targets
