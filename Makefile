@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PACK_VENV := policies/.venv
+PACK_STAMP := $(PACK_VENV)/.installed
 STACK ?= dev
 PROGRAM_PATHS := __main__.py stack_outputs.py settings components functions tools tests benchmarks drill
 LINT_PATHS := $(PROGRAM_PATHS) policies examples
 
-.PHONY: help venv test lint typecheck unit policy-check drill bench lock clean config-reference
+.PHONY: help venv test lint typecheck unit pack-check policy-check drill bench lock clean config-reference
 
 help:
 	@echo "make test          lint, type-check and run every test (creates .venv from pinned versions)"
@@ -36,7 +38,11 @@ unit: $(STAMP)
 	@$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
-test: lint typecheck unit
+# pack-check: the prod stack judged by the pack in its own virtualenv (its requirements file is complete).
+test: lint typecheck pack-check unit
+
+pack-check:
+	@$(MAKE) --no-print-directory policy-check STACK=prod POLICY_CONFIG=
 
 lock:
 	rm -rf /tmp/fleetguard-lock && $(PYTHON) -m venv /tmp/fleetguard-lock
@@ -44,15 +50,22 @@ lock:
 	/tmp/fleetguard-lock/bin/pip freeze --exclude pip > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(PACK_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 config-reference: $(STAMP)
 	$(BIN)/python -m tools.config_reference --write README.md
 
 # The program under mocks, judged by the policy pack over the engine's gRPC protocol; exit 1 on a
-# mandatory violation. POLICY_CONFIG overrides policies/config/$(STACK).json.
-policy-check: $(STAMP)
-	$(BIN)/python -m tools.policy_check --stack $(STACK) $(if $(POLICY_CONFIG),--config $(POLICY_CONFIG))
+# mandatory violation. POLICY_CONFIG overrides policies/config/$(STACK).json. The pack runs in its own
+# virtualenv with only policies/requirements.txt, as `pulumi preview --policy-pack policies` runs it.
+policy-check: $(STAMP) $(PACK_STAMP)
+	$(BIN)/python -m tools.policy_check --stack $(STACK) --pack-python $(CURDIR)/$(PACK_VENV)/bin/python \
+		$(if $(POLICY_CONFIG),--config $(POLICY_CONFIG))
+
+$(PACK_STAMP): policies/requirements.txt constraints.txt
+	$(PYTHON) -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt -c constraints.txt
+	touch $(PACK_STAMP)
 
 drill: $(STAMP)
 	$(BIN)/python -m drill

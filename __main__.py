@@ -165,6 +165,7 @@ intake = IntakeComponent(f"{prefix}-intake", {
     "quarantine_group_arn": quarantine.group.arn,
     "add_to_quarantine_action_name": quarantine.add_to_quarantine_action.action_name,
     "add_to_quarantine_action_arn": quarantine.add_to_quarantine_action.mitigation_action_arn,
+    "security_profile_names": settings.detect.profile_names,
     "iot_log_group_name": IOT_LOG_GROUP,
     "layer_arn": powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version),
     "account_id": account_id,

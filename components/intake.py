@@ -9,6 +9,7 @@ envelope is kept (raw delivery off): the handler reads the topic and message fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, TypedDict
 
 import pulumi
@@ -49,6 +50,9 @@ class IntakeArgs(TypedDict):
     """The Device Defender mitigation action for bulk (storm) containment (aws-native types it optional)."""
     add_to_quarantine_action_arn: pulumi.Input[str]
     """Its ARN, for the mitigation task permission."""
+    security_profile_names: Sequence[str]
+    """The stack's security profiles: storms of their violations may be contained in bulk (none when Detect
+    is off, and then no bulk containment is granted)."""
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host for shadow updates, resolved at deploy time."""
     iot_log_group_name: str
@@ -216,18 +220,23 @@ class IntakeComponent(pulumi.ComponentResource):
             # Decrypt: read the encrypted queue. GenerateDataKey: publish to the encrypted responders topic.
             statement(["kms:Decrypt", "kms:GenerateDataKey"], [args["key_arn"]], sid="UseAlertKey"),
             statement(["sns:Publish"], [args["responders_topic_arn"]], sid="NotifyResponders"),
-            # A storm is contained in bulk by Device Defender. The task is authorised against the task,
-            # the mitigation action it runs and the security profiles whose violations it targets.
-            statement(
+        ]
+        profiles = [
+            pulumi.Output.format("arn:{0}:iot:{1}:{2}:securityprofile/{3}", partition, region, account, name)
+            for name in args["security_profile_names"]
+        ]
+        if profiles:
+            # A storm is contained in bulk by Device Defender. The task is authorised against the task, the
+            # mitigation action it runs and the security profiles whose violations it targets: this stack's.
+            statements.append(statement(
                 ["iot:StartDetectMitigationActionsTask"],
                 [
                     args["add_to_quarantine_action_arn"],
                     pulumi.Output.format(iot_resource, partition, region, account, "detectmitigationactionstask"),
-                    pulumi.Output.format(iot_resource, partition, region, account, "securityprofile"),
+                    *profiles,
                 ],
                 sid="ContainStormInBulk",
-            ),
-        ]
+            ))
         response_plan_arn = args["response_plan_arn"]
         if response_plan_arn is not None:
             incident_records = pulumi.Output.format(

@@ -75,6 +75,13 @@ class DetectSettings:
     ml_behaviors: tuple[MlBehavior, ...]
     metrics_to_retain: tuple[str, ...]
 
+    @property
+    def profile_names(self) -> tuple[str, ...]:
+        """The security profiles this stack deploys (none when Detect is off)."""
+        if not self.enabled:
+            return ()
+        return (self.rule_profile_name, self.ml_profile_name) if self.ml_enabled else (self.rule_profile_name,)
+
 
 def parse_detect(node: Node, environment: str) -> DetectSettings:
     section = node.mapping(allowed_keys=(

@@ -473,6 +473,14 @@ class PolicyPackProcess:
         grpc.channel_ready_future(self._channel).result(timeout=self._startup_timeout)
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the pack process has used so far, from /proc (Linux): what the pack
+        itself costs, apart from the client playing the engine on the same machine."""
+        assert self._process is not None
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), after pid and comm
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
     def _read_port(self) -> int:
         assert self._process is not None
         assert self._process.stdout is not None

@@ -12,6 +12,7 @@ violated (2 when the policy config itself is invalid).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,12 +39,14 @@ def default_config(stack: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def check_stack(stack: str, config: Path | None, pack: PolicyPackProcess | None = None) -> tuple[PreviewReport, str]:
-    """The preview report and the pack's label (``name@vX.Y.Z (local: policies)``). Boots the pack unless
-    a running one is given (tests share one per session)."""
+def check_stack(
+    stack: str, config: Path | None, pack: PolicyPackProcess | None = None, pack_python: str = sys.executable,
+) -> tuple[PreviewReport, str]:
+    """The preview report and the pack's label (``name@vX.Y.Z (local: policies)``). Boots the pack with
+    ``pack_python`` unless a running one is given (tests share one per session)."""
     run = run_stack(stack, preview=True)
     if pack is None:
-        with PolicyPackProcess() as booted:
+        with PolicyPackProcess(python=pack_python) as booted:
             return _judge(booted, stack, run.project, run.resources, config)
     return _judge(pack, stack, run.project, run.resources, config)
 
@@ -71,13 +74,19 @@ def main(argv: Sequence[str] | None = None, pack: PolicyPackProcess | None = Non
         "--config", type=Path, default=None,
         help="--policy-pack-config file (default: policies/config/<stack>.json when it exists)",
     )
+    parser.add_argument(
+        "--pack-python", default=sys.executable,
+        help="interpreter that runs the pack, e.g. policies/.venv/bin/python as the engine would (default: this one)",
+    )
     args = parser.parse_args(argv)
     config: Path | None = args.config if args.config is not None else default_config(args.stack)
     if config is not None and not config.is_file():
         print(f"policy config file {config} does not exist", file=sys.stderr)
         return EXIT_BAD_CONFIG
     try:
-        report, pack_label = check_stack(args.stack, config, pack)
+        # The pack runs in its own directory: a relative interpreter path is relative to here.
+        pack_python = str(Path(args.pack_python).absolute()) if os.sep in args.pack_python else args.pack_python
+        report, pack_label = check_stack(args.stack, config, pack, pack_python)
     except PolicyConfigError as error:
         print(f"policy config {config}: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -255,10 +255,19 @@ def test_intake_role_is_scoped_to_its_queue_key_topic_and_action(any_stack: Stac
     add_things = any_stack.by_name(f"fleetguard-{any_stack.stack}-quarantine-add-things")
     tasks = granted["iot:StartDetectMitigationActionsTask"]
     assert add_things.outputs["mitigationActionArn"] in tasks
-    assert f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:detectmitigationactionstask/*" in tasks
+    profiles = [f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:securityprofile/{profile.inputs['securityProfileName']}"
+                for profile in any_stack.of_type("aws-native:iot:SecurityProfile")]
+    assert tasks == [add_things.outputs["mitigationActionArn"],
+                     f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:detectmitigationactionstask/*", *profiles]
+    assert profiles
     policy = document(named(any_stack, "handler-policy"))
     assert unknown_actions(policy) == []
     assert wildcard_actions(policy) == []
+
+
+def test_without_detect_no_bulk_containment_is_granted() -> None:
+    stack = run_stack("prod", {"detect": {"enabled": False}})
+    assert "iot:StartDetectMitigationActionsTask" not in grants(stack)
 
 
 def test_intake_exports(any_stack: StackRun) -> None:
