@@ -3,7 +3,9 @@
 Properties: the parser only ever raises MessageError; a batch never crashes; every bad record is
 reported as a batch item failure with its reason logged; every good message is acted on exactly once
 (one StartIncident per distinct in-alarm violation or routed audit task, asserted with a Stubber whose
-queue must be used up exactly, in order).
+queue must be used up exactly, in order). Alert storms mixed with single alarms, repeats and broken
+messages: every storm violation is in exactly one mitigation task, every storm has one incident and
+every other in-alarm violation its own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
+from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -247,3 +250,127 @@ def test_a_batch_never_crashes_reports_every_bad_record_and_acts_once_on_every_g
     assert sorted(reasons) == sorted(bad)
     assert all(reason.startswith("malformed message: ") for reason in reasons.values())
     incidents.assert_no_pending_responses()
+
+
+# --- alert storms mixed with single alarms ------------------------------------------------------------
+
+STORM_THRESHOLD = 3
+STORM_KEYS = (("fleet-rules", "MessagesSent"), ("fleet-ml", "BytesOut"))
+
+
+@dataclass(frozen=True)
+class StormEntry:
+    body: str
+    good: bool
+    violation_id: str | None
+    """Set for an in-alarm violation: the one it must be acted on for."""
+    key: tuple[str, str] | None
+
+
+@st.composite
+def storm_entries(draw: st.DrawFn) -> StormEntry:
+    """In-alarm violations of two behaviors from a small pool of violation ids (so batches repeat ids,
+    as redeliveries do, and reach the storm threshold for one behavior, both or neither), cleared alarms
+    and broken messages. A violation id always belongs to the same device and behavior."""
+    kind = draw(st.sampled_from(["in-alarm", "in-alarm", "in-alarm", "cleared", "broken"]))
+    if kind == "broken":
+        return StormEntry(draw(broken_violations()), False, None, None)
+    number = draw(st.integers(0, 11))
+    profile, behavior = STORM_KEYS[number % len(STORM_KEYS)]
+    message: dict[str, Any] = {
+        "violationId": f"storm-v{number}",
+        "thingName": f"device-{number}",
+        "securityProfileName": profile,
+        "behavior": {"name": behavior, "metric": "aws:num-messages-sent",
+                     "criteria": {"comparisonOperator": "greater-than", "value": {"count": 100},
+                                  "durationSeconds": 300, "consecutiveDatapointsToAlarm": 1,
+                                  "consecutiveDatapointsToClear": 1}},
+        "violationEventType": "in-alarm" if kind == "in-alarm" else "alarm-cleared",
+        "violationEventTime": 1_795_165_200_000 + number * 1000,
+    }
+    in_alarm = kind == "in-alarm"
+    return StormEntry(json.dumps(message), True, message["violationId"] if in_alarm else None,
+                      (profile, behavior) if in_alarm else None)
+
+
+class Recorder:
+    """Answers every call of one boto3 client with a canned response per operation and records the call.
+
+    Like botocore's Stubber (the request is validated against the service model before it is answered),
+    but order-free: a storm's calls and the single alarms' calls may interleave in any order, and the
+    property is about what was asked for, not in which order."""
+
+    def __init__(self, client: Any, answers: dict[str, Any]) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._answers = answers
+        self._pending: list[str] = []
+        client.meta.events.register_first("before-parameter-build.*.*", self._record)
+        client.meta.events.register_first("before-call.*.*", self._answer)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+        self._pending.append(model.name)
+
+    def _answer(self, model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        operation = self._pending.pop()
+        assert operation == model.name
+        answer = self._answers[operation]
+        parsed = answer(self.calls[-1][1]) if callable(answer) else answer
+        return AWSResponse("https://stubbed", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}, **parsed}
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == operation]
+
+
+@pytest.fixture
+def storm_clients(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> tuple[Recorder, Recorder]:
+    set_intake_env(monkeypatch, incident_manager=True, storm_threshold=STORM_THRESHOLD)
+    incidents_client = boto3.client("ssm-incidents", region_name=REGION)
+    mitigation_client = boto3.client("iot", region_name=REGION)
+    use_clients(monkeypatch, incidents=incidents_client, mitigation=mitigation_client)
+    incidents = Recorder(incidents_client, {
+        "StartIncident": lambda params: {"incidentRecordArn": incident_arn(params["clientToken"][:60])},
+        "UpdateRelatedItems": {},
+        "CreateTimelineEvent": lambda params: {"incidentRecordArn": params["incidentRecordArn"], "eventId": "e"},
+    })
+    mitigation = Recorder(mitigation_client, {
+        "StartDetectMitigationActionsTask": lambda params: {"taskId": params["taskId"]},
+    })
+    return incidents, mitigation
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(storm_entries(), min_size=1, max_size=20))
+def test_storms_and_single_alarms_together_act_once_on_every_violation(
+    batch: list[StormEntry], storm_clients: tuple[Recorder, Recorder], lambda_context: Any
+) -> None:
+    incidents, mitigation = storm_clients
+    incidents.calls.clear()
+    mitigation.calls.clear()
+    records = [sqs_record(entry.body, message_id=f"m-{index}") for index, entry in enumerate(batch)]
+    members: dict[tuple[str, str], set[str]] = {}
+    for entry in batch:
+        if entry.key is not None and entry.violation_id is not None:
+            members.setdefault(entry.key, set()).add(entry.violation_id)
+    storms = {key: ids for key, ids in members.items() if len(ids) >= STORM_THRESHOLD}
+    singles = {violation for key, ids in members.items() if key not in storms for violation in ids}
+
+    response = intake.handler(sqs_event(records), lambda_context)
+
+    assert failed_ids(response) == [record["messageId"] for record, entry in zip(records, batch, strict=True)
+                                    if not entry.good]
+    # Every storm violation is in exactly one mitigation task, and no other violation is.
+    tasked = [violation for params in mitigation.of("StartDetectMitigationActionsTask")
+              for violation in params["target"]["violationIds"]]
+    assert sorted(tasked) == sorted(violation for ids in storms.values() for violation in ids)
+    # One incident per storm and one per single in-alarm violation; none for cleared or broken messages.
+    tokens = [params["clientToken"] for params in incidents.of("StartIncident")]
+    assert len(tokens) == len(set(tokens))
+    assert sum(token.startswith("storm-") for token in tokens) == len(storms)
+    assert sorted(token for token in tokens if token.startswith("violation-")) == sorted(
+        f"violation-{sha(violation)}" for violation in singles)
+    # Each storm's devices are listed on its incident, each once.
+    listed = [params["relatedItemsUpdate"]["itemToAdd"]["identifier"]["value"]["arn"].rsplit("/", 1)[1]
+              for params in incidents.of("UpdateRelatedItems")]
+    assert sorted(listed) == sorted(f"device-{violation.removeprefix('storm-v')}"
+                                    for ids in storms.values() for violation in ids)
