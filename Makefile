@@ -1,4 +1,6 @@
 # fleetguard developer commands. Every target creates the virtualenv it needs from pinned versions.
+# Packages install without byte-compiling (--no-compile): pulumi-aws is tens of thousands of modules, of
+# which a run imports a few, and Python compiles those on first import.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +21,7 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt policies/requirements.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-compile --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,11 +29,13 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard $(LINT_PATHS))
 
-# The program, the policy pack and the example each have a __main__.py, so each is checked on its own.
+# The program, the policy pack and the example each have a __main__.py, so each is checked on its own,
+# sharing one cache (analysing pulumi-aws once is most of the time).
+MYPY := $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
 typecheck: $(STAMP)
-	$(BIN)/mypy $(wildcard $(PROGRAM_PATHS))
-	cd policies && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml .
-	cd examples/soc_consumer && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml __main__.py
+	$(MYPY) $(wildcard $(PROGRAM_PATHS))
+	cd policies && $(MYPY) .
+	cd examples/soc_consumer && $(MYPY) __main__.py
 
 # pytest exits 5 when it collected nothing; that must fail loudly, never pass.
 unit: $(STAMP)
@@ -64,7 +68,8 @@ policy-check: $(STAMP) $(PACK_STAMP)
 
 $(PACK_STAMP): policies/requirements.txt constraints.txt
 	$(PYTHON) -m venv $(PACK_VENV)
-	$(PACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt -c constraints.txt
+	$(PACK_VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check -r policies/requirements.txt \
+		-c constraints.txt
 	touch $(PACK_STAMP)
 
 drill: $(STAMP)
