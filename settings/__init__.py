@@ -94,6 +94,7 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
         if not re.fullmatch(TAG_KEY_PATTERN, key) or key.startswith("aws:"):
             problems.add(f"{NAMESPACE}:tags.{key}", "invalid tag key (1-128 characters, not starting with aws:)")
     alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
+    detect = parse_detect(node("detect"), environment or "<environment>")
     return Settings(
         environment=environment,
         owner=owner,
@@ -102,11 +103,11 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
             key_deletion_window_days=alerts.child("keyDeletionWindowDays").integer(30, minimum=7, maximum=30) or 30,
         ),
         audit=parse_audit(node("audit")),
-        detect=parse_detect(node("detect"), environment or "<environment>"),
+        detect=detect,
         quarantine=parse_quarantine(node("quarantine")),
         incident_response=parse_incident_response(node("incidentResponse"), environment or "<environment>"),
         security_hub=parse_security_hub(node("securityHub")),
-        fleet=parse_fleet(node("fleet")),
+        fleet=parse_fleet(node("fleet"), detect_enabled=detect.enabled),
     )
 
 

@@ -143,16 +143,21 @@ class FleetSettings:
     recovery: RecoverySettings | None
 
 
-def parse_fleet(node: Node) -> FleetSettings:
+def parse_fleet(node: Node, *, detect_enabled: bool) -> FleetSettings:
+    """``detect_enabled``: whether this stack runs Device Defender Detect. Without it there are no
+    violations to index, so violation indexing (and the inViolation group and metric) default to off;
+    set ``indexing.deviceDefenderViolations`` when another stack runs Detect in the account."""
     section = node.mapping(allowed_keys=("indexing", "firmware", "dynamicGroups", "metrics", "recovery"))
     indexing_node = section.child("indexing").mapping(
         allowed_keys=("manage", "shadow", "connectivity", "deviceDefenderViolations")
     )
+    violations_node = indexing_node.child("deviceDefenderViolations")
+    violations_node.record("boolean", "fleetguard:detect.enabled")
     indexing = IndexingSettings(
         manage=indexing_node.child("manage").boolean(True),
         shadow=indexing_node.child("shadow").boolean(True),
         connectivity=indexing_node.child("connectivity").boolean(True),
-        device_defender_violations=indexing_node.child("deviceDefenderViolations").boolean(True),
+        device_defender_violations=violations_node.boolean(detect_enabled),
     )
     firmware_node = section.child("firmware").mapping(allowed_keys=("attribute", "watchedVersion"))
     firmware = FirmwareSettings(

@@ -51,6 +51,20 @@ def test_defaults_index_everything_and_watch_violations_and_disconnects() -> Non
     assert settings.recovery is None
 
 
+def test_without_detect_violations_are_not_indexed_or_watched_by_default() -> None:
+    settings = load_settings({**BASE, "detect": {"enabled": False}, "fleet": {}}).fleet
+    assert settings.indexing.device_defender_violations is False
+    assert settings.dynamic_groups == (Kpi.DISCONNECTED,)
+    assert [metric.kpi for metric in settings.metrics] == [Kpi.DISCONNECTED]
+
+
+def test_without_detect_here_violations_may_still_be_indexed_for_another_stacks_profiles() -> None:
+    settings = load_settings({**BASE, "detect": {"enabled": False},
+                              "fleet": {"indexing": {"deviceDefenderViolations": True}}}).fleet
+    assert settings.indexing.device_defender_violations is True
+    assert settings.dynamic_groups == (Kpi.IN_VIOLATION, Kpi.DISCONNECTED)
+
+
 def test_a_watched_version_adds_the_firmware_group_and_metric() -> None:
     settings = fleet({"firmware": {"watchedVersion": "1.9.3"}})
     assert settings.dynamic_groups == (Kpi.IN_VIOLATION, Kpi.DISCONNECTED, Kpi.WATCHED_FIRMWARE)
