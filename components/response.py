@@ -306,6 +306,8 @@ def runbook_document(
             {
                 "name": "CheckContainment",
                 "action": "aws:branch",
+                # A contain function that raised can leave Contain.status unresolved: people take over.
+                "onFailure": "step:ContainManually",
                 "description": (
                     "Continue to analysis when every device is confirmed quarantined, or when the incident "
                     "names none (audit finding, or an alert storm contained in bulk)."

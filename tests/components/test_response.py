@@ -141,6 +141,7 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
         {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": "NO_DEVICES"},
     ]
     assert branch["Default"] == "ContainManually"
+    assert steps[1]["onFailure"] == "step:ContainManually"
     analysis, recovery = steps[3]["description"], steps[4]["description"]
     assert "Logs Insights" in analysis
     assert "open-tunnel" in analysis
