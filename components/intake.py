@@ -253,7 +253,7 @@ class IntakeComponent(pulumi.ComponentResource):
             statements += [
                 statement(["iot:AddThingToThingGroup"], [args["quarantine_group_arn"], things],
                           sid="AddToQuarantineGroup"),
-                statement(["iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
+                statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
                 statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
             ]
         return statements

@@ -334,7 +334,9 @@ class QuarantineComponent(pulumi.ComponentResource):
             "arn:{0}:ssm-incidents::{1}:incident-record/*", partition, account
         )
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
-        read_memberships = statement(["iot:ListThingGroupsForThing"], [things], sid="ReadThingGroups")
+        # Read back after each group write; DescribeThing only tells a missing thing from a missing group.
+        read_memberships = statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things],
+                                     sid="ReadThingGroups")
         flag_shadow = statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow")
 
         def function_args(handler: str, description: str, service: str, retry_mode: str,

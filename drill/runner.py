@@ -406,7 +406,7 @@ class Observed:
     quarantined_before_releases: frozenset[str] = frozenset()
     """Quarantine group members once the waves and operator containments were handled."""
     released: dict[str, float] = field(default_factory=dict)
-    """Thing -> ms the release function took (it confirmed the thing was quarantined)."""
+    """Thing -> ms the release function took to release a thing that was in the quarantine group."""
     quarantined_at_end: frozenset[str] = frozenset()
     ignored: dict[str, str] = field(default_factory=dict)
     """Alert label -> the intake's outcome and reason for doing nothing."""
@@ -693,15 +693,15 @@ def _ignore_reason(alert: Alert, outcome: str, invocation_logs: Sequence[Handler
 def _operator_contains(run: _Run) -> None:
     for number, planned in enumerate(run.scenario.operator_contains, start=1):
         context = lambda_context("fleetguard-drill-contain", f"00000000-0000-4000-a000-{number:012d}")
+        already = planned.thing_name in _quarantined(run.clients)
         started = run.timeline.now_ms()
         result = contain.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
         took = run.timeline.now_ms() - started
-        things = result.get("things", [])
-        newly = bool(things) and things[0].get("alreadyContained") is False
-        if result.get("status") == "CONTAINED" and newly and planned.thing_name not in run.observed.contained:
+        newly = result.get("status") == "CONTAINED" and not already
+        if newly and planned.thing_name not in run.observed.contained:
             run.observed.contained[planned.thing_name] = Containment(took, "contain function")
         run.timeline.add(
-            f"contain function: {planned.thing_name} {result.get('status')} (already contained: {not newly}) "
+            f"contain function: {planned.thing_name} {result.get('status')} (already contained: {already}) "
             f"in {took:.0f} ms; reason: {planned.reason}",
             at_ms=started,
         )
@@ -710,11 +710,10 @@ def _operator_contains(run: _Run) -> None:
 def _release_devices(run: _Run) -> None:
     for number, planned in enumerate(run.scenario.releases, start=1):
         context = lambda_context("fleetguard-drill-release", f"00000000-0000-4000-9000-{number:012d}")
+        was_quarantined = planned.thing_name in run.observed.quarantined_before_releases
         started = run.timeline.now_ms()
         result = release.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
         took = run.timeline.now_ms() - started
-        things = result.get("things", [])
-        was_quarantined = bool(things) and things[0].get("wasQuarantined") is True
         if result.get("status") == "RELEASED" and was_quarantined:
             run.observed.released[planned.thing_name] = took
         run.timeline.add(

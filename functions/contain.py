@@ -15,7 +15,7 @@ selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
                        alert storm that Device Defender mitigation tasks contain in bulk)
     quarantineGroup    the quarantine thing group name
     thingCount         number of devices contained
-    things             [{"thingName": str, "alreadyContained": bool, "shadowVersion": int}, ...]
+    things             [{"thingName": str, "shadowVersion": int}, ...]
     incidentRecordArn  the incident from the event, "" when there was none
 """
 
@@ -80,8 +80,7 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
             failures.append(str(error))
             continue
         logger.info(
-            "contained", thing_name=thing_name, already_contained=result.already_contained,
-            shadow_version=result.shadow_version,
+            "contained", thing_name=thing_name, shadow_version=result.shadow_version,
         )
         contained.append(result)
     if failures:
@@ -97,7 +96,6 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         "things": [
             {
                 "thingName": result.thing_name,
-                "alreadyContained": result.already_contained,
                 "shadowVersion": result.shadow_version,
             }
             for result in contained

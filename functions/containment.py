@@ -7,21 +7,21 @@ that it is quarantined and why. Both functions take their boto3 clients as param
 and the intake function share them and tests can inject moto or Stubber clients.
 
 Call budget (fleet scale: registry APIs are rate-limited per account, ~100 TPS for AddThingToThingGroup):
+three calls per device, first time or repeated.
 
-* contain, first time:  ListThingGroupsForThing, AddThingToThingGroup, UpdateThingShadow (3 calls)
-* contain, repeated:    ListThingGroupsForThing, UpdateThingShadow (2 calls)
-* release, quarantined: ListThingGroupsForThing, RemoveThingFromThingGroup, UpdateThingShadow
-* release, not quarantined: ListThingGroupsForThing, UpdateThingShadow
+* contain: AddThingToThingGroup, UpdateThingShadow, then ListThingGroupsForThing
+* release: RemoveThingFromThingGroup, UpdateThingShadow, then ListThingGroupsForThing
 
-Why the membership read comes first: neither AddThingToThingGroup (empty response, and a no-op for a
-member) nor UpdateThingShadow (echoes only the keys sent) tells what the state was before, so reading the
-thing's groups before writing is the one call that can report ``already_contained`` /
-``was_quarantined``. The same read makes the failure modes precise: it raises ResourceNotFoundException
-only for an unknown thing, before anything is written (the shadow service, unlike the registry, accepts
-updates for unregistered thing names, so without this check an unknown thing would get a shadow). Once
-the thing exists, a ResourceNotFoundException from the group write can only mean the quarantine group is
-missing. A membership read after the write would confirm nothing more: the group APIs are synchronous
-and either record the membership or raise, and the membership seen before the write is read, not assumed.
+Confirmation: success is reported only once both effects are read back. The thing's groups are listed
+after the write and must (contain) or must not (release) include the quarantine group. The shadow update's
+response is the Device Shadow service's own record of the desired values it accepted and the version that
+now holds them; every quarantine key is checked in it. Both group writes are idempotent (adding a member
+or removing a non-member changes nothing), so repeating a containment or release is safe.
+
+Unknown things: a group write for an unregistered thing fails with ResourceNotFoundException before
+anything changes, and so does one for a missing group; DescribeThing, on that error path only, tells which.
+The shadow is written only after the group write succeeded (the shadow service, unlike the registry,
+accepts updates for unregistered thing names, so writing it first would give an unknown thing a shadow).
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ class ThingNotFoundError(ContainmentError):
 class ContainResult:
     thing_name: str
     group_name: str
-    already_contained: bool
-    """The thing was already in the quarantine group before this call (the shadow is written anyway,
-    so a device quarantined by a Device Defender mitigation action, which only adds to the group, is
-    told about it too)."""
     shadow_version: int
     quarantined_at: str
     """ISO 8601 UTC time written to the shadow: the latest confirmed containment."""
@@ -77,8 +73,6 @@ class ContainResult:
 class ReleaseResult:
     thing_name: str
     group_name: str
-    was_quarantined: bool
-    """The thing was in the quarantine group before this call."""
     shadow_version: int
 
 
@@ -105,12 +99,10 @@ def contain_thing(
         raise ValueError("now: expected a timezone-aware datetime")
     quarantined_at = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    already_contained = group_name in _thing_groups(iot, thing_name)
-    if not already_contained:
-        # Dynamic groups count towards a thing's group limit; quarantine must win over them, as it does
-        # for Device Defender's own add-to-group mitigation action.
-        _change_membership(iot.add_thing_to_thing_group, iot, thing_name, group_name, "add",
-                           overrideDynamicGroups=True)
+    # Dynamic groups count towards a thing's group limit; quarantine must win over them, as it does for
+    # Device Defender's own add-to-group mitigation action.
+    _change_membership(iot.add_thing_to_thing_group, iot, thing_name, group_name, "add",
+                       overrideDynamicGroups=True)
 
     desired: dict[str, Any] = {QUARANTINE_KEY: True, QUARANTINED_AT_KEY: quarantined_at}
     # Absent values are left out rather than sent as null: null would delete what an earlier
@@ -124,7 +116,9 @@ def contain_thing(
         raise ContainmentError(
             f"shadow of {thing_name}: the update response does not show desired.{QUARANTINE_KEY}=true"
         )
-    return ContainResult(thing_name, group_name, already_contained, version, quarantined_at)
+    if group_name not in _thing_groups(iot, thing_name):
+        raise ContainmentError(f"{thing_name} is not listed in thing group {group_name} after being added to it")
+    return ContainResult(thing_name, group_name, version, quarantined_at)
 
 
 def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name: str) -> ReleaseResult:
@@ -132,16 +126,14 @@ def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name:
     desired state; confirm both or raise.
 
     Only the quarantine group and the quarantine keys are touched. Releasing a thing that is not
-    quarantined succeeds (``was_quarantined=False``) and still clears the keys. Raises ThingNotFoundError
+    quarantined succeeds and still clears the keys. Raises ThingNotFoundError
     for a thing that is not registered (nothing changed) and ContainmentError when a step fails or its
     result cannot be confirmed.
     """
     _check_name("thing_name", thing_name)
     _check_name("group_name", group_name)
 
-    was_quarantined = group_name in _thing_groups(iot, thing_name)
-    if was_quarantined:
-        _change_membership(iot.remove_thing_from_thing_group, iot, thing_name, group_name, "remove")
+    _change_membership(iot.remove_thing_from_thing_group, iot, thing_name, group_name, "remove")
 
     # Shadow merge semantics: a desired key set to null is deleted; keys not sent are kept.
     accepted, version = _update_desired(iot_data, thing_name, dict.fromkeys(QUARANTINE_SHADOW_KEYS))
@@ -151,7 +143,9 @@ def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name:
             f"shadow of {thing_name}: the update response does not show desired keys "
             f"{', '.join(not_deleted)} deleted (null)"
         )
-    return ReleaseResult(thing_name, group_name, was_quarantined, version)
+    if group_name in _thing_groups(iot, thing_name):
+        raise ContainmentError(f"{thing_name} is still listed in thing group {group_name} after being removed")
+    return ReleaseResult(thing_name, group_name, version)
 
 
 def things_from_incident(ssm_incidents: Client, incident_record_arn: str) -> list[str]:
@@ -274,7 +268,9 @@ def _change_membership(
     try:
         operation(thingGroupName=group_name, thingName=thing_name, **extra)
     except iot.exceptions.ResourceNotFoundException as error:
-        # The thing was found a moment ago, so the missing resource is the group.
+        # Nothing changed; the thing or the group is missing, and only the thing can be looked up alone.
+        if not _thing_exists(iot, thing_name):
+            raise ThingNotFoundError(f"thing {thing_name} is not registered in AWS IoT: nothing changed") from error
         raise ContainmentError(
             f"could not {verb} {thing_name}: thing group {group_name} does not exist ({_describe(error)})"
         ) from error
@@ -282,6 +278,16 @@ def _change_membership(
         raise ContainmentError(
             f"could not {verb} {thing_name} (thing group {group_name}): {_describe(error)}"
         ) from error
+
+
+def _thing_exists(iot: Client, thing_name: str) -> bool:
+    try:
+        iot.describe_thing(thingName=thing_name)
+    except iot.exceptions.ResourceNotFoundException:
+        return False
+    except iot.exceptions.ClientError as error:
+        raise ContainmentError(f"looking up thing {thing_name} failed: {_describe(error)}") from error
+    return True
 
 
 def _update_desired(iot_data: Client, thing_name: str, desired: Mapping[str, Any]) -> tuple[dict[str, Any], int]:

@@ -36,8 +36,9 @@ batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, POWERTOOLS_
 POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional).
 
 AWS calls: ssm-incidents:StartIncident, UpdateRelatedItems, CreateTimelineEvent;
-iot:StartDetectMitigationActionsTask, ListThingGroupsForThing, AddThingToThingGroup, DescribeEndpoint
-(unless IOT_DATA_ENDPOINT is set); iot:UpdateThingShadow (iot-data); sns:Publish (responders topic).
+iot:StartDetectMitigationActionsTask, AddThingToThingGroup, ListThingGroupsForThing, DescribeThing (only
+when a group write finds nothing), DescribeEndpoint (unless IOT_DATA_ENDPOINT is set);
+iot:UpdateThingShadow (iot-data); sns:Publish (responders topic).
 """
 
 from __future__ import annotations

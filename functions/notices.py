@@ -74,9 +74,8 @@ def device_contained_notice(
         ]
     else:
         subject = f"fleetguard: {thing} contained ({violation.behavior.name})"
-        membership = "was already in" if result.already_contained else "was added to"
         outcome = [
-            f"IoT device {thing} {membership} the quarantine thing group {result.group_name}; its shadow's "
+            f"IoT device {thing} is in the quarantine thing group {result.group_name}; its shadow's "
             f"desired state now holds quarantine=true (shadow version {result.shadow_version}).",
             f'To release it after investigation, invoke the release function with {{"thingName": "{thing}"}}.',
         ]

@@ -12,7 +12,7 @@ selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
     status             "RELEASED" (confirmed; otherwise ContainmentError is raised)
     quarantineGroup    the quarantine thing group name
     thingCount         1
-    things             [{"thingName": str, "wasQuarantined": bool, "shadowVersion": int}]
+    things             [{"thingName": str, "shadowVersion": int}]
     incidentRecordArn  the incident from the event, "" when there was none
 """
 
@@ -50,7 +50,7 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         thing_name=request.thing_name, incident_record_arn=request.incident_record_arn, reason=request.reason
     )
     result = release_thing(aws_clients.iot(), aws_clients.iot_data(), request.thing_name, group_name=group_name)
-    logger.info("released", was_quarantined=result.was_quarantined, shadow_version=result.shadow_version)
+    logger.info("released", shadow_version=result.shadow_version)
     return {
         "status": STATUS_RELEASED,
         "quarantineGroup": group_name,
@@ -58,7 +58,6 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         "things": [
             {
                 "thingName": result.thing_name,
-                "wasQuarantined": result.was_quarantined,
                 "shadowVersion": result.shadow_version,
             }
         ],

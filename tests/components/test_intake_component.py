@@ -23,7 +23,7 @@ INTAKE_CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT",
 }
 PER_DEVICE_CONTAINMENT = {
-    "iot:AddThingToThingGroup", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
+    "iot:AddThingToThingGroup", "iot:DescribeThing", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
 }
 INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", "ssm-incidents:CreateTimelineEvent"}
 ALWAYS = {

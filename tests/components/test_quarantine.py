@@ -339,7 +339,7 @@ def test_contain_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
     group_arn = any_stack.one("aws:iot/thingGroup:ThingGroup").outputs["arn"]
     expected = {
         "AddToQuarantineGroup": (["iot:AddThingToThingGroup"], [group_arn, THINGS]),
-        "ReadThingGroups": (["iot:ListThingGroupsForThing"], [THINGS]),
+        "ReadThingGroups": (["iot:DescribeThing", "iot:ListThingGroupsForThing"], [THINGS]),
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
     }
     if any_stack.stack == "prod":  # Incident Manager is enabled in prod only
@@ -353,7 +353,7 @@ def test_release_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
     group_arn = any_stack.one("aws:iot/thingGroup:ThingGroup").outputs["arn"]
     assert grants(role_statements(any_stack, "release")) == {
         "RemoveFromQuarantineGroup": (["iot:RemoveThingFromThingGroup"], [group_arn, THINGS]),
-        "ReadThingGroups": (["iot:ListThingGroupsForThing"], [THINGS]),
+        "ReadThingGroups": (["iot:DescribeThing", "iot:ListThingGroupsForThing"], [THINGS]),
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
     }
 

@@ -122,25 +122,62 @@ def test_things_from_unknown_incident_is_an_error(stubbed: tuple[Stubber, Stubbe
         things_from_incident(incidents.client, INCIDENT)
 
 
-# --- exact requests and paginated membership ------------------------------------------------------------
+# --- exact requests, paginated membership, and a membership that does not hold ------------------------------
 
 
-def test_membership_found_on_a_later_page_counts_as_already_contained(
+def expect_add(iot: Stubber, thing: str) -> None:
+    iot.add_response("add_thing_to_thing_group", {},
+                     {"thingGroupName": GROUP, "thingName": thing, "overrideDynamicGroups": True})
+
+
+def expect_remove(iot: Stubber, thing: str) -> None:
+    iot.add_response("remove_thing_from_thing_group", {}, {"thingGroupName": GROUP, "thingName": thing})
+
+
+def test_membership_read_back_on_a_later_page_confirms_containment(
     stubbed: tuple[Stubber, Stubber, Stubber],
 ) -> None:
     iot, iot_data, _ = stubbed
-    expect_groups(iot, "dev-1", ["site-berlin"], [GROUP])
+    expect_add(iot, "dev-1")
     sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z", "quarantineIncident": INCIDENT}
     iot_data.add_response(
         "update_thing_shadow",
         shadow_response({"state": {"desired": sent}, "version": 9}),
         {"thingName": "dev-1", "payload": desired_payload(sent)},
     )
+    expect_groups(iot, "dev-1", ["site-berlin"], [GROUP])
 
     result = contain_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP,
                            incident_record_arn=INCIDENT, now=NOW)
-    assert result.already_contained is True
     assert result.shadow_version == 9
+
+
+def test_contain_fails_when_the_membership_read_back_lacks_the_group(
+    stubbed: tuple[Stubber, Stubber, Stubber],
+) -> None:
+    iot, iot_data, _ = stubbed
+    expect_add(iot, "dev-1")
+    sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}
+    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": sent}, "version": 2}),
+                          {"thingName": "dev-1", "payload": desired_payload(sent)})
+    expect_groups(iot, "dev-1", ["site-berlin"])
+
+    with pytest.raises(ContainmentError, match=f"dev-1 is not listed in thing group {GROUP} after being added"):
+        contain_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP, now=NOW)
+
+
+def test_release_fails_when_the_membership_read_back_still_has_the_group(
+    stubbed: tuple[Stubber, Stubber, Stubber],
+) -> None:
+    iot, iot_data, _ = stubbed
+    expect_remove(iot, "dev-1")
+    deleted = dict.fromkeys(("quarantine", "quarantineReason", "quarantinedAt", "quarantineIncident"))
+    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": deleted}, "version": 5}),
+                          {"thingName": "dev-1", "payload": desired_payload(deleted)})
+    expect_groups(iot, "dev-1", [GROUP])
+
+    with pytest.raises(ContainmentError, match=f"dev-1 is still listed in thing group {GROUP} after being removed"):
+        release_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP)
 
 
 # --- results that do not confirm -------------------------------------------------------------------------
@@ -161,7 +198,7 @@ def test_contain_fails_when_the_shadow_response_does_not_confirm(
     stubbed: tuple[Stubber, Stubber, Stubber], document: object, expected: str
 ) -> None:
     iot, iot_data, _ = stubbed
-    expect_groups(iot, "dev-1", [GROUP])
+    expect_add(iot, "dev-1")
     iot_data.add_response(
         "update_thing_shadow", shadow_response(document),
         {
@@ -177,7 +214,7 @@ def test_release_fails_when_the_response_does_not_show_the_keys_deleted(
     stubbed: tuple[Stubber, Stubber, Stubber],
 ) -> None:
     iot, iot_data, _ = stubbed
-    expect_groups(iot, "dev-1", [])
+    expect_remove(iot, "dev-1")
     deleted = dict.fromkeys(("quarantine", "quarantineReason", "quarantinedAt", "quarantineIncident"))
     iot_data.add_response(
         "update_thing_shadow",
@@ -193,7 +230,6 @@ def test_release_fails_when_the_response_does_not_show_the_keys_deleted(
 
 def test_throttled_group_write_is_a_containment_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
     iot, iot_data, _ = stubbed
-    expect_groups(iot, "dev-1", [])
     iot.add_client_error(
         "add_thing_to_thing_group", "ThrottlingException", "Rate exceeded",
         expected_params={"thingGroupName": GROUP, "thingName": "dev-1", "overrideDynamicGroups": True},
@@ -204,10 +240,7 @@ def test_throttled_group_write_is_a_containment_error(stubbed: tuple[Stubber, St
 
 def test_throttled_shadow_update_is_a_containment_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
     iot, iot_data, _ = stubbed
-    expect_groups(iot, "dev-1", [GROUP])
-    iot.add_response(
-        "remove_thing_from_thing_group", {}, {"thingGroupName": GROUP, "thingName": "dev-1"},
-    )
+    expect_remove(iot, "dev-1")
     iot_data.add_client_error("update_thing_shadow", "ThrottlingException", "Rate exceeded")
     with pytest.raises(ContainmentError, match="updating the shadow of dev-1 failed: ThrottlingException"):
         release_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP)
@@ -215,6 +248,10 @@ def test_throttled_shadow_update_is_a_containment_error(stubbed: tuple[Stubber, 
 
 def test_failed_membership_read_is_a_containment_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
     iot, iot_data, _ = stubbed
+    expect_add(iot, "dev-1")
+    sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}
+    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": sent}, "version": 2}),
+                          {"thingName": "dev-1", "payload": desired_payload(sent)})
     iot.add_client_error(
         "list_thing_groups_for_thing", "InternalFailureException", "try later",
         expected_params={"thingName": "dev-1", "maxResults": 250},

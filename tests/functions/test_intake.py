@@ -395,10 +395,10 @@ def test_without_incident_manager_the_device_is_contained_and_responders_told(
                         .get_thing_shadow(thingName="dev-IZWB")["payload"].read())
     assert shadow["state"]["desired"]["quarantine"] is True
     assert SEED_VIOLATION_ID in shadow["state"]["desired"]["quarantineReason"]
-    assert call_log.calls == ["ListThingGroupsForThing", "AddThingToThingGroup", "UpdateThingShadow"]
+    assert call_log.calls == ["AddThingToThingGroup", "UpdateThingShadow", "ListThingGroupsForThing"]
     [notice] = responders.notices()
     assert notice["subject"] == "fleetguard: dev-IZWB contained (MessagesPub)"
-    assert f"IoT device dev-IZWB was added to the quarantine thing group {GROUP}" in notice["message"]
+    assert f"IoT device dev-IZWB is in the quarantine thing group {GROUP}" in notice["message"]
     assert "Behavior: MessagesPub (metric aws:num-messages-sent), rule behavior of security profile MySecProfile" in (
         notice["message"]
     )
