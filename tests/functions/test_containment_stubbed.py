@@ -14,7 +14,13 @@ import pytest
 from botocore.response import StreamingBody  # type: ignore[import-untyped]
 from botocore.stub import Stubber  # type: ignore[import-untyped]
 
-from functions.containment import ContainmentError, contain_thing, release_thing, things_from_incident
+from functions.containment import (
+    QUARANTINE_SHADOW_KEYS,
+    ContainmentError,
+    contain_thing,
+    release_thing,
+    things_from_incident,
+)
 
 REGION = "us-east-1"
 NOW = datetime(2026, 11, 20, 8, 15, 2, tzinfo=UTC)
@@ -134,17 +140,21 @@ def expect_remove(iot: Stubber, thing: str) -> None:
     iot.add_response("remove_thing_from_thing_group", {}, {"thingGroupName": GROUP, "thingName": thing})
 
 
+def expect_shadow_update(iot_data: Stubber, thing: str, sent: dict[str, Any], *, version: int,
+                         answered: dict[str, Any] | None = None) -> None:
+    """UpdateThingShadow of ``sent``, answered with ``answered`` (by default what was sent) at ``version``."""
+    accepted = sent if answered is None else answered
+    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": accepted}, "version": version}),
+                          {"thingName": thing, "payload": desired_payload(sent)})
+
+
 def test_membership_read_back_on_a_later_page_confirms_containment(
     stubbed: tuple[Stubber, Stubber, Stubber],
 ) -> None:
     iot, iot_data, _ = stubbed
     expect_add(iot, "dev-1")
     sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z", "quarantineIncident": INCIDENT}
-    iot_data.add_response(
-        "update_thing_shadow",
-        shadow_response({"state": {"desired": sent}, "version": 9}),
-        {"thingName": "dev-1", "payload": desired_payload(sent)},
-    )
+    expect_shadow_update(iot_data, "dev-1", sent, version=9)
     expect_groups(iot, "dev-1", ["site-berlin"], [GROUP])
 
     result = contain_thing(iot.client, iot_data.client, "dev-1", group_name=GROUP,
@@ -157,9 +167,7 @@ def test_contain_fails_when_the_membership_read_back_lacks_the_group(
 ) -> None:
     iot, iot_data, _ = stubbed
     expect_add(iot, "dev-1")
-    sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}
-    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": sent}, "version": 2}),
-                          {"thingName": "dev-1", "payload": desired_payload(sent)})
+    expect_shadow_update(iot_data, "dev-1", {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}, version=2)
     expect_groups(iot, "dev-1", ["site-berlin"])
 
     with pytest.raises(ContainmentError, match=f"dev-1 is not listed in thing group {GROUP} after being added"):
@@ -171,9 +179,7 @@ def test_release_fails_when_the_membership_read_back_still_has_the_group(
 ) -> None:
     iot, iot_data, _ = stubbed
     expect_remove(iot, "dev-1")
-    deleted = dict.fromkeys(("quarantine", "quarantineReason", "quarantinedAt", "quarantineIncident"))
-    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": deleted}, "version": 5}),
-                          {"thingName": "dev-1", "payload": desired_payload(deleted)})
+    expect_shadow_update(iot_data, "dev-1", dict.fromkeys(QUARANTINE_SHADOW_KEYS), version=5)
     expect_groups(iot, "dev-1", [GROUP])
 
     with pytest.raises(ContainmentError, match=f"dev-1 is still listed in thing group {GROUP} after being removed"):
@@ -215,12 +221,8 @@ def test_release_fails_when_the_response_does_not_show_the_keys_deleted(
 ) -> None:
     iot, iot_data, _ = stubbed
     expect_remove(iot, "dev-1")
-    deleted = dict.fromkeys(("quarantine", "quarantineReason", "quarantinedAt", "quarantineIncident"))
-    iot_data.add_response(
-        "update_thing_shadow",
-        shadow_response({"state": {"desired": {"quarantine": None, "quarantinedAt": "x"}}, "version": 4}),
-        {"thingName": "dev-1", "payload": desired_payload(deleted)},
-    )
+    expect_shadow_update(iot_data, "dev-1", dict.fromkeys(QUARANTINE_SHADOW_KEYS), version=4,
+                         answered={"quarantine": None, "quarantinedAt": "x"})
     with pytest.raises(
         ContainmentError,
         match="does not show desired keys quarantineReason, quarantinedAt, quarantineIncident deleted",
@@ -249,9 +251,7 @@ def test_throttled_shadow_update_is_a_containment_error(stubbed: tuple[Stubber, 
 def test_failed_membership_read_is_a_containment_error(stubbed: tuple[Stubber, Stubber, Stubber]) -> None:
     iot, iot_data, _ = stubbed
     expect_add(iot, "dev-1")
-    sent = {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}
-    iot_data.add_response("update_thing_shadow", shadow_response({"state": {"desired": sent}, "version": 2}),
-                          {"thingName": "dev-1", "payload": desired_payload(sent)})
+    expect_shadow_update(iot_data, "dev-1", {"quarantine": True, "quarantinedAt": "2026-11-20T08:15:02Z"}, version=2)
     iot.add_client_error(
         "list_thing_groups_for_thing", "InternalFailureException", "try later",
         expected_params={"thingName": "dev-1", "maxResults": 250},
