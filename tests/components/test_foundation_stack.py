@@ -10,6 +10,7 @@ import pytest
 import stack_outputs as out
 from settings import ConfigError
 from settings.facts import AUDIT_CHECKS, CRITICAL_AUDIT_CHECKS
+from tools import mockstack
 from tools.mockstack import StackRun, run_stack
 
 
@@ -17,14 +18,23 @@ def policy(document: str | dict[str, Any]) -> dict[str, Any]:
     return json.loads(document) if isinstance(document, str) else document
 
 
-def test_bad_config_fails_before_any_resource_is_registered() -> None:
-    recorded: list[StackRun] = []
+def test_bad_config_fails_before_any_resource_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    registered: list[str] = []
+    new_resource = mockstack._RecordingMocks.new_resource
+
+    def recording(self: Any, args: Any) -> Any:
+        registered.append(args.typ)
+        return new_resource(self, args)
+
+    monkeypatch.setattr(mockstack._RecordingMocks, "new_resource", recording)
     with pytest.raises(ConfigError, match=r"fleetguard:detect\.ruleBehaviors\[0\]\.durationSeconds"):
-        recorded.append(run_stack("dev", {"detect": {"ruleBehaviors": [
+        run_stack("dev", {"detect": {"ruleBehaviors": [
             {"name": "B", "metric": "aws:num-messages-sent", "operator": "less-than", "value": 1,
              "durationSeconds": 42},
-        ]}}))
-    assert recorded == []
+        ]}})
+    assert registered == []
+    run_stack("dev")  # the same hook sees every resource of a valid stack
+    assert "aws:kms/key:Key" in registered
 
 
 def test_alert_topic_is_encrypted_with_a_rotating_customer_key(any_stack: StackRun) -> None:
