@@ -9,6 +9,7 @@ import pytest
 
 from settings.facts import CRITICAL_AUDIT_CHECKS
 from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
+from tools.mockstack import REPO_ROOT
 
 INVENTORY = {
     # name: (severity, policy type)
@@ -101,3 +102,11 @@ def test_the_pack_and_the_program_agree_on_the_critical_audit_checks(policies: t
     (critical,) = [policy for policy in policies if policy.name == "audit-critical-checks-enabled"]
     exemptions = critical.config_properties["exemptions"]
     assert exemptions["propertyNames"]["enum"] == sorted(CRITICAL_AUDIT_CHECKS)
+
+
+def test_the_readmes_count_and_list_every_policy() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"`policies/` holds {len(INVENTORY)} CrossGuard rules" in readme
+    pack_readme = (REPO_ROOT / "policies" / "README.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \| (?:resource|stack) \|", pack_readme, re.MULTILINE))
+    assert listed == set(INVENTORY)
