@@ -76,19 +76,19 @@ def wildcard_actions(statement: Statement, what: str) -> list[str]:
 
 
 def grants(statement: Statement, action: str, what: str) -> bool:
-    """Whether one of the statement's action patterns covers ``action`` (IAM matching is
-    case-insensitive)."""
-    for pattern in statement.actions:
-        text = known(pattern, f"{what} {statement.label} Action")
-        if isinstance(text, str) and fnmatch.fnmatchcase(action.lower(), text.lower()):
-            return True
-    return False
+    """Whether one of the statement's action patterns covers ``action``."""
+    return _covers(statement.actions, action, f"{what} {statement.label} Action")
 
 
 def excludes(statement: Statement, action: str, what: str) -> bool:
     """Whether the statement's NotAction patterns leave ``action`` out."""
-    for pattern in statement.not_actions:
-        text = known(pattern, f"{what} {statement.label} NotAction")
+    return _covers(statement.not_actions, action, f"{what} {statement.label} NotAction")
+
+
+def _covers(patterns: list[Any], action: str, what: str) -> bool:
+    # IAM action matching is case-insensitive.
+    for pattern in patterns:
+        text = known(pattern, what)
         if isinstance(text, str) and fnmatch.fnmatchcase(action.lower(), text.lower()):
             return True
     return False
