@@ -45,6 +45,8 @@ import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
+from tools.config_reference import replace_block
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 README_START = "<!-- bench:start (written by `make bench`) -->"
@@ -406,15 +408,6 @@ def machine_facts() -> str:
             f"{platform.system()} {platform.release()}; run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
 
 
-def write_into_readme(report: str) -> None:
-    text = README.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{README.name} lacks the benchmark markers {README_START} ... {README_END}")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{report}{README_END}{tail}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--storm", type=int, default=10_000, help="in-alarm violations in the storm")
@@ -434,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parts[-1]}\n", flush=True)
     report = "\n".join(parts) + "\n"
     if not args.no_write:
-        write_into_readme(report)
+        README.write_text(replace_block(README.read_text(), README_START, README_END, report.rstrip("\n")))
         print(f"\nwritten to {README.relative_to(REPO)}")
     return 0
 

@@ -57,7 +57,8 @@ def outputs_table() -> str:
     return "\n".join(rows)
 
 
-def _replace_block(text: str, start: str, end: str, body: str) -> str:
+def replace_block(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with what stands between the ``start`` and ``end`` markers replaced by ``body``."""
     if start not in text or end not in text:
         raise ValueError(f"README.md lacks the markers {start} ... {end}")
     head, rest = text.split(start, 1)
@@ -67,8 +68,8 @@ def _replace_block(text: str, start: str, end: str, body: str) -> str:
 
 def render_into(text: str) -> str:
     """``text`` with the configuration reference and outputs blocks replaced by the current tables."""
-    text = _replace_block(text, START, END, reference_table())
-    return _replace_block(text, OUTPUTS_START, OUTPUTS_END, outputs_table())
+    text = replace_block(text, START, END, reference_table())
+    return replace_block(text, OUTPUTS_START, OUTPUTS_END, outputs_table())
 
 
 def main() -> None:
