@@ -59,7 +59,8 @@ clean:
 config-reference: $(STAMP)
 	$(BIN)/python -m tools.config_reference --write README.md
 
-# The program under mocks, judged by the policy pack over the engine's gRPC protocol; exit 1 on a
+# The program under mocks, judged by the policy pack over the engine's gRPC protocol in both runs of `pulumi up`
+# (the preview, where computed values are unknown, then the update); exit 1 on a
 # mandatory violation. POLICY_CONFIG overrides policies/config/$(STACK).json. The pack runs in its own
 # virtualenv with only policies/requirements.txt, as `pulumi preview --policy-pack policies` runs it.
 policy-check: $(STAMP) $(PACK_STAMP)

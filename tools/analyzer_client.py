@@ -3,7 +3,8 @@
 The Pulumi CLI is not available on build machines, so this module plays the engine's part:
 
 1. boot the pack as the engine does (``python -u -m pulumi.policy <engine address> <pack dir>`` with the
-   pack directory as working directory) and read the port it prints;
+   pack directory as working directory, ``PULUMI_DRY_RUN`` saying whether this run is a preview or the
+   update: the engine boots one pack process per run) and read the port it prints;
 2. ``GetAnalyzerInfo``, then reconcile the ``--policy-pack-config`` file with the pack's policies (schema
    defaults first, then ``all``, then per-policy entries; the engine, not the SDK, fills defaults) and
    validate it against each policy's config schema before ``Configure``;
@@ -51,6 +52,9 @@ _ASSET_SIG: Final = "c44067f5952c0a294b673a41bacd8c17"
 _ARCHIVE_SIG: Final = "0def7320c3a5731c473e5ecbe6d01bc7"
 # The Python policy runtime never dials the engine; the address is positional and only parsed.
 _ENGINE_ADDRESS_PLACEHOLDER: Final = "127.0.0.1:0"
+# The engine sets this for every policy pack process it boots (``true`` for a preview, ``false`` for the
+# update); pulumi-policy and fleetguard's rules read it.
+DRY_RUN_VARIABLE: Final = "PULUMI_DRY_RUN"
 _IN_FLIGHT: Final = 16
 """Requests kept in flight at once: the pack serves four at a time and gRPC round trips dominate."""
 
@@ -431,7 +435,8 @@ def _pipelined(items: Iterable[T], send: Callable[[T], grpc.Future], receive: Ca
 
 
 class PolicyPackProcess:
-    """One running policy pack and a gRPC channel to it. Use as a context manager."""
+    """One running policy pack and a gRPC channel to it, serving one run of the engine: a preview
+    (``dry_run=True``) or the update. Use as a context manager."""
 
     def __init__(
         self,
@@ -439,8 +444,10 @@ class PolicyPackProcess:
         *,
         python: str = sys.executable,
         startup_timeout_seconds: float = 60.0,
+        dry_run: bool = False,
     ) -> None:
         self.pack_dir = pack_dir
+        self.dry_run = dry_run
         self._python = python
         self._startup_timeout = startup_timeout_seconds
         self._process: subprocess.Popen[bytes] | None = None
@@ -466,7 +473,8 @@ class PolicyPackProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            # Set explicitly, as the engine does, so an inherited value cannot leak in.
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", DRY_RUN_VARIABLE: str(self.dry_run).lower()},
         )
         port = self._read_port()
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -563,8 +571,10 @@ class PolicyPackProcess:
         self.config = reconciled
         return reconciled
 
-    def configure_stack(self, stack: str, project: str, *, dry_run: bool = True) -> None:
-        self.stub.ConfigureStack(proto.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=dry_run))
+    def configure_stack(self, stack: str, project: str) -> None:
+        self.stub.ConfigureStack(
+            proto.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=self.dry_run)
+        )
 
     def _analyze_request(self, resource: AnalyzerResource, inputs: Mapping[str, Any]) -> proto.AnalyzeRequest:
         return proto.AnalyzeRequest(
@@ -603,9 +613,10 @@ class PolicyPackProcess:
     # -- a whole preview -------------------------------------------------------------------------------
 
     def preview(self, resources: Sequence[AnalyzerResource]) -> PreviewReport:
-        """What ``pulumi preview --policy-pack`` does with these resources: remediate each, analyze the
-        remediated inputs, then analyze the stack. Remediate is skipped when no policy is at the remediate
-        level: the pack would answer every call with nothing."""
+        """What one run of ``pulumi preview`` or ``pulumi up --policy-pack`` does with these resources (the
+        preview or the update, as this process serves): remediate each, analyze the remediated inputs, then
+        analyze the stack. Remediate is skipped when no policy is at the remediate level: the pack would
+        answer every call with nothing."""
         seconds: dict[str, float] = {}
         resources = list(resources)
         requests = [self._analyze_request(resource, resource.inputs) for resource in resources]

@@ -5,6 +5,14 @@ tests all use this runner: it reads ``Pulumi.<stack>.yaml`` the way the CLI woul
 ``__main__.py`` against a recording mock monitor, and returns every registered resource with its inputs,
 its parent and the stack outputs. Each run happens in a fresh ``contextvars`` context, so runs of
 different stacks in one process do not share Pulumi's global state.
+
+A run models one of the two phases of ``pulumi up`` on a new stack:
+
+- ``Phase.PREVIEW``, the preview that starts every ``pulumi up``: nothing exists yet, so every output a
+  provider computes (an ARN, an id, a queue URL, a key id) is unknown, and so is every input built from
+  one (``Output.json_dumps`` of a policy document naming an ARN is one unknown string). The program sees
+  them as unknown and the policy pack receives the engine's unknown sentinel in their place.
+- ``Phase.UPDATE``, the update itself (or an update of an existing stack): every value is known.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ import json
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import SETTINGS, get_root_resource
@@ -32,6 +42,17 @@ PROJECT = "fleetguard"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
+
+
+class Phase(StrEnum):
+    """The two runs ``pulumi up`` makes of a program: a preview (dry run), then the update."""
+
+    PREVIEW = "preview"
+    UPDATE = "update"
+
+    @property
+    def dry_run(self) -> bool:
+        return self is Phase.PREVIEW
 
 
 @dataclass(frozen=True)
@@ -144,8 +165,9 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
 class _RecordingMocks(pulumi.runtime.Mocks):
     """Answers the provider calls the program makes and returns inputs plus computed outputs."""
 
-    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]], phase: Phase) -> None:
         self.stack_references = stack_references
+        self.phase = phase
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
@@ -154,7 +176,13 @@ class _RecordingMocks(pulumi.runtime.Mocks):
                 raise KeyError(f"no outputs given for StackReference {stack_name!r}")
             return stack_name, {"name": stack_name, "outputs": dict(self.stack_references[stack_name])}
         state = dict(args.inputs)
-        state.update(_computed_outputs(args.typ, args.name, args.inputs))
+        computed = _computed_outputs(args.typ, args.name, args.inputs)
+        if self.phase is Phase.PREVIEW:
+            # A resource that does not exist yet: the provider's preview knows its inputs only. The id and
+            # every computed output are unknown, which the SDK propagates into everything built from them.
+            state.update({key: Unknown() for key in computed})  # type: ignore[no-untyped-call]
+            return None, state
+        state.update(computed)
         return f"{args.name}-id", state
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -228,7 +256,7 @@ def run_stack(
     stack: str,
     config_overrides: Mapping[str, Any] | None = None,
     *,
-    preview: bool = False,
+    phase: Phase = Phase.UPDATE,
     root: Path = REPO_ROOT,
     project: str = PROJECT,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
@@ -238,6 +266,7 @@ def run_stack(
     ``config_overrides`` maps config keys (``fleetguard:detect`` or ``detect``) to values; ``None``
     removes a key. Non-string values are JSON-encoded as the CLI does for structured config.
     ``stack_references`` gives the outputs a ``pulumi.StackReference`` to each named stack reads.
+    ``phase`` chooses what the engine knows: at ``Phase.PREVIEW`` of a new stack no computed output is known.
     """
     config = load_stack_config(stack, root, project)
     for key, value in (config_overrides or {}).items():
@@ -246,15 +275,15 @@ def run_stack(
             config.pop(qualified, None)
         else:
             config[qualified] = value if isinstance(value, str) else json.dumps(value)
-    recording = _RecordingMocks(stack_references or {})
+    recording = _RecordingMocks(stack_references or {}, phase)
     run = functools.partial(
-        _run_in_fresh_context, recording, stack=stack, project=project, config=config, preview=preview, root=root
+        _run_in_fresh_context, recording, stack=stack, project=project, config=config, root=root
     )
     return contextvars.Context().run(run)
 
 
 def _run_in_fresh_context(
-    recording: _RecordingMocks, *, stack: str, project: str, config: dict[str, str], preview: bool, root: Path
+    recording: _RecordingMocks, *, stack: str, project: str, config: dict[str, str], root: Path
 ) -> StackRun:
     # A private event loop per run: a run that fails must not leave tasks behind for the next one.
     loop = asyncio.new_event_loop()
@@ -264,7 +293,7 @@ def _run_in_fresh_context(
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
         monitor = _RecordingMonitor(recording)
-        mocks.set_mocks(recording, project=project, stack=stack, preview=preview, monitor=monitor)
+        mocks.set_mocks(recording, project=project, stack=stack, preview=recording.phase.dry_run, monitor=monitor)
         set_all_config(config)
 
         def program() -> None:

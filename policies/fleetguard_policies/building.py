@@ -1,9 +1,20 @@
 """How every fleetguard rule is declared: metadata (severity, control mapping, remediation steps,
-config schema) plus a check over plain property data that fails closed on unknown values."""
+config schema) plus a check over plain property data, and what a rule's verdict is when a value it needs
+is unknown.
+
+``pulumi up`` runs the pack twice: over the preview, where every value a provider computes (an ARN, an
+id) is still unknown, and over the update, where every value is known. A rule that cannot decide at
+preview because of an unknown reports it as advisory, once per resource and rule, as pulumi-policy itself
+does when a policy reads an unknown; the update then enforces the rule on the real value. A value that is
+still unknown at the update has nothing left to resolve it, so the rule fails closed there: a violation
+at the rule's own enforcement level.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -19,7 +30,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from .values import CannotVerify, InvalidProperty, plain, to_engine
 
@@ -28,10 +39,33 @@ FRAMEWORK_VERSION = "PCI DSS 4.0; 45 CFR 164 Subpart C; SP 800-53 Rev. 5"
 
 IOT_TYPE_PREFIXES = ("aws:iot/", "aws-native:iot:")
 
+DRY_RUN_VARIABLE = "PULUMI_DRY_RUN"
+"""How the engine tells a policy pack which run it serves: ``true`` for a preview, ``false`` for the update
+(set for every policy pack process the engine boots, one per run)."""
+
+PREVIEW_NOTE = "the update, where it is known, enforces this policy"
 FAIL_CLOSED_HINT = (
-    "fleetguard policies fail closed: build the value from names known at preview (for example an ARN "
-    "formatted from the account, region and resource name) or deploy the dependency first"
+    "nothing is left to resolve it at the update, so fleetguard fails closed: pass the value itself, or "
+    "deploy what computes it first"
 )
+
+
+def at_preview() -> bool:
+    """Whether this run is a preview. Without the engine's word it is not: an unknown then fails closed."""
+    return os.environ.get(DRY_RUN_VARIABLE, "").strip().lower() == "true"
+
+
+class NotKnownAtPreviewError(UnknownValueError):
+    """Raised out of a rule at preview so the SDK reports it the way it reports any unknown a policy
+    reads: one advisory diagnostic for the resource and rule, which does not block the preview."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(UNKNOWN_STRING_VALUE, [])
+        self.message = f"{what}; {PREVIEW_NOTE}"
+
+
+def _what(error: CannotVerify | UnknownValueError) -> str:
+    return error.what if isinstance(error, CannotVerify) else error.message
 
 
 @dataclass(frozen=True)
@@ -136,12 +170,60 @@ StackCheck = Callable[[StackContext, Report], None]
 
 
 def report_cannot_verify(report: Report, error: CannotVerify | UnknownValueError, urn: str | None = None) -> None:
-    what = error.what if isinstance(error, CannotVerify) else error.message
-    message = f"cannot verify at preview: {what}; {FAIL_CLOSED_HINT}"
+    """An unknown the rule cannot decide on. At preview it is noted for the advisory the rule reports when
+    it finishes (the rule goes on judging what it can). At the update it is a violation at the rule's
+    level, since no later run will know the value."""
+    if at_preview():
+        pending = _unresolved.get()
+        if pending is None:
+            raise NotKnownAtPreviewError(f"cannot verify until the update: {_what(error)}") from error
+        pending.add(error, urn)
+        return
+    message = f"cannot verify at the update: {_what(error)}; {FAIL_CLOSED_HINT}"
     if urn is None:
         report(message)
     else:
         report(message, urn)
+
+
+class _Unresolved:
+    """What one run of one rule could not decide on at preview."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, error: CannotVerify | UnknownValueError, urn: str | None) -> None:
+        self.items.append(f"{_resource_label(urn)}: {_what(error)}" if urn else _what(error))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise NotKnownAtPreviewError("cannot verify until the update: " + "; ".join(dict.fromkeys(self.items)))
+
+
+_unresolved: ContextVar[_Unresolved | None] = ContextVar("fleetguard_unresolved", default=None)
+
+
+def _resource_label(urn: str) -> str:
+    """``type name`` from a URN, for naming a resource inside a stack rule's message."""
+    type_path, _, name = urn.rpartition("::")
+    return f"{type_path.rpartition('::')[2].split('$')[-1]} {name}"
+
+
+def _judge(report: Report, run: Callable[[], None]) -> None:
+    """Run one rule: definite findings are reported as they are found; at preview, whatever it could not
+    decide becomes one advisory for the rule (and resource) once it has judged everything else."""
+    pending = _Unresolved()
+    token = _unresolved.set(pending)
+    try:
+        try:
+            run()
+        except (CannotVerify, UnknownValueError) as error:
+            report_cannot_verify(report, error)
+        except InvalidProperty as error:
+            report(str(error), None)
+    finally:
+        _unresolved.reset(token)
+    pending.raise_if_any()
 
 
 def resource_policy(
@@ -156,7 +238,8 @@ def resource_policy(
     config_schema: PolicyConfigSchema | None = None,
     fix: ResourceFix | None = None,
 ) -> ResourceValidationPolicy:
-    """A resource policy that is not applicable to types it does not govern and fails closed."""
+    """A resource policy that is not applicable to types it does not govern; an unknown it cannot decide
+    on is advisory at preview and a violation at the update (see the module docstring)."""
 
     def context(args: ResourceValidationArgs) -> ResourceContext:
         if not governs(args.resource_type, args.props):
@@ -173,12 +256,7 @@ def resource_policy(
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         ctx = context(args)
-        try:
-            check(ctx, report_violation)
-        except (CannotVerify, UnknownValueError) as error:
-            report_cannot_verify(report_violation, error)
-        except InvalidProperty as error:
-            report_violation(str(error), None)
+        _judge(report_violation, lambda: check(ctx, report_violation))
 
     def remediate(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
         assert fix is not None
@@ -215,16 +293,11 @@ def stack_policy(
     check: StackCheck,
     config_schema: PolicyConfigSchema | None = None,
 ) -> StackValidationPolicy:
-    """A stack policy whose check reports per resource; an unknown value it cannot decide on is
-    reported as a violation (against the stack) rather than skipped."""
+    """A stack policy whose check reports per resource; an unknown value it cannot decide on is advisory at
+    preview and a violation at the update (see the module docstring)."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        try:
-            check(StackContext(args), report_violation)
-        except (CannotVerify, UnknownValueError) as error:
-            report_cannot_verify(report_violation, error)
-        except InvalidProperty as error:
-            report_violation(str(error), None)
+        _judge(report_violation, lambda: check(StackContext(args), report_violation))
 
     return StackValidationPolicy(
         name=name,
@@ -253,7 +326,7 @@ def option(config: Mapping[str, Any], schema: PolicyConfigSchema, key: str) -> A
 
 
 def each(items: Iterable[StackResource], report: Report, check: Callable[[StackResource], None]) -> None:
-    """Run ``check`` per resource so one unknown value fails closed for that resource only."""
+    """Run ``check`` per resource so one unknown value leaves the rule's verdict on the others intact."""
     for item in items:
         try:
             check(item)

@@ -2,10 +2,10 @@
 
 At preview, a property computed by another resource (an ARN, a key id) is *unknown*. pulumi-policy
 hands rules a proxy that raises ``UnknownValueError`` when such a value is read, and in ``Remediate``
-it hands over the raw sentinel strings instead. The SDK turns an escaped ``UnknownValueError`` into an
-advisory "can't run policy" note, which would let an unverifiable resource deploy; fleetguard's rules
-fail closed instead. ``plain`` copies proxied properties into ordinary dicts and lists with every
-unknown replaced by ``UNKNOWN``, so a rule can decide explicitly what an unknown means for it.
+it hands over the raw sentinel strings instead. ``plain`` copies proxied properties into ordinary dicts
+and lists with every unknown replaced by ``UNKNOWN``, so a rule judges everything it can and says
+explicitly which value it could not decide on (``CannotVerify``); ``building`` turns that into an
+advisory at preview and a violation at the update.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class _Unknown:
     """A value the engine will only know after the resources it depends on are created."""
 
     def __repr__(self) -> str:
-        return "<unknown until apply>"
+        return "<unknown>"
 
 
 UNKNOWN: Final = _Unknown()
@@ -51,7 +51,8 @@ class InvalidProperty(Exception):  # noqa: N818 (the rule reports it as a violat
 
 
 class CannotVerify(Exception):  # noqa: N818 (reads as the rule's verdict, not an error kind)
-    """A rule needs a value that is unknown at preview, so it cannot decide and must fail closed."""
+    """A rule needs a value that is unknown, so it cannot decide: advisory at preview, where the update will
+    know the value; a violation at the update, where nothing will."""
 
     def __init__(self, what: str) -> None:
         super().__init__(what)
@@ -111,7 +112,7 @@ def path(value: Any, *keys: str | int) -> Any:
 def known(value: Any, what: str) -> Any:
     """``value`` itself, or ``CannotVerify`` naming ``what`` when it is unknown."""
     if value is UNKNOWN:
-        raise CannotVerify(f"{what} is unknown until apply")
+        raise CannotVerify(f"{what} is unknown")
     return value
 
 

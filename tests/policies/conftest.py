@@ -1,4 +1,5 @@
-"""One policy pack process per test session, booted and spoken to exactly as the Pulumi engine does."""
+"""One policy pack process per phase of ``pulumi up`` per test session, booted and spoken to exactly as
+the Pulumi engine does: ``pack`` serves the update (every value known), ``preview_pack`` the preview."""
 
 from __future__ import annotations
 
@@ -7,17 +8,37 @@ from collections.abc import Iterator
 import pytest
 
 from tools.analyzer_client import PolicyPackProcess
+from tools.mockstack import Phase
 
 
 @pytest.fixture(scope="session")
 def pack_process() -> Iterator[PolicyPackProcess]:
-    with PolicyPackProcess() as process:
+    with PolicyPackProcess(dry_run=False) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def preview_pack_process() -> Iterator[PolicyPackProcess]:
+    with PolicyPackProcess(dry_run=True) as process:
         yield process
 
 
 @pytest.fixture
 def pack(pack_process: PolicyPackProcess) -> PolicyPackProcess:
-    """The running pack, configured with its own defaults (every policy mandatory) for each test, so a
-    test that configures it differently cannot leak into the next."""
+    """The running update-phase pack, configured with its own defaults (every policy mandatory) for each
+    test, so a test that configures it differently cannot leak into the next."""
     pack_process.configure(None)
     return pack_process
+
+
+@pytest.fixture
+def preview_pack(preview_pack_process: PolicyPackProcess) -> PolicyPackProcess:
+    """The running preview-phase pack, reset to its defaults like ``pack``."""
+    preview_pack_process.configure(None)
+    return preview_pack_process
+
+
+@pytest.fixture
+def packs(pack: PolicyPackProcess, preview_pack: PolicyPackProcess) -> dict[Phase, PolicyPackProcess]:
+    """Both phases' packs, as ``tools.policy_check`` takes them."""
+    return {Phase.PREVIEW: preview_pack, Phase.UPDATE: pack}

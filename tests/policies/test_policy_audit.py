@@ -98,7 +98,7 @@ def test_an_unknown_enabled_flag_fails_closed(pack: PolicyPackProcess) -> None:
 
     [message] = violations(pack.analyze(changed(configuration, auditCheckConfigurations=checks)), CRITICAL)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
     assert "deviceCertificateSharedCheck" in message
 
 
@@ -191,7 +191,7 @@ def test_unknown_scheduled_targets_fail_closed(pack: PolicyPackProcess) -> None:
 
     [message] = violations(pack.analyze_stack(stack), SCHEDULED)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_the_schedule_rule_does_not_apply_to_stacks_without_iot(pack: PolicyPackProcess) -> None:

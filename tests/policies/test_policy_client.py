@@ -55,7 +55,7 @@ def test_typed_unknown_sentinels_fail_closed_too(pack: PolicyPackProcess, sentin
 
     [message] = violations(pack.analyze(changed(resource, **{field_name: sentinel})), policy)
 
-    assert message.startswith(f"cannot verify at preview: {field_name} is unknown until apply")
+    assert message.startswith(f"cannot verify at the update: {field_name} is unknown")
 
 
 def test_a_value_the_engine_cannot_carry_is_rejected_with_its_path() -> None:

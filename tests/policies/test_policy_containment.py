@@ -133,7 +133,7 @@ def test_an_unknown_target_without_a_dependency_fails_closed(pack: PolicyPackPro
 
     [message] = violations(pack.analyze_stack(replace(stack, attachment)), RULE)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_an_unknown_deny_policy_document_fails_closed(pack: PolicyPackProcess) -> None:
@@ -141,7 +141,7 @@ def test_an_unknown_deny_policy_document_fails_closed(pack: PolicyPackProcess) -
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
     assert "quarantine-deny" in message
 
 
@@ -150,7 +150,7 @@ def test_a_policy_defined_outside_the_stack_cannot_be_verified(pack: PolicyPackP
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
     assert "'fleetguard-quarantine-deny'" in message
     assert "not defined in this stack" in message
 

@@ -55,7 +55,7 @@ def test_alert_target_arns_unknown_at_preview_count_as_set(pack: PolicyPackProce
 def test_unknown_alert_targets_fail_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze(security_profile(alertTargets=unknown())), ALERT)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 @pytest.mark.parametrize("target_arns", [None, []])
@@ -72,7 +72,7 @@ def test_target_arns_that_are_unknown_elements_still_count(pack: PolicyPackProce
 def test_an_unknown_target_list_fails_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze(security_profile(targetArns=unknown())), TARGETS)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_detect_resource_rules_do_not_apply_to_other_types(pack: PolicyPackProcess) -> None:
@@ -127,7 +127,7 @@ def test_unknown_behaviors_fail_closed_unless_another_profile_decides(pack: Poli
 
     only_unknown = replace(stack, security_profile("ml", behaviors=[RULE_BEHAVIOR]))
     [message] = violations(pack.analyze_stack(only_unknown), ML)
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_the_ml_rule_does_not_apply_to_stacks_without_iot(pack: PolicyPackProcess) -> None:

@@ -88,7 +88,7 @@ def test_keys_kms_cannot_rotate_automatically_are_left_alone(
 def test_unknown_rotation_fails_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze(kms_key(enableKeyRotation=unknown())), ROTATION)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_the_rotation_remediation_turns_rotation_on(pack: PolicyPackProcess) -> None:
@@ -175,7 +175,7 @@ def test_an_unknown_redrive_policy_without_a_queue_dependency_fails_closed(pack:
 
     work_diagnostics = [item for item in result.diagnostics if item.policy_name == DLQ and item.urn == work.urn]
     assert len(work_diagnostics) == 1
-    assert "cannot verify at preview: the redrivePolicy of fleetguard-events" in work_diagnostics[0].message
+    assert "cannot verify at the update: the redrivePolicy of fleetguard-events" in work_diagnostics[0].message
 
 
 def test_a_queue_declaring_itself_a_dead_letter_queue_needs_no_redrive(pack: PolicyPackProcess) -> None:

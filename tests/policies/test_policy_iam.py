@@ -84,7 +84,7 @@ def test_an_unknown_document_fails_closed_and_the_others_are_still_checked(pack:
     messages = violations(pack.analyze(offender), RULE)
 
     assert len(messages) == 2
-    assert messages[0].startswith("cannot verify at preview")
+    assert messages[0].startswith("cannot verify at the update")
     assert "inlinePolicies[2]" in messages[1]
 
 

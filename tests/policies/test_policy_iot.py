@@ -133,7 +133,7 @@ def test_an_unknown_policy_document_fails_closed(pack: PolicyPackProcess) -> Non
 
     for rule in IOT_RULES:
         [message] = violations(result, rule)
-        assert message.startswith("cannot verify at preview")
+        assert message.startswith("cannot verify at the update")
         assert "policy" in message
     assert all(diagnostic.mandatory for diagnostic in result.diagnostics)
 
@@ -153,7 +153,7 @@ def test_an_unknown_client_resource_fails_closed_but_unknown_topics_do_not(pack:
 
     assert not violations(result, "iot-policy-no-wildcard-resources")
     [message] = violations(result, "iot-policy-client-id-bound-to-thing")
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_a_document_that_is_not_json_is_reported(pack: PolicyPackProcess) -> None:

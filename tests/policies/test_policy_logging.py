@@ -42,7 +42,7 @@ def test_the_native_logging_resource_is_governed_too(pack: PolicyPackProcess) ->
 def test_an_unknown_log_level_fails_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze(changed(logging_options(), defaultLogLevel=unknown())), IOT_LOGGING)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_a_year_of_retention_passes(pack: PolicyPackProcess) -> None:
@@ -72,7 +72,7 @@ def test_the_minimum_retention_is_configurable(pack: PolicyPackProcess) -> None:
 def test_unknown_retention_fails_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze(log_group(unknown())), RETENTION)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_logging_rules_do_not_apply_to_other_types(pack: PolicyPackProcess) -> None:

@@ -65,7 +65,7 @@ def test_engagement_arns_unknown_at_preview_still_count(pack: PolicyPackProcess)
 def test_an_unknown_engagement_list_fails_closed(pack: PolicyPackProcess) -> None:
     [message] = violations(pack.analyze_stack(replace(compliant_stack(), response_plan(engagements=unknown()))), RULE)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_a_one_stage_escalation_plan_is_blocked(pack: PolicyPackProcess) -> None:

@@ -59,7 +59,7 @@ def test_an_unknown_product_arn_fails_closed(pack: PolicyPackProcess) -> None:
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 def test_the_rule_does_not_apply_without_security_hub(pack: PolicyPackProcess) -> None:

@@ -38,7 +38,7 @@ Breakage = Callable[[list[AnalyzerResource]], list[AnalyzerResource]]
 
 @pytest.fixture(scope="module")
 def previews() -> dict[str, StackRun]:
-    return {stack: run_stack(stack, preview=True) for stack in STACKS}
+    return {stack: run_stack(stack) for stack in STACKS}
 
 
 def judge(pack: PolicyPackProcess, stack: str, resources: list[AnalyzerResource],
@@ -153,8 +153,7 @@ def test_a_disabled_critical_audit_check_is_blocked_in_prod_and_warned_in_dev(
     pack: PolicyPackProcess, previews: dict[str, StackRun], stack: str,
 ) -> None:
     unbroken = from_registrations(previews[stack].resources)
-    run = run_stack(stack, {"audit": audit_with_disabled_check(stack, "IOT_POLICY_OVERLY_PERMISSIVE_CHECK")},
-                    preview=True)
+    run = run_stack(stack, {"audit": audit_with_disabled_check(stack, "IOT_POLICY_OVERLY_PERMISSIVE_CHECK")})
     broken = from_registrations(run.resources)
 
     blocked, _, prod_report = added_names(pack, stack, "prod", unbroken, broken)
@@ -167,8 +166,7 @@ def test_a_disabled_critical_audit_check_is_blocked_in_prod_and_warned_in_dev(
 
 
 def test_the_dev_exemption_covers_the_lab_certificate_check_only(pack: PolicyPackProcess) -> None:
-    run = run_stack("dev", {"audit": audit_with_disabled_check("dev", "DEVICE_CERTIFICATE_SHARED_CHECK")},
-                    preview=True)
+    run = run_stack("dev", {"audit": audit_with_disabled_check("dev", "DEVICE_CERTIFICATE_SHARED_CHECK")})
 
     report = judge(pack, "dev", from_registrations(run.resources))
 

@@ -89,7 +89,7 @@ def test_unknown_tag_values_count_but_an_unknown_tag_map_fails_closed(pack: Poli
     assert not violations(pack.analyze(topic(tags={**TAGS, "Owner": unknown()})), RULE)
 
     [message] = violations(pack.analyze(topic(tags=unknown())), RULE)
-    assert message.startswith("cannot verify at preview")
+    assert message.startswith("cannot verify at the update")
 
 
 @pytest.mark.parametrize("untaggable", [
