@@ -107,7 +107,10 @@ quarantine = QuarantineComponent(f"{prefix}-quarantine", {
     "region": region,
     "partition": partition,
     "iot_data_endpoint": iot_data_endpoint,
-    "read_incident_records": settings.incident_response.incident_manager.enabled,
+    "incident_response_plan_name": (
+        settings.incident_response.incident_manager.response_plan_name
+        if settings.incident_response.incident_manager.enabled else None
+    ),
     "tags": settings.tags,
 })
 pulumi.export(out.QUARANTINE_GROUP_NAME, quarantine.group.name)

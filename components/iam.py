@@ -39,3 +39,27 @@ def service_trust_policy(service: str, account_id: pulumi.Input[str] | None = No
     if account_id is not None:
         trust["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [trust]})
+
+
+def incident_statement(
+    actions: Sequence[str],
+    *,
+    partition: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+    response_plan_name: str,
+    sid: str,
+) -> dict[str, Any]:
+    """Allow ``actions`` on the incidents that this stack's response plan opens.
+
+    IAM authorises a call on an incident (timeline events, related items) against the incident record
+    and against the response plan that opened it, so the statement names both. The ARNs are built from
+    the plan's name, not read from the plan, so a role the plan itself depends on can hold them.
+    Incident Manager ARNs carry no region.
+    """
+    response_plan = pulumi.Output.format(
+        "arn:{0}:ssm-incidents::{1}:response-plan/{2}", partition, account_id, response_plan_name
+    )
+    incident_records = pulumi.Output.format(
+        "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account_id, response_plan_name
+    )
+    return statement(actions, [incident_records, response_plan], sid=sid)

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.function import FunctionArgs, FunctionComponent
-from components.iam import policy_document, statement
+from components.iam import incident_statement, policy_document, statement
 from settings.response import IncidentResponseSettings
 
 DLQ_RETENTION_SECONDS: Final = 1_209_600
@@ -239,14 +239,14 @@ class IntakeComponent(pulumi.ComponentResource):
             ))
         response_plan_arn = args["response_plan_arn"]
         if response_plan_arn is not None:
-            incident_records = pulumi.Output.format(
-                "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account, args["response_plan_name"]
-            )
             statements += [
                 statement(["ssm-incidents:StartIncident"], [response_plan_arn], sid="OpenIncidents"),
                 # A storm's devices are listed on its fleet incident, and each batch noted on the timeline.
-                statement(["ssm-incidents:CreateTimelineEvent", "ssm-incidents:UpdateRelatedItems"],
-                          [incident_records], sid="AnnotateFleetIncidents"),
+                incident_statement(
+                    ["ssm-incidents:CreateTimelineEvent", "ssm-incidents:UpdateRelatedItems"],
+                    partition=partition, account_id=account, response_plan_name=args["response_plan_name"],
+                    sid="AnnotateFleetIncidents",
+                ),
             ]
         else:
             # Without Incident Manager no runbook runs: the intake quarantines each device itself.

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
-from components.iam import policy_document, service_trust_policy, statement
+from components.iam import incident_statement, policy_document, service_trust_policy, statement
 from settings.quarantine import QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
@@ -122,9 +122,9 @@ class QuarantineArgs(TypedDict):
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host, resolved at deploy time so the handlers need no
     iot:DescribeEndpoint (an action without resource-level permissions)."""
-    read_incident_records: bool
-    """Let the contain function list an Incident Manager incident's related items (the runbook may pass
-    only the incident); true only where Incident Manager is in use."""
+    incident_response_plan_name: str | None
+    """The response plan whose incidents' related items the contain function may list (the runbook may
+    pass only the incident); None where Incident Manager is not in use."""
     tags: dict[str, str]
     """Tags for every taggable child."""
 
@@ -330,9 +330,6 @@ class QuarantineComponent(pulumi.ComponentResource):
         settings = args["settings"]
         partition, region, account = args["partition"], args["region"], args["account_id"]
         things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
-        incident_records = pulumi.Output.format(
-            "arn:{0}:ssm-incidents::{1}:incident-record/*", partition, account
-        )
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
         # Read back after each group write; DescribeThing only tells a missing thing from a missing group.
         read_memberships = statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things],
@@ -367,11 +364,13 @@ class QuarantineComponent(pulumi.ComponentResource):
             read_memberships,
             flag_shadow,
         ]
-        if args["read_incident_records"]:
+        response_plan_name = args["incident_response_plan_name"]
+        if response_plan_name is not None:
             # Incident-only events name their devices as the incident's related items.
-            contain_statements.append(
-                statement(["ssm-incidents:ListRelatedItems"], [incident_records], sid="ReadIncidentDevices")
-            )
+            contain_statements.append(incident_statement(
+                ["ssm-incidents:ListRelatedItems"], partition=partition, account_id=account,
+                response_plan_name=response_plan_name, sid="ReadIncidentDevices",
+            ))
         self.contain_function = FunctionComponent(
             f"{name}-contain",
             function_args(

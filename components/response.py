@@ -189,14 +189,21 @@ class ResponseComponent(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        automation_definition = pulumi.Output.format(
-            "arn:{0}:ssm:{1}:{2}:automation-definition/{3}:*", partition, region, account, self.runbook.name
-        )
+        # IAM authorises the start against the runbook (as a document and as any version of it) and
+        # against the execution it creates, whose id does not exist until then.
+        runbook_resources = [
+            pulumi.Output.format(template, partition, region, account, self.runbook.name)
+            for template in (
+                "arn:{0}:ssm:{1}:{2}:document/{3}",
+                "arn:{0}:ssm:{1}:{2}:automation-definition/{3}:*",
+                "arn:{0}:ssm:{1}:{2}:automation-execution/*",
+            )
+        ]
         start_policy = aws.iam.RolePolicy(
             f"{name}-incident-manager-policy",
             role=self.incident_manager_role.id,
             policy=policy_document(
-                statement(["ssm:StartAutomationExecution"], [automation_definition], sid="StartRunbook"),
+                statement(["ssm:StartAutomationExecution"], runbook_resources, sid="StartRunbook"),
                 statement(
                     ["iam:PassRole"], [self.runbook_role.arn], sid="PassRunbookRole",
                     condition={"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}},

@@ -1,7 +1,8 @@
 """What the dev and prod stacks register, checked against AWS's own schemas and API models.
 
 Mocks accept any input; AWS does not. Every aws-native resource must satisfy its CloudFormation
-resource schema, and every IAM/IoT policy document may name only real actions and no wildcards.
+resource schema, and every IAM/IoT policy document may name only real actions and no wildcards, each
+granted on every resource type the Service Authorization Reference authorises it against.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from tests.test_stack_outputs import ALL_OFF
 from tools.aws_actions import unknown_actions, wildcard_actions
 from tools.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
-from tools.mockstack import StackRun
+from tools.iam_reference import authorisation_gaps, reference_version
+from tools.mockstack import StackRun, run_stack
 
 # Pulumi type -> input properties that hold one policy document (JSON text in the classic provider).
 POLICY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -19,6 +24,9 @@ POLICY_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:iam/rolePolicy:RolePolicy": ("policy",),
     "aws:iam/policy:Policy": ("policy",),
     "aws:iam/role:Role": ("assumeRolePolicy",),
+    "aws:kms/key:Key": ("policy",),
+    "aws:sns/topicPolicy:TopicPolicy": ("policy",),
+    "aws:sqs/queuePolicy:QueuePolicy": ("policy",),
 }
 
 
@@ -63,3 +71,25 @@ def test_every_policy_document_names_only_real_actions_and_no_wildcards(any_stac
     ]
 
     assert findings == []
+
+
+@pytest.fixture(scope="module")
+def all_off_stack() -> StackRun:
+    return run_stack("prod", ALL_OFF)
+
+
+@pytest.fixture(params=["dev", "prod", "all-off"])
+def every_variant(request: pytest.FixtureRequest) -> StackRun:
+    fixture = {"dev": "dev_stack", "prod": "prod_stack", "all-off": "all_off_stack"}[request.param]
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+def test_every_statement_grants_its_actions_on_each_resource_type_aws_checks(every_variant: StackRun) -> None:
+    # A statement that misses a required resource type deploys fine and is denied at run time: the
+    # containment runbook and the storm path depend on these grants.
+    documents = list(policy_documents(every_variant))
+    assert documents, f"{every_variant.stack} writes no policy documents; nothing was checked"
+
+    findings = [f"{where}: {finding}" for where, document in documents for finding in authorisation_gaps(document)]
+
+    assert not findings, f"Service Authorization Reference {reference_version()}:\n" + "\n".join(findings)

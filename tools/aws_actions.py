@@ -58,14 +58,14 @@ def unknown_actions(policy_document: Mapping[str, Any] | str) -> list[str]:
     Wildcards are checked only for matching something; ``wildcard_actions`` reports them as such.
     """
     findings: list[str] = []
-    for location, statement in _statements(policy_document):
+    for location, statement in policy_statements(policy_document):
         if "NotAction" in statement:
             findings.append(
                 f"{location}.NotAction: applies to every action except those listed; name the actions in Action instead"
             )
         if "Action" not in statement and "NotAction" not in statement:
             findings.append(f"{location}: has neither Action nor NotAction, which AWS rejects")
-        for action_location, action in _actions(statement, location):
+        for action_location, action in statement_actions(statement, location):
             problem = _action_problem(action)
             if problem is not None:
                 findings.append(f"{action_location}: {problem}")
@@ -76,13 +76,14 @@ def wildcard_actions(policy_document: Mapping[str, Any] | str) -> list[str]:
     """Every action in ``policy_document`` that contains a wildcard (``*`` or ``?``)."""
     return [
         f"{action_location}: {action!r} is a wildcard; name each action the statement needs"
-        for location, statement in _statements(policy_document)
-        for action_location, action in _actions(statement, location)
+        for location, statement in policy_statements(policy_document)
+        for action_location, action in statement_actions(statement, location)
         if any(character in action for character in _WILDCARD_CHARACTERS)
     ]
 
 
-def _statements(policy_document: Mapping[str, Any] | str) -> list[tuple[str, Mapping[str, Any]]]:
+def policy_statements(policy_document: Mapping[str, Any] | str) -> list[tuple[str, Mapping[str, Any]]]:
+    """(location, statement) for each statement of a document given as JSON text or an object."""
     document: Any = policy_document
     if isinstance(policy_document, str):
         try:
@@ -102,7 +103,8 @@ def _statements(policy_document: Mapping[str, Any] | str) -> list[tuple[str, Map
     raise ValueError(f"policy document needs a Statement object or list, got {statements!r}")
 
 
-def _actions(statement: Mapping[str, Any], location: str) -> Iterator[tuple[str, str]]:
+def statement_actions(statement: Mapping[str, Any], location: str) -> Iterator[tuple[str, str]]:
+    """(location, action) for each action of one statement's ``Action`` element."""
     actions = statement.get("Action")
     if actions is None:
         return

@@ -221,8 +221,9 @@ def test_with_incident_manager_the_intake_opens_incidents_and_never_contains_alo
     assert set(granted) == ALWAYS | INCIDENTS
     assert granted["ssm-incidents:StartIncident"] == [plan.outputs["arn"]]
     records = f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/fleetguard-prod-iot-device-compromise/*"
-    assert granted["ssm-incidents:UpdateRelatedItems"] == [records]
-    assert granted["ssm-incidents:CreateTimelineEvent"] == [records]
+    # IAM authorises calls on an incident against its record and the plan that opened it.
+    assert granted["ssm-incidents:UpdateRelatedItems"] == [records, plan.outputs["arn"]]
+    assert granted["ssm-incidents:CreateTimelineEvent"] == [records, plan.outputs["arn"]]
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod-without-incident-manager"])

@@ -343,8 +343,11 @@ def test_contain_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
     }
     if any_stack.stack == "prod":  # Incident Manager is enabled in prod only
+        # IAM authorises ListRelatedItems against the incident record and the plan that opened it.
+        plan = any_stack.one("aws:ssmincidents/responsePlan:ResponsePlan")
         expected["ReadIncidentDevices"] = (
-            ["ssm-incidents:ListRelatedItems"], [f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/*"],
+            ["ssm-incidents:ListRelatedItems"],
+            [f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/{plan.inputs['name']}/*", plan.outputs["arn"]],
         )
     assert grants(role_statements(any_stack, "contain")) == expected
 

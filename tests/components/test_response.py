@@ -222,8 +222,11 @@ def test_incident_manager_role_may_only_start_this_runbook_with_its_role(prod_st
     document = policy(prod_stack.by_name("fleetguard-prod-response-incident-manager-policy"))
     start, pass_role = document["Statement"]
     assert start["Action"] == ["ssm:StartAutomationExecution"]
+    # The Service Authorization Reference requires the document and the execution besides the definition.
     assert start["Resource"] == [
-        f"arn:aws:ssm:us-east-1:{ACCOUNT_ID}:automation-definition/fleetguard-prod-iot-incident:*"
+        f"arn:aws:ssm:us-east-1:{ACCOUNT_ID}:document/fleetguard-prod-iot-incident",
+        f"arn:aws:ssm:us-east-1:{ACCOUNT_ID}:automation-definition/fleetguard-prod-iot-incident:*",
+        f"arn:aws:ssm:us-east-1:{ACCOUNT_ID}:automation-execution/*",
     ]
     runbook_role = prod_stack.by_name("fleetguard-prod-response-runbook-role")
     assert pass_role["Action"] == ["iam:PassRole"]
