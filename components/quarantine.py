@@ -18,7 +18,7 @@ import pulumi_aws_native as aws_native
 
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import incident_statement, policy_document, service_trust_policy, statement
-from settings.quarantine import QuarantineSettings
+from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
 """IoT policy variable: the name of the thing the connection belongs to."""
@@ -157,7 +157,8 @@ class QuarantineComponent(pulumi.ComponentResource):
             properties=aws.iot.ThingGroupPropertiesArgs(
                 description="fleetguard: devices under investigation; restricted by the quarantine policy",
             ),
-            tags=args["tags"],
+            # The policy pack recognises the quarantine group by this tag, not by its configurable name.
+            tags={**args["tags"], ROLE_TAG_KEY: QUARANTINE_ROLE},
             opts=child,
         )
         iot_arn_prefix = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args["partition"], args["region"],

@@ -18,7 +18,7 @@ from pulumi.runtime import config as runtime_config
 from settings.audit import AuditSettings, parse_audit
 from settings.detect import DetectSettings, parse_detect
 from settings.fleet import FleetSettings, parse_fleet
-from settings.quarantine import QuarantineSettings, parse_quarantine
+from settings.quarantine import ROLE_TAG_KEY, QuarantineSettings, parse_quarantine
 from settings.reader import ConfigError, KeySchema, Node, Problems, root
 from settings.response import IncidentResponseSettings, parse_incident_response
 from settings.security_hub import SecurityHubSettings, parse_security_hub
@@ -93,6 +93,9 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
     for key in extra_tags:
         if not re.fullmatch(TAG_KEY_PATTERN, key) or key.startswith("aws:"):
             problems.add(f"{NAMESPACE}:tags.{key}", "invalid tag key (1-128 characters, not starting with aws:)")
+        elif key == ROLE_TAG_KEY:
+            problems.add(f"{NAMESPACE}:tags.{key}", "reserved: fleetguard sets this tag itself, on the quarantine "
+                                                    "thing group only")
     alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
     detect = parse_detect(node("detect"), environment or "<environment>")
     return Settings(

@@ -12,6 +12,12 @@ from settings.reader import Node
 DEFAULT_GROUP_NAME: Final = "QUARANTINED"
 DEFAULT_FORENSIC_TOPIC_PREFIX: Final = "fleetguard/forensics"
 
+ROLE_TAG_KEY: Final = "fleetguard:role"
+QUARANTINE_ROLE: Final = "quarantine"
+"""The tag ``fleetguard:role=quarantine`` declares the quarantine group to the policy pack, whatever the
+group is named. The pack is installed without the program and keeps its own copy; a test pins the two
+equal. The key is reserved: stack tags may not set it, or every tagged group would claim the role."""
+
 IOT_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARN", "ERROR")
 """Levels AWS IoT v2 logging accepts, less DISABLED: the account default must let the quarantine group's
 DEBUG override take effect, and ENABLE_IOT_LOGGING refuses DISABLED."""

@@ -10,7 +10,15 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 from .building import Controls, Report, StackContext, StackResource, option, report_cannot_verify, stack_policy
 from .documents import excludes, grants, statements
 from .iot import IOT_POLICY_DOCUMENT_PROPERTY
+from .tagging import tag_map
 from .values import UNKNOWN, CannotVerify, as_list, has_value, path
+
+ROLE_TAG_KEY: Final = "fleetguard:role"
+QUARANTINE_ROLE: Final = "quarantine"
+"""A thing group tagged ``fleetguard:role=quarantine`` is declared the quarantine group, whatever its name.
+A tag is a literal, known at preview (the group names a mitigation action lists may not be). The program
+tags its group with its own copy of these values, which a test pins to these: the pack is installed
+without the program, so neither can import the other."""
 
 THING_GROUP_NAME_PROPERTY: Final = {
     "aws:iot/thingGroup:ThingGroup": "name",
@@ -28,7 +36,9 @@ QUARANTINE_SCHEMA = PolicyConfigSchema(properties={
     "quarantineGroupNameContains": {
         "type": "string",
         "minLength": 1,
-        "description": "Thing groups whose name contains this text (case-insensitive) are quarantine groups.",
+        "description": (f"Deprecated fallback, used only when no thing group is tagged "
+                        f"{ROLE_TAG_KEY}={QUARANTINE_ROLE}: thing groups whose name contains this text "
+                        "(case-insensitive) are then taken as quarantine groups."),
         "default": "quarantine",
     },
 })
@@ -154,15 +164,33 @@ def check_group(ctx: StackContext, group: StackResource, report: Report) -> None
             report(f"quarantine group {group.name} lacks {needed}", group.urn)
 
 
+def declared_role(group: StackResource) -> Any:
+    """The group's role tag: ``None`` without one, ``UNKNOWN`` when its tags are unknown at preview."""
+    try:
+        return tag_map(group.props.get("tags"), f"tags of thing group {group.name}").get(ROLE_TAG_KEY)
+    except CannotVerify:
+        return UNKNOWN
+
+
 def check_containment(ctx: StackContext, report: Report) -> None:
     ctx.require_iot("containment-quarantine-group")
+    roles = [(group, declared_role(group)) for group in ctx.of_type(*THING_GROUP_NAME_PROPERTY)]
+    groups = [group for group, role in roles if role == QUARANTINE_ROLE]
+    undecided = [group for group, role in roles if role is UNKNOWN]
+    for group in undecided:
+        report_cannot_verify(report, CannotVerify(
+            f"whether thing group {group.name} is the quarantine group (its {ROLE_TAG_KEY} tag)"), group.urn)
     fragment = str(option(ctx.config, QUARANTINE_SCHEMA, "quarantineGroupNameContains")).lower()
-    groups = [
-        group for group in ctx.of_type(*THING_GROUP_NAME_PROPERTY)
-        if fragment in str(physical_name(group, THING_GROUP_NAME_PROPERTY) or group.name).lower()
-    ]
+    if not groups and not undecided:
+        # Deprecated: a stack that declares no group by tag is judged on the groups its names suggest
+        # (never on a group whose tag declares another role).
+        groups = [group for group, role in roles if role is None
+                  and fragment in str(physical_name(group, THING_GROUP_NAME_PROPERTY) or group.name).lower()]
     if not groups:
-        report(f"the stack has no quarantine thing group (a thing group whose name contains {fragment!r})")
+        if not undecided:
+            report(f"the stack has no quarantine thing group: no thing group is tagged "
+                   f"{ROLE_TAG_KEY}={QUARANTINE_ROLE} (nor, by the deprecated quarantineGroupNameContains "
+                   f"fallback, named with {fragment!r})")
         return
     for group in groups:
         if has_value(group.props.get("queryString")):
@@ -179,8 +207,9 @@ def policies() -> list[Policy]:
     return [
         stack_policy(
             name="containment-quarantine-group",
-            description=("A quarantine thing group exists with an explicit-Deny IoT policy attached and its own "
-                         "logging, and a mitigation action moves suspect things into it."),
+            description=(f"A quarantine thing group (tagged {ROLE_TAG_KEY}={QUARANTINE_ROLE}) exists with an "
+                         "explicit-Deny IoT policy attached and its own logging, and a mitigation action moves "
+                         "suspect things into it."),
             severity=Severity.CRITICAL,
             controls=Controls(
                 pci=("12.10.1",),
@@ -188,7 +217,7 @@ def policies() -> list[Policy]:
                 nist=("IR-4", "AC-3", "AU-12"),
             ),
             remediation_steps=(
-                "Create a static thing group named like the quarantineGroupNameContains config; attach an IoT "
+                f"Create a static thing group tagged {ROLE_TAG_KEY}={QUARANTINE_ROLE} (any name); attach an IoT "
                 "policy whose Deny statements cover iot:Publish, iot:Subscribe and iot:Receive for all but "
                 "the investigation paths (an explicit Deny overrides every Allow); add "
                 "aws-native:iot:ResourceSpecificLogging for it (targetType THING_GROUP, logLevel DEBUG or INFO) "

@@ -70,8 +70,10 @@ def uses_tag_list(ctx: ResourceContext) -> bool:
     return isinstance(tags, list) or (tags is None and ctx.type.startswith("aws-native:"))
 
 
-def resource_tags(ctx: ResourceContext) -> dict[str, Any]:
-    tags = known(ctx.props.get("tags"), "tags")
+def tag_map(tags: Any, what: str = "tags") -> dict[str, Any]:
+    """Tags as a key to value map, from either shape (``what`` names them in errors): a value may be
+    ``UNKNOWN``; an unknown map, entry or key raises ``CannotVerify``."""
+    tags = known(tags, what)
     if tags is None:
         return {}
     if isinstance(tags, dict):
@@ -79,13 +81,17 @@ def resource_tags(ctx: ResourceContext) -> dict[str, Any]:
     if isinstance(tags, list):
         pairs: dict[str, Any] = {}
         for position, item in enumerate(tags, start=1):
-            entry = known(item, f"tags[{position}]")
-            key = known(entry.get("key"), f"tags[{position}].key") if isinstance(entry, dict) else None
+            entry = known(item, f"{what}[{position}]")
+            key = known(entry.get("key"), f"{what}[{position}].key") if isinstance(entry, dict) else None
             if not isinstance(key, str):
-                raise InvalidProperty(f"tags[{position}] must be an object with a string key")
+                raise InvalidProperty(f"{what}[{position}] must be an object with a string key")
             pairs[key] = entry.get("value")
         return pairs
-    raise InvalidProperty(f"tags must be a map or a list of key/value objects, got {tags!r}")
+    raise InvalidProperty(f"{what} must be a map or a list of key/value objects, got {tags!r}")
+
+
+def resource_tags(ctx: ResourceContext) -> dict[str, Any]:
+    return tag_map(ctx.props.get("tags"))
 
 
 def provider_default_tags(ctx: ResourceContext) -> dict[str, Any]:

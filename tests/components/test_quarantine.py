@@ -10,9 +10,12 @@ import re
 from typing import Any
 
 import pytest
+import regex  # type: ignore[import-untyped]
+from botocore.loaders import Loader  # type: ignore[import-untyped]
 
 import stack_outputs as out
 from components.quarantine import IOT_POLICY_MAX_CHARS, quarantine_policy_document
+from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY
 from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun, run_stack
 
 IOT = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}"
@@ -103,6 +106,31 @@ def test_quarantine_group_is_a_static_group_named_quarantined_and_tagged(any_sta
     assert group.inputs["tags"]["Environment"] == any_stack.stack
     assert "parentGroupName" not in group.inputs
     assert any_stack.of_type("aws:iot/thingGroup:ThingGroup") == [group]
+
+
+def tag_keys(resource: RegisteredResource) -> set[str]:
+    tags = resource.inputs.get("tags") or {}
+    return {tag["key"] for tag in tags} if isinstance(tags, list) else set(tags)
+
+
+def test_only_the_quarantine_group_declares_the_quarantine_role(any_stack: StackRun) -> None:
+    # The policy pack judges whichever thing group carries this tag as the quarantine group.
+    group = any_stack.one("aws:iot/thingGroup:ThingGroup")
+    assert group.inputs["tags"][ROLE_TAG_KEY] == QUARANTINE_ROLE
+
+    assert [r for r in any_stack.resources if ROLE_TAG_KEY in tag_keys(r)] == [group]
+
+
+def test_the_role_tag_is_one_aws_iot_accepts() -> None:
+    shapes = Loader().load_service_model("iot", "service-2")["shapes"]
+    key_shape, value_shape = shapes["TagKey"], shapes["TagValue"]
+
+    assert key_shape["min"] <= len(ROLE_TAG_KEY) <= key_shape["max"]
+    # The model's pattern uses \p{...} classes, which only the regex module understands.
+    assert regex.fullmatch(key_shape["pattern"], ROLE_TAG_KEY)
+    assert not ROLE_TAG_KEY.lower().startswith("aws:")  # AWS reserves that prefix
+    # CloudFormation (aws-native resources) also refuses an empty value.
+    assert max(value_shape.get("min", 0), 1) <= len(QUARANTINE_ROLE) <= value_shape["max"]
 
 
 def test_policy_is_attached_to_the_group_and_is_the_groups_only_policy(any_stack: StackRun) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi.output import UNKNOWN, Unknown
 
+from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY
 from tools.analyzer_client import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
 
 STACK = "policytest"
@@ -98,8 +99,14 @@ def device_policy(policy_document: Any = DEVICE_POLICY_DOCUMENT, name: str = "de
                     computed={"arn": f"{PREFIX}:policy/fleetguard-{name}"})
 
 
-def quarantine_group(name: str = "fleetguard-test-quarantine") -> AnalyzerResource:
-    return resource("aws:iot/thingGroup:ThingGroup", name, {"name": name, "tags": TAGS},
+QUARANTINE_MARK = {ROLE_TAG_KEY: QUARANTINE_ROLE}
+"""The tag the program puts on its quarantine group (the program's copy, so that every containment test
+also checks that the pack recognises what the program declares)."""
+
+
+def quarantine_group(name: str = "fleetguard-test-quarantine", *, marked: bool = True) -> AnalyzerResource:
+    tags = {**TAGS, **QUARANTINE_MARK} if marked else TAGS
+    return resource("aws:iot/thingGroup:ThingGroup", name, {"name": name, "tags": tags},
                     computed={"arn": f"{PREFIX}:thinggroup/{name}"})
 
 
@@ -139,8 +146,8 @@ def logging_options(**overrides: Any) -> AnalyzerResource:
     return resource("aws:iot/loggingOptions:LoggingOptions", "fleetguard-iot-logging", inputs)
 
 
-def containment(group_name: str = "fleetguard-test-quarantine") -> list[AnalyzerResource]:
-    group = quarantine_group(group_name)
+def containment(group_name: str = "fleetguard-test-quarantine", *, marked: bool = True) -> list[AnalyzerResource]:
+    group = quarantine_group(group_name, marked=marked)
     policy = quarantine_policy()
     return [group, policy, policy_attachment(policy, group), group_logging(group), mitigation_action(group),
             logging_options()]

@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 
 from tests.policies.stack_builders import (
+    NATIVE_TAGS,
+    QUARANTINE_MARK,
     allow,
     changed,
     compliant_stack,
@@ -14,6 +16,7 @@ from tests.policies.stack_builders import (
     deny,
     document,
     kms_key,
+    quarantine_group,
     quarantine_policy,
     replace,
     resource,
@@ -39,21 +42,95 @@ def test_a_complete_quarantine_setup_passes(pack: PolicyPackProcess) -> None:
     assert RULE not in result.not_applicable
 
 
+def with_containment(group_name: str, *, marked: bool = True) -> list[AnalyzerResource]:
+    """The compliant stack with its containment resources built around another group."""
+    return [*without(compliant_stack(), *{item.type for item in containment()}),
+            *containment(group_name, marked=marked)]
+
+
 def test_a_stack_without_a_quarantine_group_is_blocked(pack: PolicyPackProcess) -> None:
     stack = without(compliant_stack(), "aws:iot/thingGroup:ThingGroup")
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
     assert "no quarantine thing group" in message
+    assert "no thing group is tagged fleetguard:role=quarantine" in message
 
 
-def test_the_quarantine_group_name_is_configurable(pack: PolicyPackProcess) -> None:
-    stack = [*without(compliant_stack(), *{item.type for item in containment()}), *containment("fleetguard-isolation")]
+def test_the_group_the_program_tags_is_the_quarantine_group_whatever_its_name(pack: PolicyPackProcess) -> None:
+    # The builders tag the group with the program's own constants: this fails if they drift from the pack's.
+    stack = with_containment("ISOLATED")
 
-    assert violations(pack.analyze_stack(stack), RULE)
+    assert not violations(pack.analyze_stack(stack), RULE)
+
+
+def test_a_tagged_group_named_unlike_quarantine_still_needs_its_deny(pack: PolicyPackProcess) -> None:
+    stack = replace(with_containment("ISOLATED"), quarantine_policy(document(allow("iot:Connect", "*"))))
+
+    [message] = violations(pack.analyze_stack(stack), RULE)
+
+    assert message.startswith("quarantine group ISOLATED lacks an IoT policy attached")
+
+
+def test_the_group_is_recognised_by_its_tag_in_the_aws_native_shape_too(pack: PolicyPackProcess) -> None:
+    name = "ISOLATED"
+    tags = [*NATIVE_TAGS, *({"key": key, "value": value} for key, value in QUARANTINE_MARK.items())]
+    native = resource("aws-native:iot:ThingGroup", name, {"thingGroupName": name, "tags": tags})
+    untagged = resource("aws-native:iot:ThingGroup", name, {"thingGroupName": name, "tags": NATIVE_TAGS})
+    others = without(compliant_stack(), "aws:iot/thingGroup:ThingGroup")
+
+    # Judged as the quarantine group: nothing in the stack restricts, logs or fills this one.
+    messages = violations(pack.analyze_stack([*others, native]), RULE)
+    assert messages
+    assert all(message.startswith("quarantine group ISOLATED lacks ") for message in messages)
+
+    [message] = violations(pack.analyze_stack([*others, untagged]), RULE)
+    assert "no quarantine thing group" in message
+
+
+def test_an_untagged_group_named_quarantine_is_not_the_quarantine_group(pack: PolicyPackProcess) -> None:
+    # Nothing restricts this group; it would be blocked if its name made it a quarantine group.
+    decoy = quarantine_group("fleetguard-quarantine-archive", marked=False)
+    stack = [*with_containment("ISOLATED"), decoy]
+
+    assert not violations(pack.analyze_stack(stack), RULE)
+
+    tagged_decoy = quarantine_group("fleetguard-quarantine-archive")
+    messages = violations(pack.analyze_stack([*with_containment("ISOLATED"), tagged_decoy]), RULE)
+    assert messages
+    assert all(message.startswith("quarantine group fleetguard-quarantine-archive lacks ") for message in messages)
+
+
+def test_the_name_fragment_is_only_a_fallback_for_stacks_that_tag_no_group(pack: PolicyPackProcess) -> None:
+    untagged = with_containment("fleetguard-isolation", marked=False)
+
+    assert violations(pack.analyze_stack(untagged), RULE)
 
     pack.configure({RULE: {"quarantineGroupNameContains": "isolation"}})
-    assert not violations(pack.analyze_stack(stack), RULE)
+    assert not violations(pack.analyze_stack(untagged), RULE)
+    # Once a group is tagged, the fragment no longer pulls in untagged groups.
+    decoy = quarantine_group("fleetguard-isolation-archive", marked=False)
+    assert not violations(pack.analyze_stack([*compliant_stack(), decoy]), RULE)
+
+
+def test_a_group_whose_tag_declares_another_role_is_not_taken_by_its_name(pack: PolicyPackProcess) -> None:
+    [key] = QUARANTINE_MARK
+    group = quarantine_group("fleetguard-quarantine-review", marked=False)
+    other_role = changed(group, tags={**group.inputs["tags"], key: "review"})
+    stack = [*without(compliant_stack(), "aws:iot/thingGroup:ThingGroup"), other_role]
+
+    [message] = violations(pack.analyze_stack(stack), RULE)
+
+    assert "no quarantine thing group" in message
+
+
+def test_a_group_with_unknown_tags_fails_closed(pack: PolicyPackProcess) -> None:
+    stack = [*compliant_stack(), changed(quarantine_group("fleetguard-later", marked=False), tags=unknown())]
+
+    [message] = violations(pack.analyze_stack(stack), RULE)
+
+    assert message.startswith("cannot verify at preview: whether thing group fleetguard-later is the quarantine "
+                              "group (its fleetguard:role tag)")
 
 
 @pytest.mark.parametrize(("missing_type", "reported"), [
@@ -166,7 +243,8 @@ def test_logging_disabled_for_the_group_does_not_count(pack: PolicyPackProcess) 
 
 def test_a_dynamic_quarantine_group_is_blocked(pack: PolicyPackProcess) -> None:
     name = "fleetguard-dynamic-quarantine"
-    dynamic = resource("aws-native:iot:ThingGroup", name, {"thingGroupName": name,
+    tags = [{"key": key, "value": value} for key, value in QUARANTINE_MARK.items()]
+    dynamic = resource("aws-native:iot:ThingGroup", name, {"thingGroupName": name, "tags": tags,
                                                           "queryString": "attributes.suspect:true"})
     stack = [*without(compliant_stack(), "aws:iot/thingGroup:ThingGroup"), dynamic]
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from settings.facts import CRITICAL_AUDIT_CHECKS
+from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY
 from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
 from tools.mockstack import REPO_ROOT
 
@@ -102,6 +103,16 @@ def test_the_pack_and_the_program_agree_on_the_critical_audit_checks(policies: t
     (critical,) = [policy for policy in policies if policy.name == "audit-critical-checks-enabled"]
     exemptions = critical.config_properties["exemptions"]
     assert exemptions["propertyNames"]["enum"] == sorted(CRITICAL_AUDIT_CHECKS)
+
+
+def test_the_pack_and_the_program_agree_on_the_quarantine_role_tag(policies: tuple[PolicyInfo, ...]) -> None:
+    # The pack cannot import the program; what it tells operators to tag must be what the program tags.
+    # (The containment and stack tests check that the pack also recognises the program's tag.)
+    (containment,) = [policy for policy in policies if policy.name == "containment-quarantine-group"]
+    mark = f"tagged {ROLE_TAG_KEY}={QUARANTINE_ROLE}"
+    assert mark in containment.description
+    assert mark in containment.remediation_steps
+    assert mark in containment.config_properties["quarantineGroupNameContains"]["description"]
 
 
 def test_the_readmes_count_and_list_every_policy() -> None:

@@ -165,6 +165,29 @@ def test_a_disabled_critical_audit_check_is_blocked_in_prod_and_warned_in_dev(
     assert warned == {"audit-critical-checks-enabled"}
 
 
+def renamed_quarantine_group(stack: str, group_name: str) -> dict[str, Any]:
+    """The stack's own quarantine settings with only the group's name changed."""
+    quarantine: dict[str, Any] = json.loads(load_stack_config(stack)["fleetguard:quarantine"])
+    return {**quarantine, "groupName": group_name}
+
+
+def test_a_quarantine_group_of_any_valid_name_passes_and_still_needs_its_deny(pack: PolicyPackProcess) -> None:
+    # The pack recognises the group the program tags, not a name: "ISOLATED" shares nothing with "quarantine".
+    run = run_stack("prod", {"quarantine": renamed_quarantine_group("prod", "ISOLATED")}, preview=True)
+    [group] = [item for item in run.resources if item.type == "aws:iot/thingGroup:ThingGroup"]
+    assert group.inputs["name"] == "ISOLATED"
+    renamed = from_registrations(run.resources)
+
+    report = judge(pack, "prod", renamed)
+    assert not report.diagnostics, [f"{item.policy_name}: {item.message}" for item in report.diagnostics]
+
+    blocked, _, prod_report = added_names(pack, "prod", "prod", renamed,
+                                          with_quarantine_policy_without_deny(renamed))
+    assert blocked == {"containment-quarantine-group"}
+    assert any("quarantine group" in item.message and "explicit Deny" in item.message
+               for item in prod_report.mandatory)
+
+
 def test_the_dev_exemption_covers_the_lab_certificate_check_only(pack: PolicyPackProcess) -> None:
     run = run_stack("dev", {"audit": audit_with_disabled_check("dev", "DEVICE_CERTIFICATE_SHARED_CHECK")})
 

@@ -11,6 +11,8 @@ from settings.quarantine import (
     DEFAULT_FORENSIC_TOPIC_PREFIX,
     DEFAULT_GROUP_NAME,
     POWERTOOLS_LAYER_VERSION,
+    QUARANTINE_ROLE,
+    ROLE_TAG_KEY,
     QuarantineSettings,
 )
 from tools.mockstack import load_stack_config
@@ -112,3 +114,13 @@ def test_unknown_key_is_named_with_the_allowed_keys() -> None:
 
 def test_section_must_be_an_object() -> None:
     assert only_problem("QUARANTINED").startswith("fleetguard:quarantine: expected an object")
+
+
+def test_stack_tags_may_not_set_the_role_tag_that_declares_the_quarantine_group() -> None:
+    # Stack tags go on every taggable resource: every thing group would claim the quarantine role.
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "tags": {ROLE_TAG_KEY: QUARANTINE_ROLE, "CostCenter": "iot"}})
+
+    assert caught.value.problems == [
+        f"fleetguard:tags.{ROLE_TAG_KEY}: reserved: fleetguard sets this tag itself, on the quarantine thing "
+        "group only"]
