@@ -173,7 +173,7 @@ def renamed_quarantine_group(stack: str, group_name: str) -> dict[str, Any]:
 
 def test_a_quarantine_group_of_any_valid_name_passes_and_still_needs_its_deny(pack: PolicyPackProcess) -> None:
     # The pack recognises the group the program tags, not a name: "ISOLATED" shares nothing with "quarantine".
-    run = run_stack("prod", {"quarantine": renamed_quarantine_group("prod", "ISOLATED")}, preview=True)
+    run = run_stack("prod", {"quarantine": renamed_quarantine_group("prod", "ISOLATED")})
     [group] = [item for item in run.resources if item.type == "aws:iot/thingGroup:ThingGroup"]
     assert group.inputs["name"] == "ISOLATED"
     renamed = from_registrations(run.resources)
