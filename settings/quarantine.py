@@ -70,7 +70,8 @@ class QuarantineSettings:
 
 def parse_quarantine(node: Node) -> QuarantineSettings:
     section = node.mapping(allowed_keys=(
-        "groupName", "forensicTopicPrefix", "groupLogLevel", "manageGroupLogging", "manageAccountLogging", "accountLogLevel",
+        "groupName", "forensicTopicPrefix", "groupLogLevel", "manageGroupLogging", "manageAccountLogging",
+        "accountLogLevel",
         "iotLogRetentionDays", "mitigationLogLevel", "functionLogLevel", "functionLogRetentionDays",
         "functionTimeoutSeconds", "functionMemoryMb", "powertoolsLayerVersion",
     ))
