@@ -49,12 +49,14 @@ pulumi.export(out.ALERT_PUBLISH_ROLE_ARN, alerts.publish_role.arn)
 audit = AuditComponent(f"{prefix}-audit", {
     "settings": settings.audit,
     "account_id": account_id,
+    "region": region,
     "partition": partition,
     "notification_topic_arn": alerts.topic.arn,
     "notification_role_arn": alerts.publish_role.arn,
     "tags": settings.tags,
 })
-pulumi.export(out.AUDIT_ROLE_ARN, audit.role.arn)
+if audit.role is not None:
+    pulumi.export(out.AUDIT_ROLE_ARN, audit.role.arn)
 pulumi.export(out.AUDIT_SCHEDULE_NAMES, [schedule.name for schedule in settings.audit.schedules])
 
 pulumi.export(out.DETECT_ENABLED, settings.detect.enabled)

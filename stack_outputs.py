@@ -69,7 +69,8 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     RESPONDERS_TOPIC_ARN: OutputSpec("string", ALWAYS, "SNS topic of human-readable notifications for responders "
                                                        "(subscribe a pager, chat or SIEM)"),
     ALERT_PUBLISH_ROLE_ARN: OutputSpec("string", ALWAYS, "role Device Defender assumes to publish to the alert topic"),
-    AUDIT_ROLE_ARN: OutputSpec("string", ALWAYS, "role Device Defender Audit assumes to read the IoT configuration"),
+    AUDIT_ROLE_ARN: OutputSpec("string", "`audit.manageAccountConfiguration`",
+                               "role Device Defender Audit assumes to read the IoT configuration"),
     AUDIT_SCHEDULE_NAMES: OutputSpec("list of strings", ALWAYS, "scheduled audit names"),
     DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack deploys Detect security profiles"),
     RULE_PROFILE_NAME: OutputSpec("string", WITH_DETECT, "rule-based security profile name"),

@@ -9,7 +9,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document, service_trust_policy, statement
+from components.iam import policy_document, service_trust_policy, stable_role_name, statement
 
 # Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
 # enabled but deliberately not disabled through this policy.
@@ -115,6 +115,8 @@ class AlertTopicComponent(pulumi.ComponentResource):
         )
         self.publish_role = aws.iam.Role(
             f"{name}-publish-role",
+            # The retained audit configuration points at this role: its ARN must survive a destroy and up.
+            name=stable_role_name(f"{name}-publish", args["region"]),
             description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
             assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
             tags=args["tags"],

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components.iam import service_trust_policy
+from components.iam import service_trust_policy, stable_role_name
 from settings.audit import AuditSettings, CheckSetting
 from settings.facts import AUDIT_CHECKS_BY_NAME
 
@@ -25,6 +25,8 @@ class AuditArgs(TypedDict):
     """Validated audit settings (checks, options, schedules)."""
     account_id: pulumi.Input[str]
     """The account whose audit configuration this is."""
+    region: pulumi.Input[str]
+    """The region of that configuration; part of the audit role's name, since IAM is account-global."""
     partition: pulumi.Input[str]
     """The AWS partition for managed policy ARNs."""
     notification_topic_arn: pulumi.Input[str]
@@ -63,18 +65,53 @@ def check_configuration(check: CheckSetting) -> Any:
 
 
 class AuditComponent(pulumi.ComponentResource):
-    """Account-wide audit configuration plus scheduled audits."""
+    """Account-wide audit configuration (when this stack owns it) plus scheduled audits."""
 
-    role: aws.iam.Role
-    configuration: aws_native.iot.AccountAuditConfiguration
+    role: aws.iam.Role | None
+    configuration: aws_native.iot.AccountAuditConfiguration | None
     scheduled_audits: list[aws_native.iot.ScheduledAudit]
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:audit:Audit", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         settings = args["settings"]
-        self.role = aws.iam.Role(
+        self.role = None
+        self.configuration = None
+        if settings.manage_account_configuration:
+            self.role, self.configuration = self._account_configuration(name, args)
+        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        # A schedule may only name checks that the account configuration has enabled; when another owner
+        # holds the configuration, the settings' checks state what that owner enables.
+        after_configuration = pulumi.ResourceOptions(
+            parent=self, depends_on=[self.configuration] if self.configuration else None,
+        )
+        self.scheduled_audits = [
+            aws_native.iot.ScheduledAudit(
+                f"{name}-{schedule.name}",
+                scheduled_audit_name=schedule.name,
+                frequency=aws_native.iot.ScheduledAuditFrequency(schedule.frequency),
+                day_of_week=aws_native.iot.ScheduledAuditDayOfWeek(schedule.day_of_week)
+                if schedule.day_of_week else None,
+                day_of_month=schedule.day_of_month,
+                target_check_names=list(schedule.checks),
+                tags=tags,
+                opts=after_configuration,
+            )
+            for schedule in settings.schedules
+        ]
+        self.register_outputs({
+            "roleArn": self.role.arn if self.role else None,
+            "scheduledAuditNames": [schedule.name for schedule in settings.schedules],
+        })
+
+    def _account_configuration(
+        self, name: str, args: AuditArgs
+    ) -> tuple[aws.iam.Role, aws_native.iot.AccountAuditConfiguration]:
+        settings = args["settings"]
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
             f"{name}-role",
+            # The retained configuration points at this role: its ARN must survive a destroy and up.
+            name=stable_role_name(name, args["region"]),
             description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
             assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
             tags=args["tags"],
@@ -82,7 +119,7 @@ class AuditComponent(pulumi.ComponentResource):
         )
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-role-read-config",
-            role=self.role.name,
+            role=role.name,
             policy_arn=pulumi.Output.format("arn:{0}:iam::aws:{1}", args["partition"], AUDIT_MANAGED_POLICY),
             opts=child,
         )
@@ -90,10 +127,10 @@ class AuditComponent(pulumi.ComponentResource):
             _python_arg_name(AUDIT_CHECKS_BY_NAME[check.name].cfn_property): check_configuration(check)
             for check in settings.checks
         }
-        self.configuration = aws_native.iot.AccountAuditConfiguration(
+        configuration = aws_native.iot.AccountAuditConfiguration(
             f"{name}-configuration",
             account_id=args["account_id"],
-            role_arn=self.role.arn,
+            role_arn=role.arn,
             audit_check_configurations=aws_native.iot.AccountAuditConfigurationAuditCheckConfigurationsArgs(**checks),
             audit_notification_target_configurations=(
                 aws_native.iot.AccountAuditConfigurationAuditNotificationTargetConfigurationsArgs(
@@ -107,23 +144,4 @@ class AuditComponent(pulumi.ComponentResource):
             # The configuration is account-wide; deleting the stack should not silently switch audit off.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[role_policy]),
         )
-        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
-        self.scheduled_audits = [
-            aws_native.iot.ScheduledAudit(
-                f"{name}-{schedule.name}",
-                scheduled_audit_name=schedule.name,
-                frequency=aws_native.iot.ScheduledAuditFrequency(schedule.frequency),
-                day_of_week=aws_native.iot.ScheduledAuditDayOfWeek(schedule.day_of_week)
-                if schedule.day_of_week else None,
-                day_of_month=schedule.day_of_month,
-                target_check_names=list(schedule.checks),
-                tags=tags,
-                # A schedule may only name checks that the account configuration has enabled.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.configuration]),
-            )
-            for schedule in settings.schedules
-        ]
-        self.register_outputs({
-            "roleArn": self.role.arn,
-            "scheduledAuditNames": [schedule.name for schedule in settings.schedules],
-        })
+        return role, configuration

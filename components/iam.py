@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import pulumi
+
+ROLE_NAME_PATTERN: Final = r"[\w+=,.@-]+"
+"""IAM's roleNameType pattern."""
+ROLE_NAME_MAX_LENGTH: Final = 64
+"""IAM's roleNameType maximum length."""
 
 
 def statement(
@@ -63,3 +69,21 @@ def incident_statement(
         "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account_id, response_plan_name
     )
     return statement(actions, [incident_records, response_plan], sid=sid)
+
+
+def regional_role_name(name: str, region: str) -> str:
+    """``<name>-<region>``, checked against IAM's role name rules. IAM is global to the account, so the
+    region keeps stacks of one environment in two regions apart."""
+    role_name = f"{name}-{region}"
+    if len(role_name) > ROLE_NAME_MAX_LENGTH or not re.fullmatch(ROLE_NAME_PATTERN, role_name):
+        raise ValueError(
+            f"IAM role name {role_name!r} must match {ROLE_NAME_PATTERN} and have at most "
+            f"{ROLE_NAME_MAX_LENGTH} characters (shorten fleetguard:environment)"
+        )
+    return role_name
+
+
+def stable_role_name(name: str, region: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A deterministic name for a role that a retained account-wide resource points at, so that a destroy
+    and a new up recreate the ARN the retained resource still holds."""
+    return pulumi.Output.from_input(region).apply(lambda region_name: regional_role_name(name, region_name))

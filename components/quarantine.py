@@ -17,7 +17,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
-from components.iam import incident_statement, policy_document, service_trust_policy, statement
+from components.iam import incident_statement, policy_document, service_trust_policy, stable_role_name, statement
 from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
@@ -139,7 +139,7 @@ class QuarantineComponent(pulumi.ComponentResource):
     logging_role: aws.iam.Role
     account_logging: aws.iot.LoggingOptions | None
     iot_log_group: aws.cloudwatch.LogGroup | None
-    group_logging: aws_native.iot.ResourceSpecificLogging
+    group_logging: aws_native.iot.ResourceSpecificLogging | None
     add_to_quarantine_action: aws_native.iot.MitigationAction
     deactivate_certificate_action: aws_native.iot.MitigationAction
     enable_logging_action: aws_native.iot.MitigationAction
@@ -198,6 +198,8 @@ class QuarantineComponent(pulumi.ComponentResource):
         )
         self.logging_role = aws.iam.Role(
             f"{name}-iot-logging-role",
+            # The retained account logging options point at this role: its ARN must survive a destroy and up.
+            name=stable_role_name(f"{name}-logging", args["region"]),
             description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
             assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
             tags=args["tags"],
@@ -232,16 +234,22 @@ class QuarantineComponent(pulumi.ComponentResource):
                 default_log_level=settings.account_log_level,
                 disable_all_logs=False,
                 role_arn=self.logging_role.arn,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy, self.iot_log_group]),
+                # The provider's delete leaves the account's logging options as they are; saying so here
+                # keeps the role it points at under the stable-name rule for retained resources.
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, depends_on=[logging_policy, self.iot_log_group],
+                ),
             )
             group_logging_after = [self.account_logging]
-        self.group_logging = aws_native.iot.ResourceSpecificLogging(
-            f"{name}-group-logging",
-            target_type=aws_native.iot.ResourceSpecificLoggingTargetType.THING_GROUP,
-            target_name=self.group.name,
-            log_level=aws_native.iot.ResourceSpecificLoggingLogLevel(settings.group_log_level),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=group_logging_after),
-        )
+        self.group_logging = None
+        if settings.manage_group_logging:
+            self.group_logging = aws_native.iot.ResourceSpecificLogging(
+                f"{name}-group-logging",
+                target_type=aws_native.iot.ResourceSpecificLoggingTargetType.THING_GROUP,
+                target_name=self.group.name,
+                log_level=aws_native.iot.ResourceSpecificLoggingLogLevel(settings.group_log_level),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=group_logging_after),
+            )
 
     def _mitigation_role(self, name: str, purpose: str, managed_policy: str, args: QuarantineArgs) -> tuple[
         aws.iam.Role, aws.iam.RolePolicyAttachment

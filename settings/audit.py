@@ -42,8 +42,13 @@ class ScheduledAuditSetting:
 class AuditSettings:
     """Account audit configuration, notifications and schedules."""
 
+    manage_account_configuration: bool
+    """This stack owns the account's audit configuration (one per account and region). When false another
+    stack, the console or the organisation owns it: ``checks`` then state what that owner is expected to
+    enable, and the schedules are validated against them."""
     checks: tuple[CheckSetting, ...]
     notifications_enabled: bool
+    """Only when this stack owns the configuration: send audit results to the alert topic."""
     schedules: tuple[ScheduledAuditSetting, ...]
 
     @property
@@ -52,7 +57,10 @@ class AuditSettings:
 
 
 def parse_audit(node: Node) -> AuditSettings:
-    section = node.mapping(allowed_keys=("enableAllChecks", "checks", "notifications", "schedules"))
+    section = node.mapping(
+        allowed_keys=("manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules")
+    )
+    manage = section.child("manageAccountConfiguration").boolean(True)
     enable_all = section.child("enableAllChecks").boolean(True)
     overrides = section.child("checks").mapping()
     for name, _ in overrides.items("CHECK_NAME"):
@@ -69,9 +77,16 @@ def parse_audit(node: Node) -> AuditSettings:
     names = [schedule.name for schedule in schedules]
     for duplicate in sorted({name for name in names if names.count(name) > 1}):
         section.child("schedules").fail(f"scheduled audit name {duplicate!r} is used more than once")
+    notifications = section.child("notifications")
+    notifications_enabled = notifications.boolean(True)
+    if not notifications.missing and not manage:
+        # The notification target is part of the account configuration, which this stack then leaves alone.
+        notifications.fail("only applies when manageAccountConfiguration is true; remove it or set "
+                           "manageAccountConfiguration: true")
     return AuditSettings(
+        manage_account_configuration=manage,
         checks=checks,
-        notifications_enabled=section.child("notifications").boolean(True),
+        notifications_enabled=notifications_enabled,
         schedules=schedules,
     )
 

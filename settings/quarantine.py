@@ -54,6 +54,9 @@ class QuarantineSettings:
     """A quarantined device may publish evidence under ``<prefix>/<its thing name>``."""
     group_log_level: str
     """AWS IoT log level for things in the quarantine group."""
+    manage_group_logging: bool
+    """Whether this stack sets the quarantine group's resource-specific log level. The level is account
+    state keyed by the group's name alone, so only one stack per account and region may set it."""
     manage_account_logging: bool
     """Whether this stack owns the account's v2 logging options and the ``AWSIotLogsV2`` log group; only
     one stack per account and region may."""
@@ -73,16 +76,19 @@ class QuarantineSettings:
 
 def parse_quarantine(node: Node) -> QuarantineSettings:
     section = node.mapping(allowed_keys=(
-        "groupName", "forensicTopicPrefix", "groupLogLevel", "manageAccountLogging", "accountLogLevel",
+        "groupName", "forensicTopicPrefix", "groupLogLevel", "manageGroupLogging", "manageAccountLogging",
+        "accountLogLevel",
         "iotLogRetentionDays", "mitigationLogLevel", "functionLogLevel", "functionLogRetentionDays",
         "functionTimeoutSeconds", "functionMemoryMb", "powertoolsLayerVersion",
     ))
+    manage_group_logging = section.child("manageGroupLogging").boolean(True)
     return QuarantineSettings(
         group_name=section.child("groupName").string(
             DEFAULT_GROUP_NAME, pattern=facts.THING_GROUP_NAME_PATTERN
         ) or DEFAULT_GROUP_NAME,
         forensic_topic_prefix=_forensic_topic_prefix(section.child("forensicTopicPrefix")),
-        group_log_level=section.child("groupLogLevel").string("DEBUG", allowed=IOT_LOG_LEVELS) or "DEBUG",
+        group_log_level=_group_log_level(section.child("groupLogLevel"), manage_group_logging),
+        manage_group_logging=manage_group_logging,
         manage_account_logging=section.child("manageAccountLogging").boolean(True),
         account_log_level=section.child("accountLogLevel").string("ERROR", allowed=IOT_LOG_LEVELS) or "ERROR",
         iot_log_retention_days=_retention(section.child("iotLogRetentionDays"), 90),
@@ -101,6 +107,14 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
             section.child("powertoolsLayerVersion"), POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_VERSION_RANGE
         ),
     )
+
+
+def _group_log_level(node: Node, manage: bool) -> str:
+    level = node.string("DEBUG", allowed=IOT_LOG_LEVELS) or "DEBUG"
+    if not node.missing and not manage:
+        # The group's level belongs to whoever sets it; a level here would silently do nothing.
+        node.fail("only applies when manageGroupLogging is true; remove it or set manageGroupLogging: true")
+    return level
 
 
 def _forensic_topic_prefix(node: Node) -> str:

@@ -25,6 +25,7 @@ PINNED_NAMES = {
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
 ALL_OFF = {
+    "audit": {"manageAccountConfiguration": False},
     "detect": {"enabled": False},
     "securityHub": {"routeFindings": False},
     "fleet": {"recovery": {"enabled": False}},

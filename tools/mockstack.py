@@ -70,6 +70,7 @@ class RegisteredResource:
     id: str | None
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    retain_on_delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                 property_dependencies={
                     key: list(deps.urns) for key, deps in request.propertyDependencies.items()
                 },
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
         return response

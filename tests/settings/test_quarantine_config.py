@@ -41,6 +41,7 @@ def test_defaults_when_the_section_is_absent() -> None:
         group_name=DEFAULT_GROUP_NAME,
         forensic_topic_prefix=DEFAULT_FORENSIC_TOPIC_PREFIX,
         group_log_level="DEBUG",
+        manage_group_logging=True,
         manage_account_logging=True,
         account_log_level="ERROR",
         iot_log_retention_days=90,
@@ -57,12 +58,12 @@ def test_defaults_when_the_section_is_absent() -> None:
 def test_every_key_is_read() -> None:
     settings = quarantine({
         "groupName": "Isolated_Devices", "forensicTopicPrefix": "ops/evidence", "groupLogLevel": "INFO",
-        "manageAccountLogging": False, "accountLogLevel": "WARN", "iotLogRetentionDays": 30,
+        "manageGroupLogging": True, "manageAccountLogging": False, "accountLogLevel": "WARN", "iotLogRetentionDays": 30,
         "mitigationLogLevel": "DEBUG", "functionLogLevel": "WARNING", "functionLogRetentionDays": 180,
         "functionTimeoutSeconds": 300, "functionMemoryMb": 1024, "powertoolsLayerVersion": 40,
     })
     assert settings == QuarantineSettings(
-        "Isolated_Devices", "ops/evidence", "INFO", False, "WARN", 30, "DEBUG", "WARNING", 180, 300, 1024, 40,
+        "Isolated_Devices", "ops/evidence", "INFO", True, False, "WARN", 30, "DEBUG", "WARNING", 180, 300, 1024, 40,
     )
 
 
@@ -85,6 +86,9 @@ def test_shipped_stacks_differ_where_environments_should() -> None:
     ({"forensicTopicPrefix": "a/b/c/d/e"}, "forensicTopicPrefix", "expected a string matching"),
     ({"forensicTopicPrefix": "x" * 65}, "forensicTopicPrefix", "expected at most 64 characters"),
     ({"groupLogLevel": "DISABLED"}, "groupLogLevel", "expected one of DEBUG, INFO, WARN, ERROR"),
+    ({"manageGroupLogging": "no"}, "manageGroupLogging", "expected true or false"),
+    ({"manageGroupLogging": False, "groupLogLevel": "INFO"}, "groupLogLevel",
+     "only applies when manageGroupLogging is true"),
     ({"manageAccountLogging": "yes"}, "manageAccountLogging", "expected true or false"),
     ({"accountLogLevel": "VERBOSE"}, "accountLogLevel", "expected one of DEBUG, INFO, WARN, ERROR"),
     ({"iotLogRetentionDays": 10}, "iotLogRetentionDays", "expected one of 1, 3, 5, 7, 14"),
@@ -104,6 +108,12 @@ def test_each_mistake_names_its_key_and_what_is_allowed(
     problem = only_problem(section)
     assert problem.startswith(f"fleetguard:quarantine.{key}: ")
     assert expected in problem
+
+
+def test_the_group_log_level_can_be_left_to_another_owner() -> None:
+    settings = quarantine({"manageGroupLogging": False})
+    assert settings.manage_group_logging is False
+    assert settings.manage_account_logging is True
 
 
 def test_unknown_key_is_named_with_the_allowed_keys() -> None:
