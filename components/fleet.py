@@ -321,12 +321,13 @@ class FleetComponent(pulumi.ComponentResource):
             datapoints_to_alarm=metric.datapoints_to_alarm,
             threshold=float(metric.threshold),
             comparison_operator="GreaterThanThreshold",
-            # A count fleet metric emits 0 when no device matches, so missing data means the metric itself
-            # stopped (index downgraded, metric deleted): responders hear that the KPI went blind.
-            treat_missing_data="missing",
+            # A count fleet metric publishes no datapoint while its query matches no thing: for these KPIs
+            # that is the healthy fleet (nobody in violation, disconnected or on the watched firmware), and
+            # a count of nothing is never above a threshold of 0 or more. Treating it as missing would hold
+            # the alarm in INSUFFICIENT_DATA and page responders about a quiet, healthy fleet.
+            treat_missing_data="notBreaching",
             alarm_actions=[args["alarm_topic_arn"]],
             ok_actions=[args["alarm_topic_arn"]],
-            insufficient_data_actions=[args["alarm_topic_arn"]],
             tags=args["tags"],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -190,10 +190,21 @@ def test_kpi_alarms_watch_the_fleet_metrics_and_notify_responders(any_stack: Sta
         assert alarm.inputs["period"] == metric.inputs["period"]
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
         assert alarm.inputs["alarmActions"] == [responders]
-        assert alarm.inputs["treatMissingData"] == "missing"
         assert alarm.inputs["okActions"] == [responders]
-        assert alarm.inputs["insufficientDataActions"] == [responders]
         assert alarm.inputs["tags"]["Environment"] == any_stack.stack
+
+
+def test_a_kpi_that_matches_no_device_reads_as_healthy_not_as_missing(any_stack: StackRun) -> None:
+    # A count fleet metric publishes nothing while no thing matches: the alarm must hold OK, and nobody is
+    # told about INSUFFICIENT_DATA.
+    alarms = [a for a in any_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.parent == fleet_component(any_stack)]
+    assert alarms
+    for alarm in alarms:
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.inputs["threshold"] >= 0
+        assert alarm.inputs["treatMissingData"] == "notBreaching"
+        assert "insufficientDataActions" not in alarm.inputs
 
 
 def test_alarm_thresholds_come_from_the_environment(dev_stack: StackRun, prod_stack: StackRun) -> None:
