@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, TypedDict
 
-import boto3
 import pulumi
-from botocore.config import Config
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from components.index_wait import wait_for_index
@@ -38,6 +36,10 @@ class IndexReadyArgs(TypedDict):
 
 
 def _iot_client(region: str) -> Any:
+    # Imported here: only a real create or update needs boto3, not every run of the program.
+    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415
+    from botocore.config import Config  # type: ignore[import-untyped]  # noqa: PLC0415
+
     # Standard retry mode backs off on ThrottlingException instead of failing the wait.
     return boto3.client("iot", region_name=region, config=Config(retries={"mode": "standard"}))
 

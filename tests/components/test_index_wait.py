@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pytest
-from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.stub import Stubber  # type: ignore[import-untyped]
 
 from components.index_wait import IndexWaitError, wait_for_index
 from settings.fleet import INDEX_READY_TIMEOUT_KEY
