@@ -5,12 +5,16 @@ a staged rollout that aborts itself on failures.
 Fleet indexing is account-wide. When this stack owns it, the dynamic groups and fleet metrics are
 ordered after it (both need the index); when another stack owns it, ``IndexingSettings`` states what
 that owner indexes, and the owner must also index the firmware attribute as a String custom field.
+Either way they also wait for the index to be ACTIVE (``IndexReady``): AWS builds it in the background
+after every indexing change and refuses fleet metrics until it is done.
 AWS refuses to downgrade the data sources or change a custom field that existing fleet metrics use, so
 turning a source off (or renaming the firmware attribute) means removing the metrics that need it first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Final, TypedDict
@@ -20,6 +24,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.iam import policy_document, service_trust_policy, statement
+from components.index_ready import IndexReady
 from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
 
 native = aws_native.iot
@@ -99,6 +104,19 @@ def thing_indexing_configuration(
             ),
         ],
     )
+
+
+def indexing_fingerprint(indexing: IndexingSettings, firmware: FirmwareSettings) -> str:
+    """A digest of what the index holds: it changes exactly when the index is rebuilt, so the readiness
+    wait runs again on the update that changes it."""
+    described = {
+        "manage": indexing.manage,
+        "shadow": indexing.shadow,
+        "connectivity": indexing.connectivity,
+        "deviceDefenderViolations": indexing.device_defender_violations,
+        "customFields": [f"attributes.{firmware.attribute}"],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def firmware_job_document(
@@ -182,6 +200,8 @@ class FleetComponent(pulumi.ComponentResource):
     """Fleet indexing, dynamic groups, KPI fleet metrics with alarms, and the recovery job template."""
 
     indexing: aws.iot.IndexingConfiguration | None
+    index_ready: IndexReady | None
+    """Holds the deploy until the thing index is ACTIVE; registered when a group or metric needs it."""
     dynamic_groups: dict[Kpi, native.ThingGroup]
     fleet_metrics: dict[Kpi, native.FleetMetric]
     alarms: dict[Kpi, aws.cloudwatch.MetricAlarm]
@@ -208,7 +228,21 @@ class FleetComponent(pulumi.ComponentResource):
                 # dynamic groups and fleet metrics.
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
-        needs_index = pulumi.ResourceOptions(parent=self, depends_on=[self.indexing] if self.indexing else None)
+        self.index_ready = None
+        if settings.dynamic_groups or settings.metrics:
+            # Also when another stack owns indexing: it costs one DescribeIndex when the index is ready,
+            # and turns "indexing is off" into a clear error instead of a failed fleet metric.
+            self.index_ready = IndexReady(
+                f"{name}-index-ready",
+                {
+                    "index_name": THING_INDEX,
+                    "region": args["region"],
+                    "timeout_seconds": settings.indexing.ready_timeout_seconds,
+                    "indexing_fingerprint": indexing_fingerprint(settings.indexing, settings.firmware),
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.indexing] if self.indexing else None),
+            )
+        needs_index = pulumi.ResourceOptions(parent=self, depends_on=[self.index_ready] if self.index_ready else None)
 
         self.dynamic_groups = {}
         self.dynamic_group_names = {}
@@ -287,12 +321,13 @@ class FleetComponent(pulumi.ComponentResource):
             datapoints_to_alarm=metric.datapoints_to_alarm,
             threshold=float(metric.threshold),
             comparison_operator="GreaterThanThreshold",
-            # A count fleet metric emits 0 when no device matches, so missing data means the metric itself
-            # stopped (index downgraded, metric deleted): responders hear that the KPI went blind.
-            treat_missing_data="missing",
+            # A count fleet metric publishes no datapoint while its query matches no thing: for these KPIs
+            # that is the healthy fleet (nobody in violation, disconnected or on the watched firmware), and
+            # a count of nothing is never above a threshold of 0 or more. Treating it as missing would hold
+            # the alarm in INSUFFICIENT_DATA and page responders about a quiet, healthy fleet.
+            treat_missing_data="notBreaching",
             alarm_actions=[args["alarm_topic_arn"]],
             ok_actions=[args["alarm_topic_arn"]],
-            insufficient_data_actions=[args["alarm_topic_arn"]],
             tags=args["tags"],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -46,6 +46,11 @@ ROLLOUT_RATE_RANGE: Final = (1, 1000)
 INCREMENT_FACTOR_RANGE: Final = (1.1, 5.0)
 IN_PROGRESS_TIMEOUT_RANGE: Final = (1, 10080)
 PRESIGNED_URL_EXPIRY_RANGE: Final = (60, 3600)
+INDEX_READY_TIMEOUT_KEY: Final = "fleetguard:fleet.indexing.readyTimeoutSeconds"
+"""How long a deploy waits for the fleet index to be ACTIVE; named in the deploy-time error when it runs out."""
+INDEX_READY_TIMEOUT_RANGE: Final = (60, 21600)
+"""At least one poll of the index, at most six hours (building the index of a large fleet takes a while)."""
+DEFAULT_INDEX_READY_TIMEOUT_SECONDS: Final = 1800
 ABORT_FAILURE_TYPES: Final = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
 RETRY_FAILURE_TYPES: Final = ("FAILED", "TIMED_OUT", "ALL")
 MAX_RETRY_CRITERIA: Final = 2
@@ -68,6 +73,9 @@ class IndexingSettings:
     shadow: bool
     connectivity: bool
     device_defender_violations: bool
+    ready_timeout_seconds: int
+    """How long a deploy waits for the index to be ACTIVE before creating the fleet metrics and dynamic
+    groups that query it (the index is rebuilt after every indexing configuration change)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ def parse_fleet(node: Node, *, detect_enabled: bool) -> FleetSettings:
     set ``indexing.deviceDefenderViolations`` when another stack runs Detect in the account."""
     section = node.mapping(allowed_keys=("indexing", "firmware", "dynamicGroups", "metrics", "recovery"))
     indexing_node = section.child("indexing").mapping(
-        allowed_keys=("manage", "shadow", "connectivity", "deviceDefenderViolations")
+        allowed_keys=("manage", "shadow", "connectivity", "deviceDefenderViolations", "readyTimeoutSeconds")
     )
     violations_node = indexing_node.child("deviceDefenderViolations")
     violations_node.record("boolean", "fleetguard:detect.enabled")
@@ -158,6 +166,11 @@ def parse_fleet(node: Node, *, detect_enabled: bool) -> FleetSettings:
         shadow=indexing_node.child("shadow").boolean(True),
         connectivity=indexing_node.child("connectivity").boolean(True),
         device_defender_violations=violations_node.boolean(detect_enabled),
+        ready_timeout_seconds=indexing_node.child("readyTimeoutSeconds").integer(
+            DEFAULT_INDEX_READY_TIMEOUT_SECONDS,
+            minimum=INDEX_READY_TIMEOUT_RANGE[0],
+            maximum=INDEX_READY_TIMEOUT_RANGE[1],
+        ) or DEFAULT_INDEX_READY_TIMEOUT_SECONDS,
     )
     firmware_node = section.child("firmware").mapping(allowed_keys=("attribute", "watchedVersion"))
     firmware = FirmwareSettings(

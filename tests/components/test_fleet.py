@@ -11,10 +11,11 @@ import pytest
 import stack_outputs as out
 from components.fleet import escape_query_term, kpi_query
 from settings import ConfigError
-from settings.fleet import FirmwareSettings, Kpi
+from settings.fleet import DEFAULT_INDEX_READY_TIMEOUT_SECONDS, FirmwareSettings, Kpi
 from tools import mockstack
 from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 
+INDEX_READY = "pulumi-python:dynamic/fleetguard:IndexReady"
 TAGS_REQUIRED = {"Project": "fleetguard", "Environment": "prod", "Owner": "iot-security"}
 
 
@@ -58,20 +59,57 @@ def test_prod_indexes_every_source_the_kpis_need_and_keeps_indexing_on_destroy()
     assert retained[indexing.name] is True
 
 
-def test_groups_and_metrics_are_created_after_the_index_they_query(any_stack: StackRun) -> None:
+def index_dependents(run: StackRun) -> list[RegisteredResource]:
+    """The fleet component's dynamic groups and fleet metrics: everything that queries the thing index."""
+    dependents = run.of_type("aws-native:iot:ThingGroup") + run.of_type("aws-native:iot:FleetMetric")
+    return [resource for resource in dependents if resource.parent == fleet_component(run)]
+
+
+def test_groups_and_metrics_are_created_once_the_index_they_query_is_active(any_stack: StackRun) -> None:
     indexing = any_stack.one("aws:iot/indexingConfiguration:IndexingConfiguration")
-    dependents = any_stack.of_type("aws-native:iot:ThingGroup") + any_stack.of_type("aws-native:iot:FleetMetric")
-    fleet_dependents = [resource for resource in dependents if resource.parent == fleet_component(any_stack)]
-    assert len(fleet_dependents) >= 5
-    assert all(indexing.urn in resource.dependencies for resource in fleet_dependents)
+    index_ready = any_stack.one(INDEX_READY)
+    assert index_ready.parent == fleet_component(any_stack)
+    assert index_ready.dependencies == [indexing.urn], "the wait starts after the indexing change"
+    fleet_dependents = index_dependents(any_stack)
+    assert len(fleet_dependents) >= 4
+    assert all(resource.dependencies == [index_ready.urn] for resource in fleet_dependents)
 
 
-def test_another_owner_of_indexing_means_no_indexing_resource_and_no_ordering() -> None:
+def test_the_index_wait_polls_the_thing_index_in_the_stack_region_for_the_configured_time(
+    dev_stack: StackRun, prod_stack: StackRun
+) -> None:
+    for run, timeout in ((dev_stack, DEFAULT_INDEX_READY_TIMEOUT_SECONDS), (prod_stack, 3600)):
+        inputs = run.one(INDEX_READY).inputs
+        assert inputs["indexName"] == "AWS_Things"
+        assert inputs["region"] == mockstack.REGION
+        assert inputs["timeoutSeconds"] == timeout
+        assert inputs["__provider"], "the provider travels in the state, serialised"
+
+
+def test_an_indexing_change_changes_the_wait_input_so_the_update_waits_again() -> None:
+    base = run_stack("dev").one(INDEX_READY).inputs["indexingFingerprint"]
+    without_shadow = run_stack("dev", {"fleet": {"indexing": {"shadow": False}}})
+    assert without_shadow.one(INDEX_READY).inputs["indexingFingerprint"] != base
+    longer_wait = run_stack("dev", {"fleet": {"indexing": {"readyTimeoutSeconds": 7200}}})
+    assert longer_wait.one(INDEX_READY).inputs["indexingFingerprint"] == base
+
+
+def test_another_owner_of_indexing_still_means_waiting_for_its_index() -> None:
     run = run_stack("prod", {"fleet": {"indexing": {"manage": False}, "firmware": {"watchedVersion": "3.1.0"}}})
     assert run.of_type("aws:iot/indexingConfiguration:IndexingConfiguration") == []
+    index_ready = run.one(INDEX_READY)
+    assert index_ready.dependencies == []
     groups = [g for g in run.of_type("aws-native:iot:ThingGroup") if g.parent == fleet_component(run)]
     assert len(groups) == 3
-    assert all(group.dependencies == [] for group in groups)
+    assert all(resource.dependencies == [index_ready.urn] for resource in index_dependents(run))
+
+
+def test_no_group_or_metric_means_no_wait() -> None:
+    run = run_stack("dev", {"fleet": {"dynamicGroups": [], "metrics": {
+        "inViolation": {"enabled": False}, "disconnected": {"enabled": False},
+    }}})
+    assert index_dependents(run) == []
+    assert run.of_type(INDEX_READY) == []
 
 
 def test_dynamic_groups_answer_the_responders_questions(prod_stack: StackRun) -> None:
@@ -151,11 +189,22 @@ def test_kpi_alarms_watch_the_fleet_metrics_and_notify_responders(any_stack: Sta
         assert alarm.inputs["statistic"] == "Maximum"
         assert alarm.inputs["period"] == metric.inputs["period"]
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
-        assert alarm.inputs["treatMissingData"] == "missing"
         assert alarm.inputs["alarmActions"] == [responders]
         assert alarm.inputs["okActions"] == [responders]
-        assert alarm.inputs["insufficientDataActions"] == [responders]
         assert alarm.inputs["tags"]["Environment"] == any_stack.stack
+
+
+def test_a_kpi_that_matches_no_device_reads_as_healthy_not_as_missing(any_stack: StackRun) -> None:
+    # A count fleet metric publishes nothing while no thing matches: the alarm must hold OK, and nobody is
+    # told about INSUFFICIENT_DATA.
+    alarms = [a for a in any_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.parent == fleet_component(any_stack)]
+    assert alarms
+    for alarm in alarms:
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.inputs["threshold"] >= 0
+        assert alarm.inputs["treatMissingData"] == "notBreaching"
+        assert "insufficientDataActions" not in alarm.inputs
 
 
 def test_alarm_thresholds_come_from_the_environment(dev_stack: StackRun, prod_stack: StackRun) -> None:

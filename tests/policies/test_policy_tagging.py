@@ -152,3 +152,15 @@ def test_a_tag_the_defaults_cannot_supply_still_blocks_after_remediation(pack: P
     [diagnostic] = [item for item in report.diagnostics if item.policy_name == RULE]
     assert "DataClassification" in diagnostic.message
     assert diagnostic.enforcement_level is EnforcementLevel.MANDATORY
+
+
+def test_the_fleet_index_wait_is_not_a_taggable_aws_resource(pack: PolicyPackProcess) -> None:
+    # A Pulumi dynamic resource that only polls DescribeIndex: nothing exists in AWS to tag or to judge.
+    wait = resource("pulumi-python:dynamic/fleetguard:IndexReady", "fleetguard-test-fleet-index-ready", {
+        "indexName": "AWS_Things", "region": "us-east-1", "timeoutSeconds": 1800,
+        "indexingFingerprint": "1818cb3d9fb8b7a3", "__provider": "serialised provider",
+    })
+    result = pack.analyze(wait)
+
+    assert result.diagnostics == ()
+    assert RULE in result.not_applicable

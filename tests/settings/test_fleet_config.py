@@ -41,6 +41,7 @@ def test_defaults_index_everything_and_watch_violations_and_disconnects() -> Non
     assert (indexing.manage, indexing.shadow, indexing.connectivity, indexing.device_defender_violations) == (
         True, True, True, True,
     )
+    assert indexing.ready_timeout_seconds == 1800
     assert settings.firmware.attribute == "firmwareVersion"
     assert settings.firmware.watched_version is None
     assert settings.dynamic_groups == (Kpi.IN_VIOLATION, Kpi.DISCONNECTED)
@@ -75,6 +76,11 @@ def test_sources_switched_off_drop_their_default_groups_and_metrics() -> None:
     settings = fleet({"indexing": {"connectivity": False, "deviceDefenderViolations": False}})
     assert settings.dynamic_groups == ()
     assert settings.metrics == ()
+
+
+def test_the_index_wait_is_configurable_even_when_another_stack_owns_indexing() -> None:
+    indexing = fleet({"indexing": {"manage": False, "readyTimeoutSeconds": 600}}).indexing
+    assert (indexing.manage, indexing.ready_timeout_seconds) == (False, 600)
 
 
 def test_recovery_defaults_stage_the_rollout_and_abort_on_failures() -> None:
@@ -124,6 +130,10 @@ def test_shipped_stacks_use_different_thresholds_and_rollouts() -> None:
     ({"firmware": {"attribute": "firmware.version"}}, "firmware.attribute", "expected a string matching"),
     ({"firmware": {"watchedVersion": "2.3 beta"}}, "firmware.watchedVersion", "expected a string matching"),
     ({"indexing": {"manage": "no"}}, "indexing.manage", "expected true or false"),
+    ({"indexing": {"readyTimeoutSeconds": 30}}, "indexing.readyTimeoutSeconds", "expected a whole number in 60..21600"),
+    ({"indexing": {"readyTimeoutSeconds": 86400}}, "indexing.readyTimeoutSeconds",
+     "expected a whole number in 60..21600"),
+    ({"indexing": {"readyTimeoutSeconds": "1h"}}, "indexing.readyTimeoutSeconds", "expected a whole number"),
 ])
 def test_group_metric_and_indexing_mistakes_name_the_key(section: dict[str, Any], path: str, message: str) -> None:
     problem = only_problem(section)
