@@ -63,6 +63,13 @@ SCHEDULE_SCHEMA = PolicyConfigSchema(properties={
         "description": "The least frequent schedule that counts as auditing the critical checks.",
         "default": "WEEKLY",
     },
+    "auditConfigurationOwnedElsewhere": {
+        "type": "boolean",
+        "description": ("The account audit configuration is managed outside this stack (the stack's "
+                        "audit.manageAccountConfiguration is false). The stack's schedules must then cover "
+                        "every critical check, since the pack cannot see which ones the owner enables."),
+        "default": False,
+    },
 })
 
 
@@ -105,10 +112,12 @@ def check_scheduled_audits(ctx: StackContext, report: Report) -> None:
     ctx.require_iot("audit-scheduled-critical-checks")
     configurations = ctx.of_type(ACCOUNT_AUDIT_CONFIGURATION)
     audits = ctx.of_type(SCHEDULED_AUDIT)
-    if not configurations:
-        report("the stack has no AccountAuditConfiguration; scheduled audits can only run checks it enables")
-        return
     enabled_critical: set[str] = set()
+    if not configurations:
+        if not option(ctx.config, SCHEDULE_SCHEMA, "auditConfigurationOwnedElsewhere"):
+            report("the stack has no AccountAuditConfiguration; scheduled audits can only run checks it enables")
+            return
+        enabled_critical.update(CRITICAL_CHECKS)
 
     def collect(configuration: StackResource) -> None:
         for check_name, key in CRITICAL_CHECKS.items():

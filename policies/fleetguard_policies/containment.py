@@ -41,6 +41,18 @@ QUARANTINE_SCHEMA = PolicyConfigSchema(properties={
                         "(case-insensitive) are then taken as quarantine groups."),
         "default": "quarantine",
     },
+    "groupLoggingOwnedElsewhere": {
+        "type": "boolean",
+        "description": ("The quarantine group's resource-specific logging is set outside this stack (the "
+                        "stack's quarantine.manageGroupLogging is false), so the stack need not declare it."),
+        "default": False,
+    },
+    "accountLoggingOwnedElsewhere": {
+        "type": "boolean",
+        "description": ("The account's IoT v2 logging is configured outside this stack (the stack's "
+                        "quarantine.manageAccountLogging is false), so the stack need not declare it."),
+        "default": False,
+    },
 })
 
 Reference = bool | None
@@ -150,11 +162,13 @@ def check_group(ctx: StackContext, group: StackResource, report: Report) -> None
     requirements: list[tuple[str, list[StackResource], Callable[[StackResource], Reference]]] = [
         (f"an IoT policy attached (aws:iot/policyAttachment:PolicyAttachment targeting the group) whose explicit "
          f"Deny statements cover {', '.join(MESSAGING_ACTIONS)}", ctx.of_type(POLICY_ATTACHMENT), attaches_deny),
-        ("resource-specific logging (aws-native:iot:ResourceSpecificLogging with targetType THING_GROUP and a "
-         "log level other than DISABLED)", ctx.of_type(RESOURCE_SPECIFIC_LOGGING), logs),
         ("a mitigation action that puts things into it (aws-native:iot:MitigationAction with "
          "actionParams.addThingsToThingGroupParams naming the group)", ctx.of_type(MITIGATION_ACTION), quarantines),
     ]
+    if not option(ctx.config, QUARANTINE_SCHEMA, "groupLoggingOwnedElsewhere"):
+        requirements.append((
+            "resource-specific logging (aws-native:iot:ResourceSpecificLogging with targetType THING_GROUP and a "
+            "log level other than DISABLED)", ctx.of_type(RESOURCE_SPECIFIC_LOGGING), logs))
     for needed, candidates, satisfies in requirements:
         verdict, problems = requirement(candidates, satisfies)
         if verdict is None:
@@ -198,7 +212,7 @@ def check_containment(ctx: StackContext, report: Report) -> None:
                    "dynamic groups, so it could not restrict devices", group.urn)
             continue
         check_group(ctx, group, report)
-    if not ctx.of_type(*ACCOUNT_LOGGING):
+    if not ctx.of_type(*ACCOUNT_LOGGING) and not option(ctx.config, QUARANTINE_SCHEMA, "accountLoggingOwnedElsewhere"):
         report("the stack does not configure account-wide IoT v2 logging (aws:iot/loggingOptions:LoggingOptions); "
                "resource-specific logging for the quarantine group has no effect without it")
 

@@ -186,6 +186,18 @@ def test_a_stack_without_an_account_audit_configuration_is_blocked(pack: PolicyP
     assert "no AccountAuditConfiguration" in message
 
 
+def test_an_audit_configuration_owned_elsewhere_needs_schedules_covering_every_critical_check(
+    pack: PolicyPackProcess,
+) -> None:
+    pack.configure({SCHEDULED: {"auditConfigurationOwnedElsewhere": True}})
+    owned_elsewhere = without(compliant_stack(), "aws-native:iot:AccountAuditConfiguration")
+    partial = [name for name in CRITICAL_CHECKS if name != "DEVICE_CERTIFICATE_SHARED_CHECK"]
+
+    assert not violations(pack.analyze_stack(owned_elsewhere), SCHEDULED)
+    [message] = violations(pack.analyze_stack(replace(owned_elsewhere, scheduled_audit(checks=partial))), SCHEDULED)
+    assert "misses DEVICE_CERTIFICATE_SHARED_CHECK" in message
+
+
 def test_unknown_scheduled_targets_fail_closed(pack: PolicyPackProcess) -> None:
     stack = replace(compliant_stack(), changed(scheduled_audit(), targetCheckNames=unknown()))
 

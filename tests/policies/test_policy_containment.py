@@ -129,7 +129,7 @@ def test_a_group_with_unknown_tags_fails_closed(pack: PolicyPackProcess) -> None
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 
-    assert message.startswith("cannot verify at preview: whether thing group fleetguard-later is the quarantine "
+    assert message.startswith("cannot verify at the update: whether thing group fleetguard-later is the quarantine "
                               "group (its fleetguard:role tag)")
 
 
@@ -143,6 +143,21 @@ def test_each_missing_piece_is_reported(pack: PolicyPackProcess, missing_type: s
     [message] = violations(pack.analyze_stack(without(compliant_stack(), missing_type)), RULE)
 
     assert reported in message
+
+
+@pytest.mark.parametrize(("missing_type", "owned_elsewhere"), [
+    ("aws-native:iot:ResourceSpecificLogging", "groupLoggingOwnedElsewhere"),
+    ("aws:iot/loggingOptions:LoggingOptions", "accountLoggingOwnedElsewhere"),
+])
+def test_logging_the_stack_leaves_to_its_owner_is_not_required_when_the_config_says_so(
+    pack: PolicyPackProcess, missing_type: str, owned_elsewhere: str,
+) -> None:
+    stack = without(compliant_stack(), missing_type)
+    pack.configure({RULE: {owned_elsewhere: True}})
+
+    assert not violations(pack.analyze_stack(stack), RULE)
+    # Only that piece: the group still needs its deny policy.
+    assert violations(pack.analyze_stack(without(stack, "aws:iot/policyAttachment:PolicyAttachment")), RULE)
 
 
 def test_an_attached_policy_without_a_deny_is_blocked(pack: PolicyPackProcess) -> None:

@@ -36,9 +36,12 @@ INVENTORY = {
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
-    "audit-scheduled-critical-checks": {"minimumFrequency": "WEEKLY"},
+    "audit-scheduled-critical-checks": {"minimumFrequency": "WEEKLY", "auditConfigurationOwnedElsewhere": False},
     "detect-ml-profile-present": {"required": False},
-    "containment-quarantine-group": {"quarantineGroupNameContains": "quarantine"},
+    "containment-quarantine-group": {
+        "quarantineGroupNameContains": "quarantine", "accountLoggingOwnedElsewhere": False,
+        "groupLoggingOwnedElsewhere": False,
+    },
     "log-group-retention": {"minimumRetentionDays": 365},
     "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
 }

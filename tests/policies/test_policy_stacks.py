@@ -194,3 +194,26 @@ def test_the_dev_exemption_covers_the_lab_certificate_check_only(pack: PolicyPac
     report = judge(pack, "dev", from_registrations(run.resources))
 
     assert "audit-critical-checks-enabled" not in report.policy_names()
+
+
+def test_a_stack_that_leaves_account_singletons_to_their_owner_passes_when_the_config_says_so(
+    pack: PolicyPackProcess,
+) -> None:
+    config = load_stack_config("prod")
+    audit = {**json.loads(config["fleetguard:audit"]), "manageAccountConfiguration": False}
+    quarantine = {**json.loads(config["fleetguard:quarantine"]), "manageAccountLogging": False,
+                  "manageGroupLogging": False}
+    quarantine.pop("groupLogLevel", None)
+    run = run_stack("prod", {"audit": audit, "quarantine": quarantine})
+    policy_config = json.loads((POLICY_CONFIG_DIR / "prod.json").read_text())
+
+    pack.configure({**policy_config, "audit-scheduled-critical-checks": {
+        **policy_config.get("audit-scheduled-critical-checks", {}), "auditConfigurationOwnedElsewhere": True,
+    }, "containment-quarantine-group": {"accountLoggingOwnedElsewhere": True, "groupLoggingOwnedElsewhere": True}})
+    pack.configure_stack("prod", "fleetguard")
+    report = pack.preview(from_registrations(run.resources))
+
+    assert not report.diagnostics, [f"{item.policy_name}: {item.message}" for item in report.diagnostics]
+    # Without the owner's word, the same stack is blocked.
+    assert judge(pack, "prod", from_registrations(run.resources)).policy_names(mandatory_only=True) == {
+        "audit-scheduled-critical-checks", "containment-quarantine-group"}
