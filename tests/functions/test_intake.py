@@ -523,3 +523,71 @@ def test_a_mixed_sample_batch_names_exactly_the_failed_record(
         audit_id: f"audit: 1 check(s) to incident {incident_arn('audit')}, 1 notified",
     }
     assert len(responders.notices()) == 1
+
+
+# --- devices Device Defender names by an MQTT client id no thing can have ------------------------------
+
+UNREGISTERED_EVENT = "sns-detect-unregistered-client-in-alarm.json"
+UNREGISTERED_CLIENT = 'Gateway 7/line.2 #Ström "west"'
+
+
+def test_an_unregistered_client_opens_an_incident_without_a_thing_in_it(
+    im_enabled: None, stubbed: Stubbed, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture
+) -> None:
+    message = sns_message(load_event, UNREGISTERED_EVENT)
+    profile = "fleetguard-dev-unregistered"
+    stubbed.expect_start_incident(
+        {
+            "responsePlanArn": PLAN_ARN,
+            "clientToken": token("b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6"),
+            "title": f"MQTT client {UNREGISTERED_CLIENT!r} (not a registered thing) violated behavior MessagesPub "
+                     f"of security profile {profile}",
+            "impact": 3,
+            # No thing ARN (the runbook's contain step finds no device) and no thing console link.
+            "relatedItems": [
+                {
+                    "identifier": {
+                        "type": "INVOLVED_RESOURCE",
+                        "value": {"arn": f"arn:aws:iot:{REGION}:{ACCOUNT}:securityprofile/{profile}"},
+                    },
+                    "title": f"Security profile {profile}",
+                },
+                {"identifier": {"type": "OTHER", "value": {"url": ANY}}, "title": ANY},
+            ],
+            "triggerDetails": {
+                "source": "fleetguard.device-defender",
+                "timestamp": datetime(2026, 11, 20, 9, tzinfo=UTC),
+                # The same JSON, non-ASCII characters escaped.
+                "rawData": json.dumps(json.loads(message), separators=(",", ":")),
+            },
+        },
+        incident_arn("client"),
+    )
+
+    response = run(sqs_event([sqs_record_from_sns_event(load_event(UNREGISTERED_EVENT), message_id="m-1")]),
+                   lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [entry] = intake_logs.with_message("record handled")
+    assert entry["outcome"] == f"incident {incident_arn('client')}"
+
+
+@pytest.mark.usefixtures("im_disabled")
+def test_without_incident_manager_an_unregistered_client_is_reported_without_a_registry_call(
+    responders: Responders, load_event: LoadEvent, lambda_context: Any, call_log: Any, intake_logs: LogCapture
+) -> None:
+    boto3.client("iot", region_name=REGION).create_thing_group(thingGroupName=GROUP)
+    call_log.watch(aws_clients.iot(), aws_clients.iot_data())
+
+    response = run(sqs_event([sqs_record_from_sns_event(load_event(UNREGISTERED_EVENT), message_id="m-1")]),
+                   lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert call_log.calls == []
+    [entry] = intake_logs.with_message("record handled")
+    assert entry["outcome"] == "not registered; notified"
+    [notice] = responders.notices()
+    assert notice["subject"] == f"fleetguard: MQTT client {UNREGISTERED_CLIENT!r} in alarm, NOT contained (not a thing)"
+    assert f"names by its MQTT client id, {UNREGISTERED_CLIENT!r}. No thing can have that name" in notice["message"]
+    assert "AWS IoT console" not in notice["message"]
+    assert "Its AWS IoT logs around the alarm: https://" in notice["message"]

@@ -258,6 +258,24 @@ def test_at_or_above_the_threshold_one_fleet_incident_and_bulk_containment(
 
 
 @pytest.mark.usefixtures("im_enabled")
+def test_client_ids_in_a_storm_are_contained_in_bulk_and_named_but_not_listed_as_things(
+    stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
+) -> None:
+    things = storm_violations(3)
+    clients = [violation(name, violation_id=f"client{index}")
+               for index, name in enumerate(["gw 7/a", "Str\u00f6m #1"])]
+    messages = things + clients
+    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
+    # Only the three things become related items; the stubbed client answers nothing else.
+    expect_fleet_incident(stubbed, [message["thingName"] for message in things], task_ids)
+
+    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
+    [note] = timeline_notes
+    assert "on 5 device(s)" in note
+    assert "gw 7/a" in note
+
+
+@pytest.mark.usefixtures("im_enabled")
 def test_a_large_storm_is_400_tasks_per_10000_and_lists_only_20_devices_per_batch(
     stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
