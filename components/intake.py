@@ -189,7 +189,6 @@ class IntakeComponent(pulumi.ComponentResource):
                 _named_action
             ),
             "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
-            "POWERTOOLS_LOG_LEVEL": settings.intake.log_level,
             "AWS_RETRY_MODE": settings.intake.retry_mode,
             "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
         }
@@ -199,6 +198,7 @@ class IntakeComponent(pulumi.ComponentResource):
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": environment,
+            "log_level": settings.intake.log_level,
             "statements": self._statements(args),
             "layer_arn": args["layer_arn"],
             "log_retention_days": settings.log_retention_days,
