@@ -459,6 +459,21 @@ def test_without_incident_manager_a_storm_is_contained_in_bulk_with_one_notice(
     assert "Incident Manager is not enabled" in notice["message"]
 
 
+@pytest.mark.usefixtures("im_disabled")
+def test_without_incident_manager_a_redelivered_storm_batch_notifies_once(
+    stubbed: Stubbed, responders: Responders, lambda_context: Any
+) -> None:
+    messages = storm_violations(6)
+    ids = [message["violationId"] for message in messages]
+    expect_tasks(stubbed, ids)
+    expect_tasks(stubbed, ids)  # the redelivery restarts the same tasks (TaskAlreadyExists in AWS)
+
+    run(sqs_event(storm_records(messages)), lambda_context)
+    assert run(sqs_event(storm_records(messages, receive_count=2)), lambda_context) == {"batchItemFailures": []}
+
+    assert len(responders.notices()) == 1
+
+
 # --- throttling that succeeds on retry ------------------------------------------------------------------
 
 
