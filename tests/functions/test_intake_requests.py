@@ -83,7 +83,9 @@ def test_a_long_colon_thing_name_keeps_every_link_within_the_url_limit() -> None
     # ':' triples in the console's encoding: the full query would make a link over 1,000 characters.
     name = "a:" * 64
     scope = AccountScope("aws", "ap-southeast-2", "123456789012")
-    full = logs_insights_url(scope, LOG_GROUP, device_logs_query(name), datetime(2026, 1, 1, tzinfo=UTC))
+    query = device_logs_query(name)
+    assert query is not None
+    full = logs_insights_url(scope, LOG_GROUP, query, datetime(2026, 1, 1, tzinfo=UTC))
     assert len(full) > MAX_URL
     message = violation(name, violation_id="v-1")
     event = parse_message(json.dumps(message))
@@ -199,7 +201,9 @@ def decode_logs_insights(url: str) -> dict[str, str]:
 
 def test_logs_insights_link_carries_the_thing_query_log_group_and_window() -> None:
     thing = "plant-7:line_2~sensor"
-    url = logs_insights_url(SCOPE, LOG_GROUP, device_logs_query(thing), datetime(2026, 11, 20, 9, 5, tzinfo=UTC))
+    query = device_logs_query(thing)
+    assert query is not None
+    url = logs_insights_url(SCOPE, LOG_GROUP, query, datetime(2026, 11, 20, 9, 5, tzinfo=UTC))
 
     decoded = decode_logs_insights(url)
 

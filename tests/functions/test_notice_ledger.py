@@ -4,6 +4,7 @@ publish is retried, and a live claim of another invocation holds its deliveries 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -49,7 +50,7 @@ def test_different_notices_are_each_published(dynamodb: Any) -> None:
     sent: list[str] = []
 
     for notice_id in ("violation/v1", "violation/v2", "audit/t1"):
-        ledger(dynamodb).publish_once(notice_id, lambda notice_id=notice_id: sent.append(notice_id))
+        ledger(dynamodb).publish_once(notice_id, partial(sent.append, notice_id))
 
     assert sent == ["violation/v1", "violation/v2", "audit/t1"]
 
