@@ -55,6 +55,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:ssm-incidents::{ACCOUNT}:response-plan/fleetguard-device"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-responders"
+NOTICE_TABLE = "fleetguard-intake-notices"
 GROUP = "fleetguard-quarantine"
 ACTION = "fleetguard-add-to-quarantine"
 BATCH_SIZE = 1000
@@ -258,6 +259,7 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
     from moto import mock_aws  # noqa: PLC0415
 
     from functions import aws_clients, intake  # noqa: PLC0415
+    from functions.notice_table import create_table_request  # noqa: PLC0415
 
     env = {
         "QUARANTINE_GROUP_NAME": GROUP,
@@ -269,11 +271,13 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
         "STORM_THRESHOLD": str(scenario.threshold),
         "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
         "RESPONSE_PLAN_ARN": PLAN_ARN if scenario.incident_manager else "",
+        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
     }
     with environment(env), mock_aws():
         aws_clients.client.cache_clear()
         sns = aws_clients.client("sns")
         sns.create_topic(Name="fleetguard-responders")
+        aws_clients.client("dynamodb").create_table(**create_table_request(NOTICE_TABLE))
         incidents_client = boto3.client("ssm-incidents", region_name=REGION)
         mitigation_client = boto3.client("iot", region_name=REGION)
         counter = CallCounter()

@@ -1,11 +1,16 @@
 """One Lambda function from ``functions/``: its own least-privilege role, a log group with retention,
-and the AWS-published Powertools layer (the handlers' only dependency beyond the runtime's boto3)."""
+and the AWS-published Powertools layer (the handlers' only dependency beyond the runtime's boto3).
+
+The code archive holds the package's Python sources only, listed explicitly and in sorted order, so the
+code hash is the same on every machine: bytecode caches, editor and OS dotfiles, tests and anything
+else lying in the directory stay out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, TypedDict
+from pathlib import Path, PurePath
+from typing import Any, Final, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +18,23 @@ import pulumi_aws as aws
 from components.iam import policy_document, service_trust_policy, statement
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+PACKAGE_NAME: Final = "functions"
+"""The directory the sources sit in inside the archive: handlers import ``functions.<module>``."""
+PACKAGED_SUFFIXES: Final = frozenset({".py"})
+"""What the handlers need at run time; requirements.txt documents the layer and is not read."""
+LAMBDA_LOG_LEVELS: Final[Mapping[str, str]] = {
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARNING": "WARN",
+    "ERROR": "ERROR",
+    "CRITICAL": "FATAL",
+}
+"""Powertools (Python logging) level names -> Lambda's ApplicationLogLevel enum (TRACE, DEBUG, INFO, WARN,
+ERROR, FATAL). With the JSON log format Lambda drops application lines below this level before they
+reach CloudWatch, whatever level the handler's logger uses, so both are set from the same setting."""
+SYSTEM_LOG_LEVEL: Final = "INFO"
+"""Lambda's own lines at INFO (SystemLogLevel DEBUG, INFO or WARN): the per-invocation report with its
+duration, memory and timeout is an INFO line and is what an operator reads first after a failure."""
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
 COMMERCIAL_LAYER_ACCOUNT = "017000801446"
@@ -23,6 +45,36 @@ OTHER_PARTITION_LAYER_ACCOUNTS: Mapping[str, str] = {
     "us-gov-west-1": "165093116878",
 }
 """Outside the commercial partition Powertools publishes from one account per region, and only in these."""
+
+
+def lambda_log_level(powertools_level: str) -> str:
+    """Lambda's ApplicationLogLevel for a Powertools level name; ValueError for any other name."""
+    if powertools_level not in LAMBDA_LOG_LEVELS:
+        raise ValueError(
+            f"function log level: expected one of {', '.join(LAMBDA_LOG_LEVELS)}, got {powertools_level!r}"
+        )
+    return LAMBDA_LOG_LEVELS[powertools_level]
+
+
+def is_packaged(relative: PurePath) -> bool:
+    """Whether a file of the functions directory (path relative to it) belongs in the code archive."""
+    if relative.suffix not in PACKAGED_SUFFIXES:
+        return False
+    if any(part.startswith(".") or part in {"__pycache__", "tests"} for part in relative.parts):
+        return False
+    return not (relative.name.startswith("test_") or relative.name == "conftest.py")
+
+
+def code_assets(source_dir: Path = FUNCTIONS_DIR) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    """The archive's members: each packaged source file under ``functions/``, in sorted order."""
+    relative_paths = sorted(
+        path.relative_to(source_dir) for path in source_dir.rglob("*") if path.is_file()
+    )
+    return {
+        f"{PACKAGE_NAME}/{relative.as_posix()}": pulumi.FileAsset(str(source_dir / relative))
+        for relative in relative_paths
+        if is_packaged(relative)
+    }
 
 
 def powertools_layer_account(partition: str, region: str) -> str:
@@ -63,7 +115,10 @@ class FunctionArgs(TypedDict):
     description: str
     """What the function does, shown in the console."""
     environment: dict[str, pulumi.Input[str]]
-    """Environment variables (documented in README.md)."""
+    """Environment variables (documented in README.md), except POWERTOOLS_LOG_LEVEL, set from log_level."""
+    log_level: str
+    """Powertools level name (DEBUG, INFO, WARNING, ERROR, CRITICAL): POWERTOOLS_LOG_LEVEL and Lambda's
+    application log level."""
     statements: list[dict[str, Any]]
     """IAM statements the function needs beyond writing its own logs; explicit actions, scoped resources."""
     layer_arn: pulumi.Input[str]
@@ -93,6 +148,7 @@ class FunctionComponent(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:function:Function", name, None, opts)
+        application_log_level = lambda_log_level(args["log_level"])
         child = pulumi.ResourceOptions(parent=self)
         # The log group is created before the function so Lambda never auto-creates one without retention.
         self.log_group = aws.cloudwatch.LogGroup(
@@ -130,14 +186,19 @@ class FunctionComponent(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler=args["handler"],
-            code=pulumi.AssetArchive({"functions": pulumi.FileArchive(str(FUNCTIONS_DIR))}),
+            code=pulumi.AssetArchive(code_assets()),
             role=self.role.arn,
             layers=[args["layer_arn"]],
             timeout=args["timeout_seconds"],
             memory_size=args["memory_mb"],
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=args["environment"]),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={**args["environment"], "POWERTOOLS_LOG_LEVEL": args["log_level"]}
+            ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=self.log_group.name,
+                log_format="JSON",
+                log_group=self.log_group.name,
+                application_log_level=application_log_level,
+                system_log_level=SYSTEM_LOG_LEVEL,
             ),
             tags=args["tags"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, self.log_group]),

@@ -4,7 +4,9 @@ intake function, in batches with partial batch failures.
 A record that cannot be processed is retried through the queue and, after ``maxReceiveCount`` deliveries,
 rests in the dead-letter queue; the records around it are unaffected. SNS deliveries that never reach the
 queue land in the same dead-letter queue, so nothing an alert topic accepted is lost silently. The SNS
-envelope is kept (raw delivery off): the handler reads the topic and message from it.
+envelope is kept (raw delivery off): the handler reads the topic and message from it. A small DynamoDB
+table records which responders notices were sent, so a redelivered alert sends none again
+(``functions/notice_ledger.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pulumi_aws as aws
 
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import incident_statement, policy_document, statement
+from functions.notice_table import EXPIRES_AT, NOTICE_ID
 from settings.response import IncidentResponseSettings
 
 DLQ_RETENTION_SECONDS: Final = 1_209_600
@@ -76,6 +79,7 @@ class IntakeComponent(pulumi.ComponentResource):
     queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue
     subscription: aws.sns.TopicSubscription
+    notice_table: aws.dynamodb.Table
     function: FunctionComponent
     event_source: aws.lambda_.EventSourceMapping
     query: aws.cloudwatch.QueryDefinition
@@ -137,6 +141,17 @@ class IntakeComponent(pulumi.ComponentResource):
             # Without the queue policies SNS's first deliveries would be refused.
             opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
         )
+        # Items hold notice ids and times, no alert content; DynamoDB encrypts them at rest with its own key.
+        self.notice_table = aws.dynamodb.Table(
+            f"{name}-notices",
+            name=f"{name}-notices",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=NOTICE_ID,
+            attributes=[aws.dynamodb.TableAttributeArgs(name=NOTICE_ID, type="S")],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=EXPIRES_AT, enabled=True),
+            tags=args["tags"],
+            opts=child,
+        )
         self.function = FunctionComponent(
             f"{name}-handler",
             self._function_args(args),
@@ -189,9 +204,9 @@ class IntakeComponent(pulumi.ComponentResource):
                 _named_action
             ),
             "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
-            "POWERTOOLS_LOG_LEVEL": settings.intake.log_level,
             "AWS_RETRY_MODE": settings.intake.retry_mode,
             "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
+            "NOTICE_LEDGER_TABLE": self.notice_table.name,
         }
         if args["response_plan_arn"] is not None:
             environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
@@ -199,6 +214,7 @@ class IntakeComponent(pulumi.ComponentResource):
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": environment,
+            "log_level": settings.intake.log_level,
             "statements": self._statements(args),
             "layer_arn": args["layer_arn"],
             "log_retention_days": settings.log_retention_days,
@@ -220,6 +236,8 @@ class IntakeComponent(pulumi.ComponentResource):
             # Decrypt: read the encrypted queue. GenerateDataKey: publish to the encrypted responders topic.
             statement(["kms:Decrypt", "kms:GenerateDataKey"], [args["key_arn"]], sid="UseAlertKey"),
             statement(["sns:Publish"], [args["responders_topic_arn"]], sid="NotifyResponders"),
+            statement(["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [self.notice_table.arn],
+                      sid="NotifyOnce"),
         ]
         profiles = [
             pulumi.Output.format("arn:{0}:iot:{1}:{2}:securityprofile/{3}", partition, region, account, name)

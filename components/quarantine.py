@@ -353,10 +353,10 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "environment": {
                     "QUARANTINE_GROUP_NAME": self.group.name,
                     "POWERTOOLS_SERVICE_NAME": service,
-                    "POWERTOOLS_LOG_LEVEL": settings.function_log_level,
                     "AWS_RETRY_MODE": retry_mode,
                     "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
                 },
+                "log_level": settings.function_log_level,
                 "statements": statements,
                 "layer_arn": layer,
                 "log_retention_days": settings.function_log_retention_days,

@@ -49,6 +49,7 @@ from drill.fleet import (
 from functions import aws_clients, contain, intake, release, storm
 from functions.aws_clients import Client
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
+from functions.notice_table import create_table_request
 
 EMULATOR_HOST: Final = "127.0.0.1"
 FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
@@ -57,6 +58,7 @@ RESPONDERS_TOPIC: Final = "fleetguard-drill-responders"
 INTAKE_QUEUE: Final = "fleetguard-drill-intake"
 DEAD_LETTER_QUEUE: Final = "fleetguard-drill-intake-dlq"
 RESPONDERS_INBOX: Final = "fleetguard-drill-responders-inbox"
+NOTICE_TABLE: Final = "fleetguard-drill-notices"
 QUARANTINE_POLICY: Final = "fleetguard-drill-quarantine"
 MITIGATION_ACTION: Final = "fleetguard-drill-add-things"
 IOT_LOG_GROUP: Final = "AWSIotLogsV2"
@@ -138,13 +140,14 @@ class Clients:
     iot_data: Client
     sns: Client
     sqs: Client
+    dynamodb: Client
 
     @classmethod
     def for_emulator(cls, url: str) -> Clients:
         session = boto3.session.Session(
             aws_access_key_id="drill", aws_secret_access_key="drill", region_name=REGION
         )
-        return cls(*(session.client(name, endpoint_url=url) for name in ("iot", "iot-data", "sns", "sqs")))
+        return cls(*(session.client(name, endpoint_url=url) for name in ("iot", "iot-data", "sns", "sqs", "dynamodb")))
 
 
 # --- fleet and plumbing -----------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ def build_fleet(clients: Clients, scenario: Scenario) -> Plumbing:
     # Raw delivery stays off on both: the intake reads the SNS envelope, the inbox keeps the subject.
     sns.subscribe(TopicArn=alert_topic, Protocol="sqs", Endpoint=_queue_arn(sqs, intake_url))
     sns.subscribe(TopicArn=responders_topic, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
+    clients.dynamodb.create_table(**create_table_request(NOTICE_TABLE))
     return Plumbing(
         alert_topic_arn=alert_topic,
         responders_topic_arn=responders_topic,
@@ -246,6 +250,7 @@ def handler_environment(url: str, scenario: Scenario, plumbing: Plumbing) -> dic
         "STORM_THRESHOLD": str(scenario.storm_threshold),
         "STORM_WINDOW_SECONDS": "0",
         "ADD_TO_QUARANTINE_ACTION_NAME": MITIGATION_ACTION,
+        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 

@@ -22,6 +22,9 @@ Unknown things: a group write for an unregistered thing fails with ResourceNotFo
 anything changes, and so does one for a missing group; DescribeThing, on that error path only, tells which.
 The shadow is written only after the group write succeeded (the shadow service, unlike the registry,
 accepts updates for unregistered thing names, so writing it first would give an unknown thing a shadow).
+A name no thing can have (a device Device Defender names by an MQTT client id with spaces, slashes or
+other characters outside the thing-name pattern) is answered as not registered before any call: the
+registry and shadow APIs would reject the request instead of answering.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from functions.aws_clients import Client
-from functions.messages import THING_NAME_PATTERN
+from functions.messages import DEVICE_NAME_PATTERN, THING_NAME_PATTERN, is_thing_name
 
 QUARANTINE_KEY: Final = "quarantine"
 QUARANTINE_REASON_KEY: Final = "quarantineReason"
@@ -89,11 +92,11 @@ def contain_thing(
     """Put ``thing_name`` in the quarantine group and flag its shadow; confirm both or raise.
 
     Other group memberships and other desired-state keys are left as they are. Idempotent.
-    Raises ThingNotFoundError for a thing that is not registered (nothing changed) and ContainmentError
-    when a step fails or its result cannot be confirmed.
+    Raises ThingNotFoundError for a thing that is not registered (nothing changed; no call at all for a
+    name no thing can have) and ContainmentError when a step fails or its result cannot be confirmed.
     """
-    _check_name("thing_name", thing_name)
     _check_name("group_name", group_name)
+    _check_registrable(thing_name)
     moment = now if now is not None else datetime.now(UTC)
     if moment.tzinfo is None:
         raise ValueError("now: expected a timezone-aware datetime")
@@ -127,11 +130,11 @@ def release_thing(iot: Client, iot_data: Client, thing_name: str, *, group_name:
 
     Only the quarantine group and the quarantine keys are touched. Releasing a thing that is not
     quarantined succeeds and still clears the keys. Raises ThingNotFoundError
-    for a thing that is not registered (nothing changed) and ContainmentError when a step fails or its
-    result cannot be confirmed.
+    for a thing that is not registered (nothing changed; no call at all for a name no thing can have) and
+    ContainmentError when a step fails or its result cannot be confirmed.
     """
-    _check_name("thing_name", thing_name)
     _check_name("group_name", group_name)
+    _check_registrable(thing_name)
 
     _change_membership(iot.remove_thing_from_thing_group, iot, thing_name, group_name, "remove")
 
@@ -196,7 +199,9 @@ def parse_request(event: object) -> Request:
     """Validate ``{"thingName"?, "reason"?, "incidentRecordArn"?}``; ValueError names the bad field.
 
     An empty string counts as absent: SSM Automation passes "" for an optional parameter left unset.
-    Whether thingName is required is the handler's decision.
+    Whether thingName is required is the handler's decision. thingName takes any device name a Device
+    Defender violation can carry (an operator may paste an MQTT client id from one); containment then
+    answers whether a thing can have it.
     """
     if not isinstance(event, Mapping):
         raise ValueError(f"event: expected a JSON object, got {type(event).__name__}")
@@ -210,10 +215,8 @@ def parse_request(event: object) -> Request:
             raise ValueError(f"{field}: expected a string, got {type(value).__name__}")
         values[field] = value or None
     thing_name, reason, incident_record_arn = (values[field] for field in REQUEST_FIELDS)
-    if thing_name is not None and not THING_NAME_PATTERN.fullmatch(thing_name):
-        raise ValueError(
-            f"thingName: expected an IoT thing name matching {THING_NAME_PATTERN.pattern}, got {thing_name!r}"
-        )
+    if thing_name is not None and not DEVICE_NAME_PATTERN.fullmatch(thing_name):
+        raise ValueError(f"thingName: expected a device name of 1-128 characters, got {len(thing_name)}")
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
         raise ValueError(f"reason: expected at most {MAX_REASON_LENGTH} characters, got {len(reason)}")
     if incident_record_arn is not None and not INCIDENT_RECORD_ARN_PATTERN.fullmatch(incident_record_arn):
@@ -240,6 +243,18 @@ def quarantine_group_from_env() -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
+
+def _check_registrable(thing_name: str) -> None:
+    """ValueError for what no violation can name; ThingNotFoundError, before any call, for a device name
+    no thing can have."""
+    if not isinstance(thing_name, str) or not DEVICE_NAME_PATTERN.fullmatch(thing_name):
+        raise ValueError(f"thing_name: expected a device name of 1-128 characters, got {thing_name!r}")
+    if not is_thing_name(thing_name):
+        raise ThingNotFoundError(
+            f"{thing_name!r} is not a registered thing: no thing can have that name (thing names match "
+            f"{THING_NAME_PATTERN.pattern}); nothing changed"
+        )
 
 
 def _check_name(field: str, name: str) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
-from functions.messages import AuditCheckResult, AuditNotification, ViolationEvent
+from functions.messages import AuditCheckResult, AuditNotification, ViolationEvent, is_thing_name
 
 INCIDENT_SOURCE: Final = "fleetguard.device-defender"
 """TriggerDetails.source: at most 50 characters; sources beginning with "aws." are reserved for AWS."""
@@ -77,6 +78,13 @@ class AccountScope:
         return f"{self.console}/iot/home?region={self.region}#/thing/{quote(thing_name, safe='')}"
 
 
+def device_label(device_name: str) -> str:
+    """How texts for people name a device: a thing, or an MQTT client id no thing can have."""
+    if is_thing_name(device_name):
+        return f"IoT device {device_name}"
+    return f"MQTT client {device_name!r} (not a registered thing)"
+
+
 def digest(*parts: str) -> str:
     """A SHA-256 hex digest of the parts (64 characters, [0-9a-f]): stable, collision-free in practice."""
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -100,40 +108,50 @@ def audit_incident_token(task_id: str) -> str:
 def violation_incident_request(
     violation: ViolationEvent, *, response_plan_arn: str, impact: int, scope: AccountScope, log_group: str
 ) -> dict[str, Any]:
-    """StartIncident for one device's in-alarm violation."""
-    thing = violation.thing_name
+    """StartIncident for one device's in-alarm violation.
+
+    A device named by a client id no thing can have gets no thing ARN and no console link: there is no
+    such thing, and the runbook's contain step, finding no thing among the related items, changes nothing.
+    """
+    device = violation.thing_name
     profile = violation.security_profile_name
     behavior = violation.behavior.name
     event_time = epoch_ms_to_datetime(violation.event_time_ms)
-    request: dict[str, Any] = {
+    related_items: list[dict[str, Any]] = []
+    if is_thing_name(device):
+        related_items.append(device_related_item(scope, device))
+    related_items.append({
+        "identifier": {"type": INVOLVED_RESOURCE, "value": {"arn": scope.security_profile_arn(profile)}},
+        "title": fit(f"Security profile {profile}", MAX_TITLE),
+    })
+    if is_thing_name(device):
+        related_items.append({
+            "identifier": {"type": OTHER, "value": {"url": scope.thing_console_url(device)}},
+            "title": fit(f"Thing {device} in the AWS IoT console", MAX_TITLE),
+        })
+    logs_url = device_logs_url(scope, log_group, device, event_time)
+    if logs_url is not None:
+        related_items.append({
+            "identifier": {"type": OTHER, "value": {"url": logs_url}},
+            "title": fit(
+                f"AWS IoT logs of {single_line(device)} around the alarm (Logs Insights, {log_group})", MAX_TITLE
+            ),
+        })
+    return {
         "responsePlanArn": response_plan_arn,
         "clientToken": violation_incident_token(violation.violation_id),
-        "title": fit(f"IoT device {thing} violated behavior {behavior} of security profile {profile}", MAX_TITLE),
+        "title": fit(
+            f"{single_line(device_label(device))} violated behavior {behavior} of security profile {profile}",
+            MAX_TITLE,
+        ),
         "impact": impact,
-        "relatedItems": [
-            device_related_item(scope, thing),
-            {
-                "identifier": {"type": INVOLVED_RESOURCE, "value": {"arn": scope.security_profile_arn(profile)}},
-                "title": fit(f"Security profile {profile}", MAX_TITLE),
-            },
-            {
-                "identifier": {"type": OTHER, "value": {"url": scope.thing_console_url(thing)}},
-                "title": fit(f"Thing {thing} in the AWS IoT console", MAX_TITLE),
-            },
-        ],
+        "relatedItems": related_items,
         "triggerDetails": {
             "source": INCIDENT_SOURCE,
             "timestamp": event_time,
             "rawData": bounded_json(violation.raw, MAX_RAW_DATA),
         },
     }
-    logs_url = device_logs_url(scope, log_group, thing, event_time)
-    if logs_url is not None:
-        request["relatedItems"].append({
-            "identifier": {"type": OTHER, "value": {"url": logs_url}},
-            "title": fit(f"AWS IoT logs of {thing} around the alarm (Logs Insights, {log_group})", MAX_TITLE),
-        })
-    return request
 
 
 def storm_incident_request(
@@ -237,7 +255,8 @@ def audit_incident_request(
 
 
 def device_related_item(scope: AccountScope, thing_name: str) -> dict[str, Any]:
-    """The thing as an INVOLVED_RESOURCE: the contain function reads the devices of an incident from these."""
+    """The thing as an INVOLVED_RESOURCE: the contain function reads the devices of an incident from these.
+    Only for names a thing can have (``is_thing_name``)."""
     return {
         "identifier": {"type": INVOLVED_RESOURCE, "value": {"arn": scope.thing_arn(thing_name)}},
         "title": fit(f"IoT thing {thing_name}", MAX_TITLE),
@@ -251,27 +270,50 @@ FLEET_LOGS_QUERY: Final = (
 )
 
 
-def device_logs_query(thing_name: str) -> str:
+def device_logs_query(device_name: str) -> str | None:
+    """The device's AWS IoT v2 log entries, by client id or thing name; None when the name cannot be
+    written as a query string literal (see ``_query_literal``)."""
     # AWS IoT v2 log entries name the MQTT client id (by convention the thing name) and, for some
-    # events, the thing name itself. Thing names are [a-zA-Z0-9:_-], so quoting them is safe.
+    # events, the thing name itself.
+    literal = _query_literal(device_name)
+    if literal is None:
+        return None
     return (
         "fields @timestamp, eventType, status, reason, topicName, sourceIp, clientId\n"
-        f'| filter clientId = "{thing_name}" or thingName = "{thing_name}"\n'
+        f"| filter clientId = {literal} or thingName = {literal}\n"
         "| sort @timestamp desc\n"
         "| limit 500"
     )
 
 
-def compact_device_logs_query(thing_name: str) -> str:
-    """The device's log entries by client id only: a shorter link for long thing names."""
-    return f'filter clientId = "{thing_name}"\n| sort @timestamp desc\n| limit 500'
+def compact_device_logs_query(device_name: str) -> str | None:
+    """The device's log entries by client id only: a shorter link for long names."""
+    literal = _query_literal(device_name)
+    if literal is None:
+        return None
+    return f"filter clientId = {literal}\n| sort @timestamp desc\n| limit 500"
 
 
-def device_logs_url(scope: AccountScope, log_group: str, thing_name: str, around: datetime) -> str | None:
+def _query_literal(text: str) -> str | None:
+    """``text`` as a Logs Insights string literal, in whichever quote it does not contain; None for text
+    holding both quotes or a control character. Thing names never do, but a client id may, and guessing
+    the query language's escapes could link responders to a query that silently matches nothing."""
+    if any(unicodedata.category(character) == "Cc" for character in text):
+        return None
+    for quote_mark in ('"', "'"):
+        if quote_mark not in text:
+            return f"{quote_mark}{text}{quote_mark}"
+    return None
+
+
+def device_logs_url(scope: AccountScope, log_group: str, device_name: str, around: datetime) -> str | None:
     """A Logs Insights link to the device's logs that fits a related item's URL (at most MAX_URL
     characters): the full query, else the client-id-only one; None when neither fits (a very long log
-    group name), so the incident still opens, without that link."""
-    for query in (device_logs_query(thing_name), compact_device_logs_query(thing_name)):
+    group name, a long client id of non-ASCII characters) or the name cannot be queried, so the incident
+    still opens, without that link."""
+    for query in (device_logs_query(device_name), compact_device_logs_query(device_name)):
+        if query is None:
+            return None
         url = logs_insights_url(scope, log_group, query, around)
         if len(url) <= MAX_URL:
             return url
@@ -310,6 +352,16 @@ def epoch_ms_to_datetime(epoch_ms: int) -> datetime:
 
 def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_LINE_BREAKING: Final = frozenset({"Cc", "Zl", "Zp"})
+"""Unicode categories of control characters and of the line and paragraph separators."""
+
+
+def single_line(text: str) -> str:
+    """``text`` with control characters (line breaks among them) shown as "?": a client id may hold them,
+    and titles and subjects are single lines."""
+    return "".join("?" if unicodedata.category(character) in _LINE_BREAKING else character for character in text)
 
 
 def fit(text: str, limit: int) -> str:

@@ -32,13 +32,17 @@ idempotently.
 Environment (all strings; validated in ``functions/intake_config.py``): QUARANTINE_GROUP_NAME,
 INCIDENT_MANAGER_ENABLED ("true"|"false"), RESPONSE_PLAN_ARN (only when enabled), RESPONDERS_TOPIC_ARN,
 IMPACT_RULES (JSON), AUDIT_ROUTING (JSON), IOT_LOG_GROUP, STORM_THRESHOLD, STORM_WINDOW_SECONDS (the
-batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional).
+batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, NOTICE_LEDGER_TABLE,
+POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional).
+
+Notices to the responders topic are sent once per violation, audit task or storm batch across
+redeliveries: ``functions/notice_ledger.py`` records them.
 
 AWS calls: ssm-incidents:StartIncident, UpdateRelatedItems, CreateTimelineEvent;
 iot:StartDetectMitigationActionsTask, AddThingToThingGroup, ListThingGroupsForThing, DescribeThing (only
 when a group write finds nothing), DescribeEndpoint (unless IOT_DATA_ENDPOINT is set);
-iot:UpdateThingShadow (iot-data); sns:Publish (responders topic).
+iot:UpdateThingShadow (iot-data); sns:Publish (responders topic); dynamodb:PutItem, UpdateItem,
+DeleteItem (the notice ledger).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions import aws_clients
 from functions.aws_clients import Client
 from functions.containment import ContainResult, ThingNotFoundError, contain_thing
-from functions.incidents import AccountScope, audit_incident_request, violation_incident_request
+from functions.incidents import AccountScope, audit_incident_request, digest, violation_incident_request
 from functions.intake_config import IntakeConfig, configured_confidence
 from functions.messages import (
     AuditNotification,
@@ -66,7 +70,8 @@ from functions.messages import (
     message_from_sqs_body,
     parse_message,
 )
-from functions.notices import audit_notice, device_contained_notice, publish, storm_notice
+from functions.notice_ledger import NoticeLedger
+from functions.notices import Notice, audit_notice, device_contained_notice, publish, storm_notice
 from functions.storm import StormKey, StormResponse, find_storms, open_fleet_incident, respond_to_storm, storm_key
 
 MAX_CONTAIN_REASON: Final = 256
@@ -102,6 +107,7 @@ class AwsClients:
     mitigation: Callable[[], Client] = aws_clients.iot
     incidents: Callable[[], Client] = aws_clients.ssm_incidents
     sns: Callable[[], Client] = field(default=lambda: aws_clients.client("sns"))
+    dynamodb: Callable[[], Client] = field(default=lambda: aws_clients.client("dynamodb"))
 
 
 CLIENTS = AwsClients()
@@ -298,8 +304,15 @@ class Intake:
             scope=self.scope,
             log_group=self.config.iot_log_group,
         )
-        publish(self.clients.sns(), self.config.responders_topic_arn, notice)
+        self._notify(f"violation/{violation.violation_id}", notice)
         return OUTCOME_CONTAINED if result is not None else OUTCOME_NOT_REGISTERED
+
+    def _notify(self, notice_id: str, notice: Notice) -> None:
+        """Publish to the responders topic unless a delivery before this one already did."""
+        ledger = NoticeLedger(self.clients.dynamodb(), self.config.notice_ledger_table)
+        ledger.publish_once(
+            notice_id, lambda: publish(self.clients.sns(), self.config.responders_topic_arn, notice)
+        )
 
     # --- storms -------------------------------------------------------------------------------------------
 
@@ -320,7 +333,9 @@ class Intake:
             )
         else:
             notice = storm_notice(response, group_name=self.config.quarantine_group_name)
-            publish(self.clients.sns(), self.config.responders_topic_arn, notice)
+            # The same violations redelivered together are the same batch of the storm: one notice.
+            violation_ids = sorted(violation.violation_id for violation in response.violations)
+            self._notify(f"storm/{digest(*violation_ids)}", notice)
 
     # --- audit --------------------------------------------------------------------------------------------
 
@@ -350,11 +365,7 @@ class Intake:
         # After the incident: if publishing fails, the redelivery rejoins the incident instead of
         # sending a second notice first.
         if others:
-            publish(
-                self.clients.sns(),
-                self.config.responders_topic_arn,
-                audit_notice(notification, others, incident_record_arn=arn),
-            )
+            self._notify(f"audit/{notification.task_id}", audit_notice(notification, others, incident_record_arn=arn))
         return f"{OUTCOME_AUDIT}{len(critical)} check(s) to incident {arn}, {len(others)} notified"
 
 

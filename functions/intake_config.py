@@ -25,6 +25,7 @@ AUDIT_ROUTING: Final = "AUDIT_ROUTING"
 IOT_LOG_GROUP: Final = "IOT_LOG_GROUP"
 STORM_THRESHOLD: Final = "STORM_THRESHOLD"
 ADD_TO_QUARANTINE_ACTION_NAME: Final = "ADD_TO_QUARANTINE_ACTION_NAME"
+NOTICE_LEDGER_TABLE: Final = "NOTICE_LEDGER_TABLE"
 
 RESPONSE_PLAN_ARN_PATTERN: Final = re.compile(
     r"arn:aws(-cn|-us-gov)?:ssm-incidents::[0-9]{12}:response-plan/[a-zA-Z0-9_-]{1,200}"
@@ -33,6 +34,7 @@ TOPIC_ARN_PATTERN: Final = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-
 # CloudWatch Logs group names: 1-512 characters of [.-_/#A-Za-z0-9].
 LOG_GROUP_PATTERN: Final = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 MITIGATION_ACTION_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+TABLE_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 AUDIT_CHECK_NAME_PATTERN: Final = re.compile(r"[A-Z0-9_]{1,128}_CHECK")
 IMPACT_MIN, IMPACT_MAX = 1, 5
 CONFIDENCE_LEVELS: Final = frozenset({"LOW", "MEDIUM", "HIGH"})
@@ -87,6 +89,8 @@ class IntakeConfig:
     storm_threshold: int
     """N or more in-alarm violations of one (security profile, behavior) in a batch form a storm."""
     add_to_quarantine_action_name: str
+    notice_ledger_table: str
+    """The DynamoDB table that records which responders notices were sent (functions/notice_ledger.py)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
@@ -110,6 +114,7 @@ class IntakeConfig:
             add_to_quarantine_action_name=_matching(
                 env, ADD_TO_QUARANTINE_ACTION_NAME, MITIGATION_ACTION_NAME_PATTERN, "a mitigation action name"
             ),
+            notice_ledger_table=_matching(env, NOTICE_LEDGER_TABLE, TABLE_NAME_PATTERN, "a DynamoDB table name"),
         )
 
 

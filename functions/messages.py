@@ -27,6 +27,11 @@ VIOLATION_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,128}")
 """The API's ViolationId shape; ids are safe to embed in idempotency tokens and task ids."""
 THING_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 """The API's ThingName shape (also used for security profile, behavior and dimension names)."""
+DEVICE_NAME_PATTERN: Final = re.compile(r".{1,128}", re.DOTALL)
+"""The API's DeviceDefenderThingName shape: 1-128 characters, nothing else. A violation names a device
+by its MQTT client id when the security profile targets unregistered devices, and a client id may hold
+any character (spaces, slashes, unicode), so only a name that also matches THING_NAME_PATTERN can be
+passed to the registry or the shadow service."""
 _ACCOUNT_ID_PATTERN: Final = re.compile(r"[0-9]{12}")
 _AUDIT_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,40}")
 _SCHEDULED_AUDIT_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
@@ -115,6 +120,8 @@ class ViolationEvent:
 
     violation_id: str
     thing_name: str
+    """The thing name, or the MQTT client id of a device that is not a registered thing (see
+    DEVICE_NAME_PATTERN); :func:`is_thing_name` tells whether the registry can know it."""
     security_profile_name: str
     behavior: Behavior
     metric_value: Mapping[str, Any]
@@ -179,6 +186,12 @@ class AuditNotification:
     @property
     def non_compliant_checks(self) -> tuple[AuditCheckResult, ...]:
         return tuple(check for check in self.checks if check.is_non_compliant)
+
+
+def is_thing_name(name: str) -> bool:
+    """Whether a registered thing can have this name; False for client ids the registry APIs would
+    reject (a True answer does not mean the thing is registered)."""
+    return THING_NAME_PATTERN.fullmatch(name) is not None
 
 
 # --- envelopes ---------------------------------------------------------------------------------------
@@ -247,7 +260,7 @@ def _parse_violation(message: dict[str, Any]) -> ViolationEvent:
         _check_metric_value(metric_value, "metricValue")
     return ViolationEvent(
         violation_id=_required_str(message, "violationId", "", pattern=VIOLATION_ID_PATTERN),
-        thing_name=_required_str(message, "thingName", "", pattern=THING_NAME_PATTERN),
+        thing_name=_required_device_name(message, "thingName", ""),
         security_profile_name=_required_str(message, "securityProfileName", "", pattern=THING_NAME_PATTERN),
         behavior=_parse_behavior(_required_object(message, "behavior", "")),
         metric_value=metric_value if metric_value is not None else {},
@@ -418,6 +431,13 @@ def _required_str(
         raise MessageError(f"{_path(parent, key)}: expected a string, got {_json_type(value)}")
     if pattern is not None and not pattern.fullmatch(value):
         raise MessageError(f"{_path(parent, key)}: {value!r} does not match {pattern.pattern}")
+    return value
+
+
+def _required_device_name(obj: Mapping[str, Any], key: str, parent: str) -> str:
+    value = _required_str(obj, key, parent)
+    if not DEVICE_NAME_PATTERN.fullmatch(value):
+        raise MessageError(f"{_path(parent, key)}: expected 1-128 characters, got {len(value)}")
     return value
 
 

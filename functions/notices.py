@@ -21,12 +21,13 @@ from functions.incidents import (
     fit,
     iso_time,
     logs_insights_url,
+    single_line,
 )
-from functions.messages import AuditCheckResult, AuditNotification, ViolationEvent
+from functions.messages import AuditCheckResult, AuditNotification, ViolationEvent, is_thing_name
 from functions.storm import StormResponse
 
 MAX_SUBJECT: Final = 99
-"""SNS subjects must be under 100 characters, without line breaks."""
+"""SNS subjects must be under 100 characters, without line breaks or control characters."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Notice:
 def publish(sns: Client, topic_arn: str, notice: Notice) -> str:
     """Publish the notice; returns the SNS message id."""
     message_id: str = sns.publish(
-        TopicArn=topic_arn, Subject=fit(notice.subject, MAX_SUBJECT), Message=notice.message
+        TopicArn=topic_arn, Subject=fit(single_line(notice.subject), MAX_SUBJECT), Message=notice.message
     )["MessageId"]
     return message_id
 
@@ -64,35 +65,46 @@ def device_contained_notice(
     log_group: str,
 ) -> Notice:
     """The device was contained (``result``) or could not be because it is not registered (None)."""
-    thing = violation.thing_name
+    device = violation.thing_name
+    registrable = is_thing_name(device)
     if result is None:
-        subject = f"fleetguard: {thing} in alarm but NOT contained (not registered)"
-        outcome = [
-            f"IoT device {thing} raised a Device Defender alarm, but no thing of that name is registered in "
-            f"AWS IoT, so it could not be added to the quarantine thing group {group_name}. Nothing was changed.",
-            "Check whether the device connects with a client id that is not a registered thing name.",
-        ]
+        if registrable:
+            subject = f"fleetguard: {device} in alarm but NOT contained (not registered)"
+            outcome = [
+                f"IoT device {device} raised a Device Defender alarm, but no thing of that name is registered in "
+                f"AWS IoT, so it could not be added to the quarantine thing group {group_name}. Nothing was changed.",
+                "Check whether the device connects with a client id that is not a registered thing name.",
+            ]
+        else:
+            subject = f"fleetguard: MQTT client {device!r} in alarm, NOT contained (not a thing)"
+            outcome = [
+                f"Device Defender raised an alarm for a device it names by its MQTT client id, {device!r}. No "
+                f"thing can have that name, so the device could not be added to the quarantine thing group "
+                f"{group_name}. Nothing was changed.",
+                "Find the certificate it connects with (the client id and source IP are in the AWS IoT logs) and "
+                "deactivate it, or revoke what its certificate policy allows.",
+            ]
     else:
-        subject = f"fleetguard: {thing} contained ({violation.behavior.name})"
+        subject = f"fleetguard: {device} contained ({violation.behavior.name})"
         outcome = [
-            f"IoT device {thing} is in the quarantine thing group {result.group_name}; its shadow's "
+            f"IoT device {device} is in the quarantine thing group {result.group_name}; its shadow's "
             f"desired state now holds quarantine=true (shadow version {result.shadow_version}).",
-            f'To release it after investigation, invoke the release function with {{"thingName": "{thing}"}}.',
+            f'To release it after investigation, invoke the release function with {{"thingName": "{device}"}}.',
         ]
-    logs_url = logs_insights_url(
-        scope, log_group, device_logs_query(thing), epoch_ms_to_datetime(violation.event_time_ms)
-    )
-    links = [
-        f"Thing in the AWS IoT console: {scope.thing_console_url(thing)}",
-        f"Its AWS IoT logs around the alarm: {logs_url}",
-    ]
+    links = []
+    if registrable:
+        links.append(f"Thing in the AWS IoT console: {scope.thing_console_url(device)}")
+    query = device_logs_query(device)
+    if query is not None:
+        logs_url = logs_insights_url(scope, log_group, query, epoch_ms_to_datetime(violation.event_time_ms))
+        links.append(f"Its AWS IoT logs around the alarm: {logs_url}")
     message = [
         *outcome,
         "",
         *_violation_lines(violation),
         "",
         *links,
-        "",
+        *([""] if links else []),
         "Incident Manager is not enabled in this environment, so no incident was opened.",
     ]
     return Notice(subject, "\n".join(message))

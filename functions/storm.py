@@ -47,7 +47,7 @@ from functions.incidents import (
     storm_incident_request,
     timeline_note_request,
 )
-from functions.messages import ViolationEvent
+from functions.messages import ViolationEvent, is_thing_name
 
 MAX_VIOLATIONS_PER_TASK: Final = 25
 """StartDetectMitigationActionsTask target.violationIds holds at most 25 ids."""
@@ -236,7 +236,9 @@ def open_fleet_incident(
     arn: str = incidents.start_incident(**request)["incidentRecordArn"]
     response.incident_record_arn = arn
     try:
-        for thing_name in response.thing_names[:DEVICES_LISTED_PER_BATCH]:
+        # A client id no thing can have has no thing ARN; the batch's note names it with the others.
+        listed = [name for name in response.thing_names if is_thing_name(name)]
+        for thing_name in listed[:DEVICES_LISTED_PER_BATCH]:
             incidents.update_related_items(**add_device_request(scope, arn, thing_name))
         incidents.create_timeline_event(
             **timeline_note_request(

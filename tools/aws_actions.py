@@ -35,6 +35,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "cloudwatch": ("cloudwatch",),
     "xray": ("xray",),
     "s3": ("s3",),
+    "dynamodb": ("dynamodb",),
 }
 
 # Real IAM/IoT actions that are not API operations, so no service model lists them.

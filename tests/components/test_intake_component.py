@@ -20,7 +20,7 @@ from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack
 INTAKE_CONTRACT_ENV = {
     "QUARANTINE_GROUP_NAME", "INCIDENT_MANAGER_ENABLED", "RESPONDERS_TOPIC_ARN", "IMPACT_RULES", "AUDIT_ROUTING",
     "IOT_LOG_GROUP", "STORM_THRESHOLD", "STORM_WINDOW_SECONDS", "ADD_TO_QUARANTINE_ACTION_NAME",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT", "NOTICE_LEDGER_TABLE",
 }
 PER_DEVICE_CONTAINMENT = {
     "iot:AddThingToThingGroup", "iot:DescribeThing", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
@@ -29,6 +29,7 @@ INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", 
 ALWAYS = {
     "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     "kms:Decrypt", "kms:GenerateDataKey", "sns:Publish", "iot:StartDetectMitigationActionsTask",
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 }
 
 
@@ -264,6 +265,20 @@ def test_intake_role_is_scoped_to_its_queue_key_topic_and_action(any_stack: Stac
     policy = document(named(any_stack, "handler-policy"))
     assert unknown_actions(policy) == []
     assert wildcard_actions(policy) == []
+
+
+def test_notices_are_recorded_in_a_table_of_their_own_that_forgets_them(any_stack: StackRun) -> None:
+    table = named(any_stack, "notices")
+    assert table.inputs["name"] == f"fleetguard-{any_stack.stack}-intake-notices"
+    assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert table.inputs["hashKey"] == "noticeId"
+    assert table.inputs["attributes"] == [{"name": "noticeId", "type": "S"}]
+    assert table.inputs["ttl"] == {"attributeName": "expiresAt", "enabled": True}
+    assert table.inputs["tags"]
+    assert environment(any_stack)["NOTICE_LEDGER_TABLE"] == table.inputs["name"]
+    granted = grants(any_stack)
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert granted[action] == [table.outputs["arn"]]
 
 
 def test_without_detect_no_bulk_containment_is_granted() -> None:

@@ -223,10 +223,10 @@ def test_thing_names_with_colon_underscore_dash(
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
-        (("dev IZWB", "q"), "thing_name: expected a name matching"),
-        (("", "q"), "thing_name:"),
-        (("x" * 129, "q"), "thing_name:"),
+        (("", "q"), "thing_name: expected a device name of 1-128 characters"),
+        (("x" * 129, "q"), "thing_name: expected a device name of 1-128 characters"),
         (("dev", "quarantine/group"), "group_name: expected a name matching"),
+        (("dev IZWB", "quarantine/group"), "group_name: expected a name matching"),
     ],
 )
 def test_invalid_names_are_rejected_before_any_call(
@@ -237,6 +237,19 @@ def test_invalid_names_are_rejected_before_any_call(
         contain_thing(iot, iot_data, thing_name, group_name=group_name, now=NOW)
     with pytest.raises(ValueError, match=expected):
         release_thing(iot, iot_data, thing_name, group_name=group_name)
+    assert watched.calls == []
+
+
+@pytest.mark.parametrize(
+    "client_id", ["dev IZWB", "gw/7", "line.2", "#", "Str\u00f6m", "a\nb", "\"quoted\"", "x" * 127 + "/"]
+)
+def test_a_client_id_no_thing_can_have_is_not_registered_without_any_call(
+    iot: Any, iot_data: Any, quarantine_group: str, watched: Any, client_id: str
+) -> None:
+    with pytest.raises(ThingNotFoundError, match="is not a registered thing: no thing can have that name"):
+        contain_thing(iot, iot_data, client_id, group_name=quarantine_group, now=NOW)
+    with pytest.raises(ThingNotFoundError, match="is not a registered thing: no thing can have that name"):
+        release_thing(iot, iot_data, client_id, group_name=quarantine_group)
     assert watched.calls == []
 
 

@@ -523,3 +523,131 @@ def test_a_mixed_sample_batch_names_exactly_the_failed_record(
         audit_id: f"audit: 1 check(s) to incident {incident_arn('audit')}, 1 notified",
     }
     assert len(responders.notices()) == 1
+
+
+# --- devices Device Defender names by an MQTT client id no thing can have ------------------------------
+
+UNREGISTERED_EVENT = "sns-detect-unregistered-client-in-alarm.json"
+UNREGISTERED_CLIENT = 'Gateway 7/line.2 #Ström "west"'
+
+
+def test_an_unregistered_client_opens_an_incident_without_a_thing_in_it(
+    im_enabled: None, stubbed: Stubbed, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture
+) -> None:
+    message = sns_message(load_event, UNREGISTERED_EVENT)
+    profile = "fleetguard-dev-unregistered"
+    stubbed.expect_start_incident(
+        {
+            "responsePlanArn": PLAN_ARN,
+            "clientToken": token("b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6"),
+            "title": f"MQTT client {UNREGISTERED_CLIENT!r} (not a registered thing) violated behavior MessagesPub "
+                     f"of security profile {profile}",
+            "impact": 3,
+            # No thing ARN (the runbook's contain step finds no device) and no thing console link.
+            "relatedItems": [
+                {
+                    "identifier": {
+                        "type": "INVOLVED_RESOURCE",
+                        "value": {"arn": f"arn:aws:iot:{REGION}:{ACCOUNT}:securityprofile/{profile}"},
+                    },
+                    "title": f"Security profile {profile}",
+                },
+                {"identifier": {"type": "OTHER", "value": {"url": ANY}}, "title": ANY},
+            ],
+            "triggerDetails": {
+                "source": "fleetguard.device-defender",
+                "timestamp": datetime(2026, 11, 20, 9, tzinfo=UTC),
+                # The same JSON, non-ASCII characters escaped.
+                "rawData": json.dumps(json.loads(message), separators=(",", ":")),
+            },
+        },
+        incident_arn("client"),
+    )
+
+    response = run(sqs_event([sqs_record_from_sns_event(load_event(UNREGISTERED_EVENT), message_id="m-1")]),
+                   lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [entry] = intake_logs.with_message("record handled")
+    assert entry["outcome"] == f"incident {incident_arn('client')}"
+
+
+@pytest.mark.usefixtures("im_disabled")
+def test_without_incident_manager_an_unregistered_client_is_reported_without_a_registry_call(
+    responders: Responders, load_event: LoadEvent, lambda_context: Any, call_log: Any, intake_logs: LogCapture
+) -> None:
+    boto3.client("iot", region_name=REGION).create_thing_group(thingGroupName=GROUP)
+    call_log.watch(aws_clients.iot(), aws_clients.iot_data())
+
+    response = run(sqs_event([sqs_record_from_sns_event(load_event(UNREGISTERED_EVENT), message_id="m-1")]),
+                   lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert call_log.calls == []
+    [entry] = intake_logs.with_message("record handled")
+    assert entry["outcome"] == "not registered; notified"
+    [notice] = responders.notices()
+    assert notice["subject"] == f"fleetguard: MQTT client {UNREGISTERED_CLIENT!r} in alarm, NOT contained (not a thing)"
+    assert f"names by its MQTT client id, {UNREGISTERED_CLIENT!r}. No thing can have that name" in notice["message"]
+    assert "AWS IoT console" not in notice["message"]
+    assert "Its AWS IoT logs around the alarm: https://" in notice["message"]
+
+
+# --- Incident Manager off: one notice per alert, however often it is delivered ---------------------------
+
+
+def test_a_redelivered_batch_contains_again_but_notifies_once(
+    im_disabled: None, responders: Responders, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture
+) -> None:
+    boto3.client("iot", region_name=REGION).create_thing_group(thingGroupName=GROUP)
+    register("dev-IZWB")
+    audit = sqs_record_from_sns_event(load_event("sns-audit-completed-noncompliant.json"), message_id="m-audit")
+    seed = sqs_record_from_sns_event(load_event("detect-rule-in-alarm.json"), message_id="m-seed")
+    client = sqs_record_from_sns_event(load_event(UNREGISTERED_EVENT), message_id="m-client")
+
+    first = run(sqs_event([seed, audit, client]), lambda_context)
+    # The invocation ended after its notices went out (a timeout, a crash): the queue delivers it all again.
+    redelivered = [sqs_record_from_sns_event(load_event(name), message_id=message_id, receive_count=2)
+                   for name, message_id in (("detect-rule-in-alarm.json", "m-seed"),
+                                            ("sns-audit-completed-noncompliant.json", "m-audit"),
+                                            (UNREGISTERED_EVENT, "m-client"))]
+    second = run(sqs_event(redelivered), lambda_context)
+
+    assert first == second == {"batchItemFailures": []}
+    subjects = sorted(notice["subject"] for notice in responders.notices())
+    assert len(subjects) == 3, subjects
+    outcomes = [(entry["record_id"], entry["receive_count"]) for entry in intake_logs.with_message("record handled")]
+    assert ("m-seed", "2") in outcomes
+    assert len(intake_logs.with_message("notice already sent; not sent again")) == 3
+
+
+def test_a_violation_sns_delivered_twice_notifies_once(
+    im_disabled: None, responders: Responders, lambda_context: Any
+) -> None:
+    boto3.client("iot", region_name=REGION).create_thing_group(thingGroupName=GROUP)
+    register("dev-1")
+    text = json.dumps(violation("dev-1", violation_id="twice1"))
+
+    # Two SNS deliveries of one message: different SQS and SNS message ids, in separate batches.
+    run(sqs_event([sqs_record(text, message_id="m-1")]), lambda_context)
+    run(sqs_event([sqs_record(text, message_id="m-2")]), lambda_context)
+
+    assert [notice["subject"] for notice in responders.notices()] == ["fleetguard: dev-1 contained (MessagesPub)"]
+
+
+def test_a_notice_that_failed_to_publish_is_sent_on_redelivery(
+    im_disabled: None, responders: Responders, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.client("iot", region_name=REGION).create_thing_group(thingGroupName=GROUP)
+    register("dev-1")
+    record = sqs_record(json.dumps(violation("dev-1", violation_id="retry1")), message_id="m-1")
+    failing_sns = boto3.client("sns", region_name=REGION)
+    monkeypatch.setattr(failing_sns, "publish", lambda **_: (_ for _ in ()).throw(RuntimeError("SNS down")))
+    monkeypatch.setattr(intake, "CLIENTS", intake.AwsClients(sns=lambda: failing_sns))
+
+    assert failed_ids(run(sqs_event([record]), lambda_context)) == ["m-1"]
+    monkeypatch.setattr(intake, "CLIENTS", intake.AwsClients())
+    assert run(sqs_event([{**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": "2"}}]),
+               lambda_context) == {"batchItemFailures": []}
+
+    assert len(responders.notices()) == 1

@@ -10,7 +10,15 @@ import pytest
 
 from functions.intake_config import IntakeConfig
 from functions.messages import ViolationEvent, parse_message
-from tests.functions.test_intake_support import ACTION, GROUP, LOG_GROUP, PLAN_ARN, TOPIC_ARN, violation
+from tests.functions.test_intake_support import (
+    ACTION,
+    GROUP,
+    LOG_GROUP,
+    NOTICE_TABLE,
+    PLAN_ARN,
+    TOPIC_ARN,
+    violation,
+)
 
 VALID = {
     "QUARANTINE_GROUP_NAME": GROUP,
@@ -22,6 +30,7 @@ VALID = {
     "IOT_LOG_GROUP": LOG_GROUP,
     "STORM_THRESHOLD": "50",
     "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
+    "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
 }
 
 
@@ -34,6 +43,7 @@ def test_a_valid_environment_is_read() -> None:
     assert config.audit_incident_checks == frozenset({"IOT_POLICY_OVERLY_PERMISSIVE_CHECK"})
     assert config.storm_threshold == 50
     assert config.impact_rules.by_profile == {"critical": 1}
+    assert config.notice_ledger_table == NOTICE_TABLE
 
 
 def test_incident_manager_off_needs_no_response_plan() -> None:
@@ -57,6 +67,8 @@ def test_incident_manager_off_needs_no_response_plan() -> None:
         ({"INCIDENT_MANAGER_ENABLED": "false"},
          "RESPONSE_PLAN_ARN: must be unset when INCIDENT_MANAGER_ENABLED is false"),
         ({"RESPONDERS_TOPIC_ARN": "fleetguard-responders"}, "RESPONDERS_TOPIC_ARN: expected an SNS topic ARN"),
+        ({"NOTICE_LEDGER_TABLE": None}, "NOTICE_LEDGER_TABLE: environment variable is not set"),
+        ({"NOTICE_LEDGER_TABLE": "notices/table"}, "NOTICE_LEDGER_TABLE: expected a DynamoDB table name"),
         ({"IMPACT_RULES": "{"}, "IMPACT_RULES: not valid JSON"),
         ({"IMPACT_RULES": "[]"}, "IMPACT_RULES: expected a JSON object, got list"),
         ({"IMPACT_RULES": '{"byProfile": {}}'}, "IMPACT_RULES.default: required field is missing"),

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+import boto3  # type: ignore[import-untyped]
 import botocore.session  # type: ignore[import-untyped]
 import pytest
+from botocore.stub import Stubber  # type: ignore[import-untyped]
 from botocore.validate import validate_parameters  # type: ignore[import-untyped]
 
 from functions.incidents import (
@@ -29,6 +31,7 @@ from functions.incidents import (
     violation_incident_request,
 )
 from functions.messages import AuditNotification, ViolationEvent, parse_message
+from functions.notices import Notice, publish
 from tests.functions.test_intake_support import LOG_GROUP, PLAN_ARN, incident_arn, violation
 
 SCOPE = AccountScope("aws", "eu-west-1", "123456789012")
@@ -80,7 +83,9 @@ def test_a_long_colon_thing_name_keeps_every_link_within_the_url_limit() -> None
     # ':' triples in the console's encoding: the full query would make a link over 1,000 characters.
     name = "a:" * 64
     scope = AccountScope("aws", "ap-southeast-2", "123456789012")
-    full = logs_insights_url(scope, LOG_GROUP, device_logs_query(name), datetime(2026, 1, 1, tzinfo=UTC))
+    query = device_logs_query(name)
+    assert query is not None
+    full = logs_insights_url(scope, LOG_GROUP, query, datetime(2026, 1, 1, tzinfo=UTC))
     assert len(full) > MAX_URL
     message = violation(name, violation_id="v-1")
     event = parse_message(json.dumps(message))
@@ -196,7 +201,9 @@ def decode_logs_insights(url: str) -> dict[str, str]:
 
 def test_logs_insights_link_carries_the_thing_query_log_group_and_window() -> None:
     thing = "plant-7:line_2~sensor"
-    url = logs_insights_url(SCOPE, LOG_GROUP, device_logs_query(thing), datetime(2026, 11, 20, 9, 5, tzinfo=UTC))
+    query = device_logs_query(thing)
+    assert query is not None
+    url = logs_insights_url(SCOPE, LOG_GROUP, query, datetime(2026, 11, 20, 9, 5, tzinfo=UTC))
 
     decoded = decode_logs_insights(url)
 
@@ -206,3 +213,63 @@ def test_logs_insights_link_carries_the_thing_query_log_group_and_window() -> No
     assert f'filter clientId = "{thing}" or thingName = "{thing}"' in decoded["editorString"]
     assert (decoded["start"], decoded["end"]) == ("2026-11-20T08:05:00.000Z", "2026-11-20T10:05:00.000Z")
     assert decoded["timeType"] == "ABSOLUTE"
+
+
+# --- devices named by an MQTT client id no thing can have --------------------------------------------
+
+CLIENT_IDS = [
+    'Gateway 7/line.2 #Ström "west"',
+    "it's \"both\" quotes",
+    "line\nbreak\u2028and\ttab",
+    "\u00e9" * 128,
+    "/" * 128,
+    "~(tilde) and 'quote'",
+    " ",
+]
+
+
+@pytest.mark.parametrize("client_id", CLIENT_IDS)
+def test_a_client_id_gives_a_valid_incident_without_a_thing(client_id: str) -> None:
+    event = parse_message(json.dumps(violation(client_id, violation_id="v-client")))
+    assert isinstance(event, ViolationEvent)
+
+    request = violation_incident_request(event, response_plan_arn=PLAN_ARN, impact=2, scope=SCOPE,
+                                         log_group=LOG_GROUP)
+
+    check("StartIncident", request)
+    values = [item["identifier"]["value"] for item in request["relatedItems"]]
+    assert not any(":thing/" in value.get("arn", "") for value in values)
+    assert not any("/iot/home" in value.get("url", "") for value in values)
+    assert "\n" not in request["title"]
+    assert request["title"].startswith("MQTT client ")
+    assert all(len(value.get("url", "")) <= MAX_URL for value in values)
+
+
+@pytest.mark.parametrize("client_id", CLIENT_IDS)
+def test_a_client_id_link_queries_exactly_that_client_or_is_left_out(client_id: str) -> None:
+    around = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+    url = device_logs_url(SCOPE, LOG_GROUP, client_id, around)
+
+    if url is None:
+        # Only what cannot be quoted in one kind of quote, or what the URL limit cannot hold, is left out.
+        unquotable = ('"' in client_id and "'" in client_id) or any(ord(c) < 32 for c in client_id)
+        too_long = len(logs_insights_url(SCOPE, LOG_GROUP, f'filter clientId = "{client_id}"', around)) > MAX_URL
+        assert unquotable or too_long
+        return
+    editor = decode_logs_insights(url)["editorString"]
+    literal = re.search(r"clientId = (['\"])(.*?)\1(?: or |\n)", editor, re.DOTALL)
+    assert literal is not None
+    assert literal.group(2) == client_id
+    assert len(url) <= MAX_URL
+
+
+def test_the_notice_subject_is_one_line_of_at_most_99_characters() -> None:
+    sns = boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    topic = "arn:aws:sns:us-east-1:123456789012:responders"
+    with Stubber(sns) as stub:
+        stub.add_response("publish", {"MessageId": "1"}, {
+            "TopicArn": topic, "Subject": "client a?b?c" + "x" * 84 + "...", "Message": "body",
+        })
+        publish(sns, topic, Notice("client a\nb\u2028c" + "x" * 100, "body"))
+        stub.assert_no_pending_responses()

@@ -19,6 +19,7 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 
 from functions import intake
 from functions.intake import AwsClients
+from functions.notice_table import create_table_request
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -28,6 +29,7 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 GROUP = "fleetguard-quarantine"
 ACTION = "fleetguard-add-to-quarantine"
 LOG_GROUP = "AWSIotLogsV2"
+NOTICE_TABLE = "fleetguard-intake-notices"
 INTAKE_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:fleetguard-intake"
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-alerts"
 IMPACT_RULES = {"default": 3, "byProfile": {"fleetguard-dev-critical": 1}, "byConfidence": {"HIGH": 2, "LOW": 4}}
@@ -54,6 +56,7 @@ def set_intake_env(
         "STORM_WINDOW_SECONDS": "60",
         "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
         "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
+        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -195,6 +198,7 @@ def use_clients(monkeypatch: pytest.MonkeyPatch, *, incidents: Any = None, mitig
             mitigation=(lambda: mitigation) if mitigation is not None else defaults.mitigation,
             incidents=(lambda: incidents) if incidents is not None else defaults.incidents,
             sns=defaults.sns,
+            dynamodb=defaults.dynamodb,
         ),
     )
 
@@ -267,8 +271,14 @@ class Responders:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def create_notice_table() -> None:
+    """The notice ledger table in moto."""
+    boto3.client("dynamodb", region_name=REGION).create_table(**create_table_request(NOTICE_TABLE))
+
+
 @pytest.fixture
 def responders(moto_aws: None) -> Responders:
+    create_notice_table()
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
     topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]

@@ -16,6 +16,7 @@ from functions.messages import (
     EventType,
     MessageError,
     ViolationEvent,
+    is_thing_name,
     message_from_sns_record,
     message_from_sqs_body,
     parse_message,
@@ -158,6 +159,34 @@ def test_sqs_raw_delivery_body_is_the_message(load_event: LoadEvent) -> None:
     assert parsed == violation(load_event("sns-detect-ml-in-alarm.json"))
 
 
+def test_a_device_named_by_a_client_id_no_thing_can_have_is_accepted(load_event: LoadEvent) -> None:
+    parsed = violation(load_event("sns-detect-unregistered-client-in-alarm.json"))
+
+    assert parsed.thing_name == 'Gateway 7/line.2 #Ström "west"'
+    assert parsed.is_in_alarm
+    assert not is_thing_name(parsed.thing_name)
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["dev IZWB", "a/b", "a.b", "#", "+", "x" * 128, "\u00e9" * 128, "line\nbreak", "\U0001F512 lock", " "],
+)
+def test_any_name_of_1_to_128_characters_is_accepted(load_event: LoadEvent, client_id: str) -> None:
+    parsed = parse_message(mutated(seed_message(load_event), lambda m: m.update(thingName=client_id)))
+
+    assert isinstance(parsed, ViolationEvent)
+    assert parsed.thing_name == client_id
+
+
+@pytest.mark.parametrize(
+    ("name", "registrable"),
+    [("dev-IZWB", True), ("plant-7:line_2-sensor", True), ("x" * 128, True), ("dev IZWB", False), ("a/b", False),
+     ("\u00e9", False), ("", False), ("x" * 129, False)],
+)
+def test_is_thing_name_follows_the_registry_pattern(name: str, registrable: bool) -> None:
+    assert is_thing_name(name) is registrable
+
+
 # --- broken input ------------------------------------------------------------------------------------
 
 
@@ -179,6 +208,8 @@ def test_sqs_raw_delivery_body_is_the_message(load_event: LoadEvent) -> None:
         ("broken-event-time-type.json", "violationEventTime: expected an integer (epoch milliseconds), got string"),
         ("broken-sns-no-message.json", "Sns.Message: required field is missing"),
         ("broken-unknown-shape.json", "message: unknown shape"),
+        ("broken-empty-thing-name.json", "thingName: expected 1-128 characters, got 0"),
+        ("broken-long-thing-name.json", "thingName: expected 1-128 characters, got 129"),
     ],
 )
 def test_broken_events_raise_message_error_naming_the_problem(
@@ -198,8 +229,8 @@ def mutated(message: dict[str, Any], change: Callable[[dict[str, Any]], object])
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda m: m.update(thingName="dev IZWB"), "thingName: 'dev IZWB' does not match"),
-        (lambda m: m.update(thingName="x" * 129), "thingName:"),
+        (lambda m: m.update(thingName="x" * 129), "thingName: expected 1-128 characters, got 129"),
+        (lambda m: m.update(thingName=""), "thingName: expected 1-128 characters, got 0"),
         (lambda m: m.update(violationId="a" * 129), "violationId:"),
         (lambda m: m.update(violationEventTime=1573786800), "violationEventTime: 1573786800 is not epoch milliseconds"),
         (lambda m: m.update(violationEventTime=True), "violationEventTime: expected an integer"),

@@ -258,6 +258,24 @@ def test_at_or_above_the_threshold_one_fleet_incident_and_bulk_containment(
 
 
 @pytest.mark.usefixtures("im_enabled")
+def test_client_ids_in_a_storm_are_contained_in_bulk_and_named_but_not_listed_as_things(
+    stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
+) -> None:
+    things = storm_violations(3)
+    clients = [violation(name, violation_id=f"client{index}")
+               for index, name in enumerate(["gw 7/a", "Str\u00f6m #1"])]
+    messages = things + clients
+    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
+    # Only the three things become related items; the stubbed client answers nothing else.
+    expect_fleet_incident(stubbed, [message["thingName"] for message in things], task_ids)
+
+    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
+    [note] = timeline_notes
+    assert "on 5 device(s)" in note
+    assert "gw 7/a" in note
+
+
+@pytest.mark.usefixtures("im_enabled")
 def test_a_large_storm_is_400_tasks_per_10000_and_lists_only_20_devices_per_batch(
     stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
@@ -439,6 +457,21 @@ def test_without_incident_manager_a_storm_is_contained_in_bulk_with_one_notice(
     assert "Containment in bulk: 2 of 2 Device Defender mitigation task(s) started" in notice["message"]
     assert f"Tasks: {task_ids[0]}, {task_ids[1]}" in notice["message"]
     assert "Incident Manager is not enabled" in notice["message"]
+
+
+@pytest.mark.usefixtures("im_disabled")
+def test_without_incident_manager_a_redelivered_storm_batch_notifies_once(
+    stubbed: Stubbed, responders: Responders, lambda_context: Any
+) -> None:
+    messages = storm_violations(6)
+    ids = [message["violationId"] for message in messages]
+    expect_tasks(stubbed, ids)
+    expect_tasks(stubbed, ids)  # the redelivery restarts the same tasks (TaskAlreadyExists in AWS)
+
+    run(sqs_event(storm_records(messages)), lambda_context)
+    assert run(sqs_event(storm_records(messages, receive_count=2)), lambda_context) == {"batchItemFailures": []}
+
+    assert len(responders.notices()) == 1
 
 
 # --- throttling that succeeds on retry ------------------------------------------------------------------

@@ -85,9 +85,9 @@ def test_typo_is_reported_with_location_and_suggestion() -> None:
 
 
 def test_unmapped_prefix_is_reported() -> None:
-    (finding,) = unknown_actions(allow("dynamodb:GetItem"))
+    (finding,) = unknown_actions(allow("gamelift:CreateFleet"))
 
-    assert "no botocore model is mapped for IAM prefix 'dynamodb'" in finding
+    assert "no botocore model is mapped for IAM prefix 'gamelift'" in finding
 
 
 def test_action_without_a_service_prefix_is_reported() -> None:
