@@ -15,6 +15,7 @@ LINT_PATHS := $(PROGRAM_PATHS) policies examples
 
 help:
 	@echo "make test          lint, type-check and run every test (creates .venv from pinned versions)"
+	@echo "make test FAST=1   the same without the tests that start subprocesses or servers (local work)"
 	@echo "make drill         incident-response game day against an embedded AWS emulator"
 	@echo "make policy-check  STACK=dev|prod: analyze the stack with the policy pack, no cloud needed"
 	@echo "make bench         benchmarks; prints the figures recorded in README.md"
@@ -37,13 +38,16 @@ typecheck: $(STAMP)
 	cd policies && $(MYPY) .
 	cd examples/soc_consumer && $(MYPY) __main__.py
 
-# pytest exits 5 when it collected nothing; that must fail loudly, never pass.
+# pytest exits 5 when it collected nothing; that must fail loudly, never pass. FAST=1 (local work only)
+# skips the tests marked slow: those that start the policy pack, a server or another interpreter.
+PYTEST_SELECT := $(if $(FAST),-m "not slow")
 unit: $(STAMP)
-	@$(BIN)/pytest; status=$$?; \
+	@$(BIN)/pytest $(PYTEST_SELECT); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 # pack-check: the prod stack judged by the pack in its own virtualenv (its requirements file is complete).
-test: lint typecheck pack-check unit
+# CI runs all of it; `make test FAST=1` leaves out pack-check and the slow tests.
+test: lint typecheck $(if $(FAST),,pack-check) unit
 
 pack-check:
 	@$(MAKE) --no-print-directory policy-check STACK=prod POLICY_CONFIG=

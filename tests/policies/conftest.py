@@ -11,6 +11,16 @@ from tools.analyzer_client import PolicyPackProcess
 from tools.mockstack import Phase
 
 
+PACK_FIXTURES = frozenset({"pack_process", "preview_pack_process"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that talks to a running pack (a subprocess) is slow, whichever fixture brings the pack in."""
+    for item in items:
+        if PACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def pack_process() -> Iterator[PolicyPackProcess]:
     with PolicyPackProcess(dry_run=False) as process:

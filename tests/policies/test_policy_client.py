@@ -21,6 +21,7 @@ from tools.analyzer_client import (
 )
 
 
+@pytest.mark.slow
 def test_a_pack_that_fails_to_start_reports_its_stderr(tmp_path: Path) -> None:
     (tmp_path / "__main__.py").write_text("raise SystemExit('no policies here')\n")
 
