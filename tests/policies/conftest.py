@@ -10,7 +10,6 @@ import pytest
 from tools.analyzer_client import PolicyPackProcess
 from tools.mockstack import Phase
 
-
 PACK_FIXTURES = frozenset({"pack_process", "preview_pack_process"})
 
 
