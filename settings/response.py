@@ -33,11 +33,7 @@ TITLE_MAX: Final = 200
 SUMMARY_MAX: Final = 4000
 """The API takes 8000; CloudFormation's schema 4000. Staying within both keeps the plan portable."""
 DEDUPE_MAX: Final = 1000
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RETRY_MODES: Final = ("standard", "adaptive")
-LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                             2557, 2922, 3288, 3653)
-"""CloudWatch Logs PutRetentionPolicy values."""
 KEY_CHOICES: Final = ("aws-owned", "customer")
 
 CONTACT_ALIAS_PATTERN: Final = r"[a-z0-9_-]{1,255}"
@@ -225,7 +221,7 @@ def parse_incident_response(node: Node, environment: str) -> IncidentResponseSet
         storm_threshold=threshold,
         storm_window_seconds=window,
         intake=intake,
-        log_retention_days=section.child("logRetentionDays").integer(30, allowed=LOG_RETENTION_DAYS) or 30,
+        log_retention_days=section.child("logRetentionDays").integer(30, allowed=facts.LOG_RETENTION_DAYS) or 30,
     )
 
 
@@ -263,7 +259,7 @@ def _parse_intake(queue_node: Node, intake_node: Node) -> IntakeSettings:
         max_concurrency=_integer(queue.child("maxConcurrency"), 2, 2, 1000),
         timeout_seconds=timeout,
         memory_mb=_integer(function.child("memoryMb"), 512, 128, 10240),
-        log_level=function.child("logLevel").string("INFO", allowed=LOG_LEVELS) or "INFO",
+        log_level=function.child("logLevel").string("INFO", allowed=facts.POWERTOOLS_LOG_LEVELS) or "INFO",
         retry_mode=function.child("retryMode").string("standard", allowed=RETRY_MODES) or "standard",
     )
 

@@ -10,15 +10,9 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 from .building import Controls, Report, StackContext, StackResource, option, report_cannot_verify, stack_policy
 from .documents import excludes, grants, statements
 from .iot import IOT_POLICY_DOCUMENT_PROPERTY
+from .shared_facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 from .tagging import tag_map
 from .values import UNKNOWN, CannotVerify, as_list, has_value, path
-
-ROLE_TAG_KEY: Final = "fleetguard:role"
-QUARANTINE_ROLE: Final = "quarantine"
-"""A thing group tagged ``fleetguard:role=quarantine`` is declared the quarantine group, whatever its name.
-A tag is a literal, known at preview (the group names a mitigation action lists may not be). The program
-tags its group with its own copy of these values, which a test pins to these: the pack is installed
-without the program, so neither can import the other."""
 
 THING_GROUP_NAME_PROPERTY: Final = {
     "aws:iot/thingGroup:ThingGroup": "name",
