@@ -72,9 +72,7 @@ def parse_audit(node: Node) -> AuditSettings:
     )
     enabled = {check.name for check in checks if check.enabled}
     schedules = tuple(section.child("schedules").each(lambda item: _parse_schedule(item, enabled)))
-    names = [schedule.name for schedule in schedules]
-    for duplicate in sorted({name for name in names if names.count(name) > 1}):
-        section.child("schedules").fail(f"scheduled audit name {duplicate!r} is used more than once")
+    section.child("schedules").fail_duplicates([schedule.name for schedule in schedules], "scheduled audit name")
     notifications = section.child("notifications")
     notifications_enabled = notifications.boolean(True)
     if not notifications.missing and not manage:

@@ -86,12 +86,12 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
             "INFO", allowed=facts.POWERTOOLS_LOG_LEVELS
         ) or "INFO",
         function_log_retention_days=_retention(section.child("functionLogRetentionDays"), 90),
-        function_timeout_seconds=_bounded(
-            section.child("functionTimeoutSeconds"), 60, FUNCTION_TIMEOUT_RANGE
+        function_timeout_seconds=section.child("functionTimeoutSeconds").bounded_integer(
+            60, *FUNCTION_TIMEOUT_RANGE
         ),
-        function_memory_mb=_bounded(section.child("functionMemoryMb"), 256, FUNCTION_MEMORY_RANGE),
-        powertools_layer_version=_bounded(
-            section.child("powertoolsLayerVersion"), POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_VERSION_RANGE
+        function_memory_mb=section.child("functionMemoryMb").bounded_integer(256, *FUNCTION_MEMORY_RANGE),
+        powertools_layer_version=section.child("powertoolsLayerVersion").bounded_integer(
+            POWERTOOLS_LAYER_VERSION, *POWERTOOLS_LAYER_VERSION_RANGE
         ),
     )
 
@@ -116,8 +116,3 @@ def _forensic_topic_prefix(node: Node) -> str:
 
 def _retention(node: Node, default: int) -> int:
     return node.integer(default, allowed=facts.LOG_RETENTION_DAYS) or default
-
-
-def _bounded(node: Node, default: int, bounds: tuple[int, int]) -> int:
-    low, high = bounds
-    return node.integer(default, minimum=low, maximum=high) or default
