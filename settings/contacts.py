@@ -133,16 +133,9 @@ def _parse_engagement_stage(node: Node, channel_names: list[str]) -> EngagementS
     item = node.mapping(allowed_keys=("durationMinutes", "channels"))
     low, high = STAGE_MINUTES_RANGE
     duration = item.child("durationMinutes").required_integer(minimum=low, maximum=high)
-    channels_node = item.child("channels")
-    channels = channels_node.string_list()
-    for name in channels:
-        if name not in channel_names:
-            channels_node.fail(f"{name!r} is not one of this contact's channels ({', '.join(channel_names)})")
-    if not channels:
-        channels_node.fail("expected at least one channel name")
-    if not channels or any(name not in channel_names for name in channels):
-        return None
-    return EngagementStage(duration, tuple(channels))
+    channels = _references(item.child("channels"), channel_names, "channel name",
+                           f"one of this contact's channels ({', '.join(channel_names)})")
+    return None if channels is None else EngagementStage(duration, channels)
 
 
 def _parse_escalation_plan(node: Node, contacts: tuple[PersonalContact, ...]) -> EscalationPlan | None:
@@ -167,13 +160,18 @@ def _parse_escalation_stage(node: Node, aliases: list[str]) -> EscalationStage |
     item = node.mapping(allowed_keys=("contacts", "minutes"))
     low, high = STAGE_MINUTES_RANGE
     minutes = item.child("minutes").required_integer(minimum=low, maximum=high)
-    contacts_node = item.child("contacts")
-    stage_contacts = contacts_node.string_list()
-    unknown = [alias for alias in stage_contacts if alias not in aliases]
-    for alias in unknown:
-        contacts_node.fail(f"{alias!r} is not a configured contact alias ({', '.join(aliases) or 'none'})")
-    if not stage_contacts:
-        contacts_node.fail("expected at least one contact alias")
-    if not stage_contacts or unknown:
-        return None
-    return EscalationStage(tuple(stage_contacts), minutes)
+    stage_contacts = _references(item.child("contacts"), aliases, "contact alias",
+                                 f"a configured contact alias ({', '.join(aliases) or 'none'})")
+    return None if stage_contacts is None else EscalationStage(stage_contacts, minutes)
+
+
+def _references(node: Node, known: list[str], what: str, known_as: str) -> tuple[str, ...] | None:
+    """A stage's non-empty list of names, each one of ``known`` (``known_as`` describes them in the
+    problem); ``None`` when the list is empty or names anything else."""
+    names = node.string_list()
+    unknown = [name for name in names if name not in known]
+    for name in unknown:
+        node.fail(f"{name!r} is not {known_as}")
+    if not names:
+        node.fail(f"expected at least one {what}")
+    return None if not names or unknown else tuple(names)
