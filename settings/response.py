@@ -18,7 +18,6 @@ from settings import facts
 from settings.contacts import EscalationPlan, PersonalContact, parse_contacts, parse_escalation
 from settings.reader import Node
 
-CONFIDENCE_LEVELS: Final = facts.CONFIDENCE_LEVELS
 IMPACT_RANGE: Final = (1, 5)
 """1 critical ... 5 no impact (ssm-incidents Impact)."""
 MAX_ENGAGEMENTS: Final = 5
@@ -215,10 +214,10 @@ def _parse_impact_rules(node: Node) -> ImpactRules:
         elif value.missing:
             value.fail(f"expected an impact {low}..{high}")
     confidence = section.child("byConfidence")
-    confidence_values = confidence.mapping(allowed_keys=CONFIDENCE_LEVELS)
+    confidence_values = confidence.mapping(allowed_keys=facts.CONFIDENCE_LEVELS)
     by_confidence: dict[str, int] = {"HIGH": 2, "MEDIUM": 3, "LOW": 4} if confidence.missing else {}
     for level, value in confidence_values.items("confidence"):
-        impact = value.integer(minimum=low, maximum=high) if level in CONFIDENCE_LEVELS else None
+        impact = value.integer(minimum=low, maximum=high) if level in facts.CONFIDENCE_LEVELS else None
         if impact is not None:
             by_confidence[level] = impact
     return ImpactRules(
