@@ -15,7 +15,8 @@ from typing import Final, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from settings.response import EscalationPlan, IncidentManagerSettings, PersonalContact
+from settings.contacts import EscalationPlan, PersonalContact
+from settings.response import IncidentManagerSettings
 
 CONTACT_TAG_KEY: Final = r"[\\/a-zA-Z0-9_+=-]{1,128}"
 CONTACT_TAG_VALUE: Final = r"[\w .:/=+@-]{1,256}"

@@ -18,14 +18,13 @@ import pulumi_aws_native as aws_native
 
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import incident_statement, policy_document, service_trust_policy, stable_role_name, statement
-from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
+from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
+from settings.quarantine import QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
 """IoT policy variable: the name of the thing the connection belongs to."""
 IOT_POLICY_MAX_CHARS: Final = 2048
 """AWS IoT rejects a policy document longer than this, whitespace excluded."""
-IOT_LOG_GROUP: Final = "AWSIotLogsV2"
-"""The log group AWS IoT v2 logging writes to (its name is fixed by AWS)."""
 
 # AWS managed policies for the roles Device Defender assumes to apply each mitigation action.
 ADD_THINGS_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction"

@@ -19,7 +19,7 @@ import yaml
 
 from components.contacts import incident_manager_tags
 from components.iam import policy_document, service_trust_policy, statement
-from components.quarantine import IOT_LOG_GROUP
+from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
 CONTAIN_STEP: Final = "Contain"

@@ -15,7 +15,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import policy_document, statement
-from settings.security_hub import DEVICE_DEFENDER_PRODUCTS, SecurityHubSettings
+from settings.facts import DEVICE_DEFENDER_PRODUCTS
+from settings.security_hub import SecurityHubSettings
 
 FINDINGS_SOURCE: Final = "aws.securityhub"
 FINDINGS_IMPORTED: Final = "Security Hub Findings - Imported"

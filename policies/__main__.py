@@ -4,7 +4,7 @@ It only builds the pack; the rules live in ``fleetguard_policies``. Every rule i
 ``--policy-pack-config`` file for the environment says otherwise (``config/dev.json``, ``config/prod.json``).
 """
 
-from fleetguard_policies import PACK_NAME, all_policies
+from fleetguard_policies.pack import PACK_NAME, all_policies
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(

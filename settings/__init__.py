@@ -17,8 +17,9 @@ from pulumi.runtime import config as runtime_config
 
 from settings.audit import AuditSettings, parse_audit
 from settings.detect import DetectSettings, parse_detect
+from settings.facts import ROLE_TAG_KEY
 from settings.fleet import FleetSettings, parse_fleet
-from settings.quarantine import ROLE_TAG_KEY, QuarantineSettings, parse_quarantine
+from settings.quarantine import QuarantineSettings, parse_quarantine
 from settings.reader import ConfigError, KeySchema, Node, Problems, root
 from settings.response import IncidentResponseSettings, parse_incident_response
 from settings.security_hub import SecurityHubSettings, parse_security_hub

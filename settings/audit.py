@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from settings import facts
 from settings.reader import Node
 
-MIN_EXEMPTION_REASON = 10
-"""Characters of written reason a disabled critical check needs (as the policy pack's exemptions)."""
 CHECK_SELECTORS = ("critical", "enabled")
 """Shorthands a scheduled audit may use instead of listing check names: every enabled critical check,
 or every enabled check."""
@@ -74,9 +72,7 @@ def parse_audit(node: Node) -> AuditSettings:
     )
     enabled = {check.name for check in checks if check.enabled}
     schedules = tuple(section.child("schedules").each(lambda item: _parse_schedule(item, enabled)))
-    names = [schedule.name for schedule in schedules]
-    for duplicate in sorted({name for name in names if names.count(name) > 1}):
-        section.child("schedules").fail(f"scheduled audit name {duplicate!r} is used more than once")
+    section.child("schedules").fail_duplicates([schedule.name for schedule in schedules], "scheduled audit name")
     notifications = section.child("notifications")
     notifications_enabled = notifications.boolean(True)
     if not notifications.missing and not manage:
@@ -94,11 +90,11 @@ def parse_audit(node: Node) -> AuditSettings:
 def _parse_check(check: facts.AuditCheck, node: Node, enable_all: bool) -> CheckSetting:
     setting = _read_check(check, node, enable_all)
     if check.name in facts.CRITICAL_AUDIT_CHECKS and not setting.enabled and (
-        setting.exemption_reason is None or len(setting.exemption_reason.strip()) < MIN_EXEMPTION_REASON
+        setting.exemption_reason is None or len(setting.exemption_reason.strip()) < facts.MIN_EXEMPTION_REASON
     ):
         # The same rule the policy pack enforces at deploy time, caught before anything is registered.
         node.fail(f"a critical check can be disabled only with an exemptionReason of at least "
-                  f"{MIN_EXEMPTION_REASON} characters: {{enabled: false, exemptionReason: <why>}}")
+                  f"{facts.MIN_EXEMPTION_REASON} characters: {{enabled: false, exemptionReason: <why>}}")
     return setting
 
 

@@ -1,5 +1,10 @@
 """AWS facts the configuration is validated against, kept in one place.
 
+The facts the policy pack judges by as well (audit checks and frequencies, IoT log levels, the Device
+Defender products in Security Hub, the quarantine role tag) have their one home in the pack,
+``policies/fleetguard_policies/shared_facts.py``, which must install without the program; this module
+imports them from there, and the rest of the program imports them from here.
+
 Sources: the Device Defender developer guide (audit checks, Detect metrics), the AWS IoT API reference
 and the CloudFormation resource schemas for AWS::IoT::AccountAuditConfiguration, ScheduledAudit and
 SecurityProfile (the contract tests re-check what the program registers against those schemas).
@@ -11,62 +16,34 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-
-class Severity(StrEnum):
-    """Severity AWS assigns to an audit check's findings."""
-
-    CRITICAL = "CRITICAL"
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
-
-
-@dataclass(frozen=True)
-class AuditCheck:
-    """One Device Defender audit check."""
-
-    name: str
-    """API name, e.g. ``IOT_POLICY_OVERLY_PERMISSIVE_CHECK``."""
-    severity: Severity
-    cfn_property: str
-    """Property name under ``AuditCheckConfigurations`` in CloudFormation (aws-native: camelCase of it)."""
-    threshold_option: str | None = None
-    """The one numeric option the check takes, as it is spelled in CloudFormation, if any."""
-
-
-AUDIT_CHECKS: Final[tuple[AuditCheck, ...]] = (
-    AuditCheck("AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK", Severity.CRITICAL,
-               "AuthenticatedCognitoRoleOverlyPermissiveCheck"),
-    AuditCheck("UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK", Severity.CRITICAL,
-               "UnauthenticatedCognitoRoleOverlyPermissiveCheck"),
-    AuditCheck("CA_CERTIFICATE_KEY_QUALITY_CHECK", Severity.CRITICAL, "CaCertificateKeyQualityCheck"),
-    AuditCheck("DEVICE_CERTIFICATE_KEY_QUALITY_CHECK", Severity.CRITICAL, "DeviceCertificateKeyQualityCheck"),
-    AuditCheck("DEVICE_CERTIFICATE_SHARED_CHECK", Severity.CRITICAL, "DeviceCertificateSharedCheck"),
-    AuditCheck("INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK", Severity.CRITICAL,
-               "IntermediateCaRevokedForActiveDeviceCertificatesCheck"),
-    AuditCheck("IOT_POLICY_OVERLY_PERMISSIVE_CHECK", Severity.CRITICAL, "IotPolicyOverlyPermissiveCheck"),
-    AuditCheck("IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK", Severity.CRITICAL, "IotRoleAliasOverlyPermissiveCheck"),
-    AuditCheck("REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK", Severity.CRITICAL,
-               "RevokedCaCertificateStillActiveCheck"),
-    AuditCheck("CONFLICTING_CLIENT_IDS_CHECK", Severity.HIGH, "ConflictingClientIdsCheck"),
-    AuditCheck("CA_CERTIFICATE_EXPIRING_CHECK", Severity.MEDIUM, "CaCertificateExpiringCheck"),
-    AuditCheck("DEVICE_CERTIFICATE_EXPIRING_CHECK", Severity.MEDIUM, "DeviceCertificateExpiringCheck",
-               threshold_option="CertExpirationThresholdInDays"),
-    # CloudFormation really does spell this one "MisConfiguration" with a capital C.
-    AuditCheck("IOT_POLICY_POTENTIAL_MISCONFIGURATION_CHECK", Severity.MEDIUM,
-               "IoTPolicyPotentialMisConfigurationCheck"),
-    AuditCheck("IOT_ROLE_ALIAS_ALLOWS_ACCESS_TO_UNUSED_SERVICES_CHECK", Severity.MEDIUM,
-               "IotRoleAliasAllowsAccessToUnusedServicesCheck"),
-    AuditCheck("REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK", Severity.MEDIUM,
-               "RevokedDeviceCertificateStillActiveCheck"),
-    AuditCheck("LOGGING_DISABLED_CHECK", Severity.LOW, "LoggingDisabledCheck"),
-    AuditCheck("DEVICE_CERTIFICATE_AGE_CHECK", Severity.LOW, "DeviceCertificateAgeCheck",
-               threshold_option="CertAgeThresholdInDays"),
+from policies.fleetguard_policies.shared_facts import (
+    AUDIT_CHECKS,
+    AUDIT_CHECKS_BY_NAME,
+    AUDIT_FREQUENCIES,
+    CRITICAL_AUDIT_CHECKS,
+    DEVICE_DEFENDER_PRODUCTS,
+    FREQUENCY_INTERVAL_DAYS,
+    IOT_LOG_LEVELS,
+    MIN_EXEMPTION_REASON,
+    QUARANTINE_ROLE,
+    ROLE_TAG_KEY,
+    AuditCheck,
 )
-AUDIT_CHECKS_BY_NAME: Final[dict[str, AuditCheck]] = {check.name: check for check in AUDIT_CHECKS}
-CRITICAL_AUDIT_CHECKS: Final[tuple[str, ...]] = tuple(
-    check.name for check in AUDIT_CHECKS if check.severity is Severity.CRITICAL
-)
+
+# The shared facts the program uses, re-exported so that the program imports every fact from this module.
+__all__ = [
+    "AUDIT_CHECKS",
+    "AUDIT_CHECKS_BY_NAME",
+    "AUDIT_FREQUENCIES",
+    "CRITICAL_AUDIT_CHECKS",
+    "DEVICE_DEFENDER_PRODUCTS",
+    "FREQUENCY_INTERVAL_DAYS",
+    "IOT_LOG_LEVELS",
+    "MIN_EXEMPTION_REASON",
+    "QUARANTINE_ROLE",
+    "ROLE_TAG_KEY",
+    "AuditCheck",
+]
 
 CERT_THRESHOLD_DAYS: Final = (30, 3652)
 """Inclusive range AWS accepts for both certificate threshold options."""
@@ -75,9 +52,16 @@ CERT_THRESHOLD_DEFAULTS: Final[dict[str, int]] = {
     "CertAgeThresholdInDays": 365,
 }
 
-AUDIT_FREQUENCIES: Final = ("DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY")
 DAYS_OF_WEEK: Final = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-FREQUENCY_INTERVAL_DAYS: Final[dict[str, int]] = {"DAILY": 1, "WEEKLY": 7, "BIWEEKLY": 14, "MONTHLY": 31}
+
+IOT_LOG_GROUP: Final = "AWSIotLogsV2"
+"""The CloudWatch log group AWS IoT v2 logging writes to (its name is fixed by AWS IoT)."""
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+"""Retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
+POWERTOOLS_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""Levels the functions' logger takes (POWERTOOLS_LOG_LEVEL)."""
 
 
 class ValueKind(StrEnum):

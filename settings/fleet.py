@@ -345,7 +345,7 @@ def _parse_abort(node: Node) -> tuple[AbortCriterion, ...]:
     criteria = node.each(_parse_abort_criterion)
     if node.value == []:
         node.fail("expected at least one abort criterion; a firmware rollout must stop itself on failures")
-    _check_unique_failure_types(node, [criterion.failure_type for criterion in criteria])
+    node.fail_duplicates([criterion.failure_type for criterion in criteria], "failure type")
     return tuple(criteria)
 
 
@@ -365,7 +365,7 @@ def _parse_retry(node: Node) -> tuple[RetryCriterion, ...]:
     criteria = node.each(_parse_retry_criterion)
     if isinstance(node.value, list) and len(node.value) > MAX_RETRY_CRITERIA:
         node.fail(f"expected at most {MAX_RETRY_CRITERIA} retry criteria")
-    _check_unique_failure_types(node, [criterion.failure_type for criterion in criteria])
+    node.fail_duplicates([criterion.failure_type for criterion in criteria], "failure type")
     return tuple(criteria[:MAX_RETRY_CRITERIA])
 
 
@@ -376,8 +376,3 @@ def _parse_retry_criterion(node: Node) -> RetryCriterion | None:
     if not failure_type or retries is None:
         return None
     return RetryCriterion(failure_type, retries)
-
-
-def _check_unique_failure_types(node: Node, failure_types: list[str]) -> None:
-    for duplicate in sorted({name for name in failure_types if failure_types.count(name) > 1}):
-        node.fail(f"failure type {duplicate!r} is used more than once")

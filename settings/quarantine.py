@@ -12,21 +12,6 @@ from settings.reader import Node
 DEFAULT_GROUP_NAME: Final = "QUARANTINED"
 DEFAULT_FORENSIC_TOPIC_PREFIX: Final = "fleetguard/forensics"
 
-ROLE_TAG_KEY: Final = "fleetguard:role"
-QUARANTINE_ROLE: Final = "quarantine"
-"""The tag ``fleetguard:role=quarantine`` declares the quarantine group to the policy pack, whatever the
-group is named. The pack is installed without the program and keeps its own copy; a test pins the two
-equal. The key is reserved: stack tags may not set it, or every tagged group would claim the role."""
-
-IOT_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARN", "ERROR")
-"""Levels AWS IoT v2 logging accepts, less DISABLED: the account default must let the quarantine group's
-DEBUG override take effect, and ENABLE_IOT_LOGGING refuses DISABLED."""
-POWERTOOLS_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_RETENTION_DAYS: Final = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)
-"""Retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
-
 FORENSIC_TOPIC_PREFIX_PATTERN: Final = r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+){0,3}"
 """Plain MQTT topic levels: no wildcards or ``$`` (reserved topics), nothing IoT policy matching treats
 specially (``*``, ``?``, ``${``), and at most four levels so that ``<prefix>/<thing>/<subtopic>`` stays
@@ -82,6 +67,8 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
         "functionTimeoutSeconds", "functionMemoryMb", "powertoolsLayerVersion",
     ))
     manage_group_logging = section.child("manageGroupLogging").boolean(True)
+    # No IoT level may be DISABLED: the account default must let the quarantine group's DEBUG override take
+    # effect, and ENABLE_IOT_LOGGING refuses DISABLED.
     return QuarantineSettings(
         group_name=section.child("groupName").string(
             DEFAULT_GROUP_NAME, pattern=facts.THING_GROUP_NAME_PATTERN
@@ -90,27 +77,27 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
         group_log_level=_group_log_level(section.child("groupLogLevel"), manage_group_logging),
         manage_group_logging=manage_group_logging,
         manage_account_logging=section.child("manageAccountLogging").boolean(True),
-        account_log_level=section.child("accountLogLevel").string("ERROR", allowed=IOT_LOG_LEVELS) or "ERROR",
+        account_log_level=section.child("accountLogLevel").string("ERROR", allowed=facts.IOT_LOG_LEVELS) or "ERROR",
         iot_log_retention_days=_retention(section.child("iotLogRetentionDays"), 90),
         mitigation_log_level=section.child("mitigationLogLevel").string(
-            "ERROR", allowed=IOT_LOG_LEVELS
+            "ERROR", allowed=facts.IOT_LOG_LEVELS
         ) or "ERROR",
         function_log_level=section.child("functionLogLevel").string(
-            "INFO", allowed=POWERTOOLS_LOG_LEVELS
+            "INFO", allowed=facts.POWERTOOLS_LOG_LEVELS
         ) or "INFO",
         function_log_retention_days=_retention(section.child("functionLogRetentionDays"), 90),
-        function_timeout_seconds=_bounded(
-            section.child("functionTimeoutSeconds"), 60, FUNCTION_TIMEOUT_RANGE
+        function_timeout_seconds=section.child("functionTimeoutSeconds").bounded_integer(
+            60, *FUNCTION_TIMEOUT_RANGE
         ),
-        function_memory_mb=_bounded(section.child("functionMemoryMb"), 256, FUNCTION_MEMORY_RANGE),
-        powertools_layer_version=_bounded(
-            section.child("powertoolsLayerVersion"), POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_VERSION_RANGE
+        function_memory_mb=section.child("functionMemoryMb").bounded_integer(256, *FUNCTION_MEMORY_RANGE),
+        powertools_layer_version=section.child("powertoolsLayerVersion").bounded_integer(
+            POWERTOOLS_LAYER_VERSION, *POWERTOOLS_LAYER_VERSION_RANGE
         ),
     )
 
 
 def _group_log_level(node: Node, manage: bool) -> str:
-    level = node.string("DEBUG", allowed=IOT_LOG_LEVELS) or "DEBUG"
+    level = node.string("DEBUG", allowed=facts.IOT_LOG_LEVELS) or "DEBUG"
     if not node.missing and not manage:
         # The group's level belongs to whoever sets it; a level here would silently do nothing.
         node.fail("only applies when manageGroupLogging is true; remove it or set manageGroupLogging: true")
@@ -128,9 +115,4 @@ def _forensic_topic_prefix(node: Node) -> str:
 
 
 def _retention(node: Node, default: int) -> int:
-    return node.integer(default, allowed=LOG_RETENTION_DAYS) or default
-
-
-def _bounded(node: Node, default: int, bounds: tuple[int, int]) -> int:
-    low, high = bounds
-    return node.integer(default, minimum=low, maximum=high) or default
+    return node.integer(default, allowed=facts.LOG_RETENTION_DAYS) or default

@@ -209,6 +209,12 @@ class Node:
             return default
         return self.value
 
+    def bounded_integer(self, default: int, minimum: int, maximum: int) -> int:
+        """A whole number in ``minimum..maximum`` that always has a value: ``default`` when it is missing
+        or wrong (the problem is recorded). 0 stays 0 where the range allows it."""
+        value = self.integer(default, minimum=minimum, maximum=maximum)
+        return default if value is None else value
+
     def required_integer(self, **bounds: Any) -> int:
         if self.missing:
             self.record("integer (required)", None, _bounds(bounds.get("minimum"), bounds.get("maximum")))
@@ -237,6 +243,11 @@ class Node:
             if value is not None:
                 result[key] = value
         return result
+
+    def fail_duplicates(self, values: Sequence[str], what: str) -> None:
+        """Record each value that appears more than once among ``values`` (names that must be unique)."""
+        for duplicate in sorted({value for value in values if values.count(value) > 1}):
+            self.fail(f"{what} {duplicate!r} is used more than once")
 
     def each(self, parse: Callable[[Node], T | None]) -> list[T]:
         """Parse every list element, dropping the ones that failed (their problems are recorded)."""

@@ -1,9 +1,10 @@
 """``fleetguard:incidentResponse``: how an alert becomes a contained device, an incident and engaged people.
 
 Incident Manager (and so SSM Contacts) is closed to new AWS customers, so it is a per-environment switch:
-off, the intake contains the device itself and notifies the responders topic. Limits below come from the
-botocore models of ssm-incidents (2018-05-10) and ssm-contacts (2021-05-03), the CloudFormation schemas
-of the same resources (where they are stricter), and the Lambda/SQS event source rules.
+off, the intake contains the device itself and notifies the responders topic. The people a response plan
+engages are read by ``settings.contacts``. Limits below come from the botocore model of ssm-incidents
+(2018-05-10), the CloudFormation schemas of its resources (where they are stricter), and the Lambda/SQS
+event source rules.
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from settings import facts
+from settings.contacts import EscalationPlan, PersonalContact, parse_contacts, parse_escalation
 from settings.reader import Node
 
-CHANNEL_TYPES: Final = ("EMAIL", "SMS", "VOICE")
-CONFIDENCE_LEVELS: Final = facts.CONFIDENCE_LEVELS
 IMPACT_RANGE: Final = (1, 5)
 """1 critical ... 5 no impact (ssm-incidents Impact)."""
-STAGE_MINUTES_RANGE: Final = (0, 30)
-"""ssm-contacts StageDurationInMins."""
-RETRY_MINUTES_RANGE: Final = (0, 60)
-"""ssm-contacts RetryIntervalInMinutes."""
 MAX_ENGAGEMENTS: Final = 5
 """ssm-incidents EngagementSet: contacts or escalation plans a response plan engages."""
 MAX_NOTIFICATION_TARGETS: Final = 10
@@ -33,20 +29,9 @@ TITLE_MAX: Final = 200
 SUMMARY_MAX: Final = 4000
 """The API takes 8000; CloudFormation's schema 4000. Staying within both keeps the plan portable."""
 DEDUPE_MAX: Final = 1000
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RETRY_MODES: Final = ("standard", "adaptive")
-LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                             2557, 2922, 3288, 3653)
-"""CloudWatch Logs PutRetentionPolicy values."""
 KEY_CHOICES: Final = ("aws-owned", "customer")
 
-CONTACT_ALIAS_PATTERN: Final = r"[a-z0-9_-]{1,255}"
-# botocore allows letters, spaces, digits, _ . -; CloudFormation's schema no dot: the intersection.
-DISPLAY_NAME_PATTERN: Final = r"[A-Za-z0-9_ -]{1,255}"
-CHANNEL_NAME_PATTERN: Final = r"[A-Za-z0-9_ .-]{1,255}"
-EMAIL_PATTERN: Final = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-PHONE_PATTERN: Final = r"\+[1-9][0-9]{6,14}"
-"""E.164: '+', country code and number, as SMS and VOICE channels require."""
 REGION_PATTERN: Final = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]"
 RESPONSE_PLAN_NAME_PATTERN: Final = r"[a-zA-Z0-9_-]{1,200}"
 RUNBOOK_NAME_PATTERN: Final = r"[a-zA-Z0-9_.-]{3,128}"
@@ -59,53 +44,6 @@ MAX_BATCH_SIZE: Final = 1000
 MAX_BATCHING_WINDOW_SECONDS: Final = 300
 LARGE_BATCH: Final = 10
 """Lambda refuses an SQS batch size above 10 without a batching window of at least one second."""
-
-
-@dataclass(frozen=True)
-class ContactChannel:
-    """One way to reach a person."""
-
-    name: str
-    type: str
-    """EMAIL, SMS or VOICE."""
-    address: str
-
-
-@dataclass(frozen=True)
-class EngagementStage:
-    """One stage of a person's engagement plan: which of their channels, then how long to wait."""
-
-    duration_minutes: int
-    channels: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PersonalContact:
-    """A responder Incident Manager can page."""
-
-    alias: str
-    display_name: str
-    channels: tuple[ContactChannel, ...]
-    engagement_plan: tuple[EngagementStage, ...]
-    retry_interval_minutes: int
-    """Minutes before a failed engagement of a channel is retried."""
-
-
-@dataclass(frozen=True)
-class EscalationStage:
-    """Contacts engaged together; if none acknowledges within ``minutes``, the next stage starts."""
-
-    contacts: tuple[str, ...]
-    minutes: int
-
-
-@dataclass(frozen=True)
-class EscalationPlan:
-    """An escalation plan (an SSM contact of type ESCALATION) chaining personal contacts."""
-
-    alias: str
-    display_name: str
-    stages: tuple[EscalationStage, ...]
 
 
 @dataclass(frozen=True)
@@ -207,8 +145,8 @@ def parse_incident_response(node: Node, environment: str) -> IncidentResponseSet
     ))
     intake = _parse_intake(section.child("queue"), section.child("intake"))
     storm = section.child("storm").mapping(allowed_keys=("threshold", "windowSeconds"))
-    threshold = _integer(storm.child("threshold"), 10, 2, MAX_BATCH_SIZE)
-    window = _integer(storm.child("windowSeconds"), 20, 0, MAX_BATCHING_WINDOW_SECONDS)
+    threshold = storm.child("threshold").bounded_integer(10, 2, MAX_BATCH_SIZE)
+    window = storm.child("windowSeconds").bounded_integer(20, 0, MAX_BATCHING_WINDOW_SECONDS)
     if threshold > intake.batch_size:
         storm.child("threshold").fail(
             f"a storm must fit in one batch; expected at most queue.batchSize ({intake.batch_size})"
@@ -225,14 +163,8 @@ def parse_incident_response(node: Node, environment: str) -> IncidentResponseSet
         storm_threshold=threshold,
         storm_window_seconds=window,
         intake=intake,
-        log_retention_days=section.child("logRetentionDays").integer(30, allowed=LOG_RETENTION_DAYS) or 30,
+        log_retention_days=section.child("logRetentionDays").integer(30, allowed=facts.LOG_RETENTION_DAYS) or 30,
     )
-
-
-def _integer(node: Node, default: int, low: int, high: int) -> int:
-    """A bounded whole number where 0 may be valid (so no ``or default``)."""
-    value = node.integer(default, minimum=low, maximum=high)
-    return default if value is None else value
 
 
 def _runbook_name(node: Node, environment: str) -> str:
@@ -247,23 +179,23 @@ def _parse_intake(queue_node: Node, intake_node: Node) -> IntakeSettings:
         "batchSize", "maxReceiveCount", "visibilityTimeoutSeconds", "retentionSeconds", "maxConcurrency",
     ))
     function = intake_node.mapping(allowed_keys=("timeoutSeconds", "memoryMb", "logLevel", "retryMode"))
-    timeout = _integer(function.child("timeoutSeconds"), 120, 1, 900)
+    timeout = function.child("timeoutSeconds").bounded_integer(120, 1, 900)
     # AWS's advice for SQS event sources: visibility at least six times the function timeout.
-    visibility = _integer(queue.child("visibilityTimeoutSeconds"), 6 * timeout, 0, 43200)
+    visibility = queue.child("visibilityTimeoutSeconds").bounded_integer(6 * timeout, 0, 43200)
     if visibility < timeout:
         queue.child("visibilityTimeoutSeconds").fail(
             f"Lambda rejects an SQS event source whose visibility timeout is shorter than the function "
             f"timeout; expected at least intake.timeoutSeconds ({timeout})"
         )
     return IntakeSettings(
-        batch_size=_integer(queue.child("batchSize"), 100, 1, MAX_BATCH_SIZE),
-        max_receive_count=_integer(queue.child("maxReceiveCount"), 5, 1, 1000),
+        batch_size=queue.child("batchSize").bounded_integer(100, 1, MAX_BATCH_SIZE),
+        max_receive_count=queue.child("maxReceiveCount").bounded_integer(5, 1, 1000),
         visibility_timeout_seconds=visibility,
-        retention_seconds=_integer(queue.child("retentionSeconds"), 345600, 60, 1209600),
-        max_concurrency=_integer(queue.child("maxConcurrency"), 2, 2, 1000),
+        retention_seconds=queue.child("retentionSeconds").bounded_integer(345600, 60, 1209600),
+        max_concurrency=queue.child("maxConcurrency").bounded_integer(2, 2, 1000),
         timeout_seconds=timeout,
-        memory_mb=_integer(function.child("memoryMb"), 512, 128, 10240),
-        log_level=function.child("logLevel").string("INFO", allowed=LOG_LEVELS) or "INFO",
+        memory_mb=function.child("memoryMb").bounded_integer(512, 128, 10240),
+        log_level=function.child("logLevel").string("INFO", allowed=facts.POWERTOOLS_LOG_LEVELS) or "INFO",
         retry_mode=function.child("retryMode").string("standard", allowed=RETRY_MODES) or "standard",
     )
 
@@ -282,14 +214,14 @@ def _parse_impact_rules(node: Node) -> ImpactRules:
         elif value.missing:
             value.fail(f"expected an impact {low}..{high}")
     confidence = section.child("byConfidence")
-    confidence_values = confidence.mapping(allowed_keys=CONFIDENCE_LEVELS)
+    confidence_values = confidence.mapping(allowed_keys=facts.CONFIDENCE_LEVELS)
     by_confidence: dict[str, int] = {"HIGH": 2, "MEDIUM": 3, "LOW": 4} if confidence.missing else {}
     for level, value in confidence_values.items("confidence"):
-        impact = value.integer(minimum=low, maximum=high) if level in CONFIDENCE_LEVELS else None
+        impact = value.integer(minimum=low, maximum=high) if level in facts.CONFIDENCE_LEVELS else None
         if impact is not None:
             by_confidence[level] = impact
     return ImpactRules(
-        default=_integer(section.child("default"), 3, low, high),
+        default=section.child("default").bounded_integer(3, low, high),
         by_profile=by_profile,
         by_confidence=by_confidence,
     )
@@ -310,10 +242,9 @@ def _parse_incident_manager(node: Node, environment: str) -> IncidentManagerSett
     ))
     enabled = section.child("enabled").boolean(False)
     contacts_node = section.child("contacts")
-    contacts = tuple(contacts_node.each(_parse_contact))
-    _check_unique(contacts_node, [contact.alias for contact in contacts], "contact alias")
+    contacts = parse_contacts(contacts_node)
     escalation_node = section.child("escalation")
-    escalation = None if escalation_node.missing else _parse_escalation(escalation_node, contacts)
+    escalation = parse_escalation(escalation_node, contacts)
     if enabled and (contacts_node.missing or contacts_node.value == []):
         contacts_node.fail("Incident Manager must engage someone; expected at least one contact")
     if escalation_node.missing and len(contacts) > MAX_ENGAGEMENTS:
@@ -347,7 +278,7 @@ def _parse_replication_set(node: Node, *, required: bool) -> ReplicationSetSetti
                           f"{MAX_REPLICATION_REGIONS - 1} more")
     elif isinstance(regions_node.value, list) and not 1 <= len(regions_node.value) <= MAX_REPLICATION_REGIONS:
         regions_node.fail(f"expected 1 to {MAX_REPLICATION_REGIONS} regions")
-    _check_unique(regions_node, list(regions), "region")
+    regions_node.fail_duplicates(regions, "region")
     key = section.child("key").string("aws-owned", allowed=KEY_CHOICES)
     keys_node = section.child("customerKeyArns")
     customer_keys: dict[str, str] = {}
@@ -360,7 +291,6 @@ def _parse_replication_set(node: Node, *, required: bool) -> ReplicationSetSetti
         regions=regions,
         customer_key_arns=customer_keys,
     )
-
 
 
 def _parse_customer_keys(node: Node, regions: tuple[str, ...]) -> dict[str, str]:
@@ -381,6 +311,7 @@ def _parse_customer_keys(node: Node, regions: tuple[str, ...]) -> dict[str, str]
         if node.child(region).missing:
             node.child(region).fail("required when key is customer: a KMS key ARN in this region")
     return keys
+
 
 def _parse_incident_template(node: Node, environment: str) -> IncidentTemplate:
     section = node.mapping(allowed_keys=("title", "summary", "dedupeString"))
@@ -409,102 +340,3 @@ def _optional_text(node: Node, maximum: int) -> str | None:
     if value is not None and len(value) > maximum:
         node.fail(f"expected at most {maximum} characters")
     return value
-
-
-def _parse_contact(node: Node) -> PersonalContact | None:
-    item = node.mapping(allowed_keys=("alias", "displayName", "channels", "engagementPlan",
-                                      "retryIntervalMinutes"))
-    alias = item.child("alias").required_string(pattern=CONTACT_ALIAS_PATTERN)
-    display_name = item.child("displayName").required_string(pattern=DISPLAY_NAME_PATTERN)
-    channels_node = item.child("channels")
-    channels = tuple(channels_node.each(_parse_channel))
-    if channels_node.missing or channels_node.value == []:
-        channels_node.fail("expected at least one contact channel (EMAIL, SMS or VOICE)")
-    names = [channel.name for channel in channels]
-    _check_unique(channels_node, names, "channel name")
-    plan_node = item.child("engagementPlan")
-    plan: tuple[EngagementStage, ...]
-    if plan_node.missing:
-        # Default: every channel at once; a stage that has targets may last 0 minutes.
-        plan = (EngagementStage(0, tuple(names)),) if names else ()
-    else:
-        plan = tuple(plan_node.each(lambda stage: _parse_engagement_stage(stage, names)))
-        if plan_node.value == []:
-            plan_node.fail("expected at least one stage")
-    low, high = RETRY_MINUTES_RANGE
-    retry = _integer(item.child("retryIntervalMinutes"), 1, low, high)
-    if not (alias and display_name and channels and plan):
-        return None
-    return PersonalContact(alias, display_name, channels, plan, retry)
-
-
-def _parse_channel(node: Node) -> ContactChannel | None:
-    item = node.mapping(allowed_keys=("name", "type", "address"))
-    name = item.child("name").required_string(pattern=CHANNEL_NAME_PATTERN)
-    kind = item.child("type").required_string(allowed=CHANNEL_TYPES)
-    address_node = item.child("address")
-    address = address_node.required_string()
-    if kind == "EMAIL" and address and not re.fullmatch(EMAIL_PATTERN, address):
-        address_node.fail("expected an email address")
-        address = ""
-    elif kind in ("SMS", "VOICE") and address and not re.fullmatch(PHONE_PATTERN, address):
-        address_node.fail(f"{kind} needs an E.164 phone number: '+', country code and number")
-        address = ""
-    if not (name and kind and address):
-        return None
-    return ContactChannel(name, kind, address)
-
-
-def _parse_engagement_stage(node: Node, channel_names: list[str]) -> EngagementStage | None:
-    item = node.mapping(allowed_keys=("durationMinutes", "channels"))
-    low, high = STAGE_MINUTES_RANGE
-    duration = item.child("durationMinutes").required_integer(minimum=low, maximum=high)
-    channels_node = item.child("channels")
-    channels = channels_node.string_list()
-    for name in channels:
-        if name not in channel_names:
-            channels_node.fail(f"{name!r} is not one of this contact's channels ({', '.join(channel_names)})")
-    if not channels:
-        channels_node.fail("expected at least one channel name")
-    if not channels or any(name not in channel_names for name in channels):
-        return None
-    return EngagementStage(duration, tuple(channels))
-
-
-def _parse_escalation(node: Node, contacts: tuple[PersonalContact, ...]) -> EscalationPlan | None:
-    item = node.mapping(allowed_keys=("alias", "displayName", "stages"))
-    alias = item.child("alias").required_string(pattern=CONTACT_ALIAS_PATTERN)
-    aliases = [contact.alias for contact in contacts]
-    if alias in aliases:
-        item.child("alias").fail("contact aliases are unique per account; the escalation plan needs its own")
-    display_name = item.child("displayName").required_string(pattern=DISPLAY_NAME_PATTERN)
-    stages_node = item.child("stages")
-    elements = stages_node.elements()
-    parsed = [_parse_escalation_stage(stage, aliases) for stage in elements]
-    stages = tuple(stage for stage in parsed if stage is not None)
-    if stages_node.missing or stages_node.value == []:
-        stages_node.fail("expected at least one stage")
-    if not (alias and display_name and stages) or len(stages) != len(elements):
-        return None
-    return EscalationPlan(alias, display_name, stages)
-
-
-def _parse_escalation_stage(node: Node, aliases: list[str]) -> EscalationStage | None:
-    item = node.mapping(allowed_keys=("contacts", "minutes"))
-    low, high = STAGE_MINUTES_RANGE
-    minutes = item.child("minutes").required_integer(minimum=low, maximum=high)
-    contacts_node = item.child("contacts")
-    stage_contacts = contacts_node.string_list()
-    unknown = [alias for alias in stage_contacts if alias not in aliases]
-    for alias in unknown:
-        contacts_node.fail(f"{alias!r} is not a configured contact alias ({', '.join(aliases) or 'none'})")
-    if not stage_contacts:
-        contacts_node.fail("expected at least one contact alias")
-    if not stage_contacts or unknown:
-        return None
-    return EscalationStage(tuple(stage_contacts), minutes)
-
-
-def _check_unique(node: Node, values: list[str], what: str) -> None:
-    for duplicate in sorted({value for value in values if values.count(value) > 1}):
-        node.fail(f"{what} {duplicate!r} is used more than once")

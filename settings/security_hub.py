@@ -6,14 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from settings.facts import DEVICE_DEFENDER_PRODUCTS
 from settings.reader import Node
-
-DEVICE_DEFENDER_PRODUCTS: Final[dict[str, str]] = {
-    "audit": "iot-device-defender-audit",
-    "detect": "iot-device-defender-detect",
-}
-"""Config name -> Security Hub product id; the product ARN is
-``arn:<partition>:securityhub:<region>::product/aws/<product id>``."""
 
 SEVERITY_LABELS: Final = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 """ASFF ``Severity.Label`` values, lowest first."""

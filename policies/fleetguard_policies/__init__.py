@@ -1,25 +1,5 @@
-"""fleetguard's CrossGuard rules, one module per domain; ``all_policies`` is what the pack serves."""
+"""fleetguard's CrossGuard rules, one module per domain; ``pack.all_policies`` is what the pack serves.
 
-from __future__ import annotations
-
-from pulumi_policy import Policy
-
-from . import audit, containment, detect, encryption, iam, iot, logging, response, securityhub, tagging
-
-PACK_NAME = "fleetguard"
-
-
-def all_policies() -> list[Policy]:
-    """Every rule, in the order a preview lists them."""
-    return [
-        *iot.policies(),
-        *audit.policies(),
-        *detect.policies(),
-        *containment.policies(),
-        *logging.policies(),
-        *encryption.policies(),
-        *iam.policies(),
-        *response.policies(),
-        *securityhub.policies(),
-        *tagging.policies(),
-    ]
+This file imports nothing: the program loads ``shared_facts`` from this package without pulumi-policy
+installed, and importing a submodule runs this file first.
+"""

@@ -19,26 +19,14 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .shared_facts import AUDIT_CHECKS_BY_NAME, CRITICAL_AUDIT_CHECKS, FREQUENCY_INTERVAL_DAYS, MIN_EXEMPTION_REASON
 from .values import UNKNOWN, CannotVerify, has_value, known, path
 
 ACCOUNT_AUDIT_CONFIGURATION: Final = "aws-native:iot:AccountAuditConfiguration"
 SCHEDULED_AUDIT: Final = "aws-native:iot:ScheduledAudit"
 
-# Critical audit checks by API name, with their key under auditCheckConfigurations (aws-native).
-CRITICAL_CHECKS: Final = {
-    "AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "authenticatedCognitoRoleOverlyPermissiveCheck",
-    "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "unauthenticatedCognitoRoleOverlyPermissiveCheck",
-    "CA_CERTIFICATE_KEY_QUALITY_CHECK": "caCertificateKeyQualityCheck",
-    "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK": "deviceCertificateKeyQualityCheck",
-    "DEVICE_CERTIFICATE_SHARED_CHECK": "deviceCertificateSharedCheck",
-    "INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK":
-        "intermediateCaRevokedForActiveDeviceCertificatesCheck",
-    "IOT_POLICY_OVERLY_PERMISSIVE_CHECK": "iotPolicyOverlyPermissiveCheck",
-    "IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK": "iotRoleAliasOverlyPermissiveCheck",
-    "REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK": "revokedCaCertificateStillActiveCheck",
-}
-MIN_EXEMPTION_REASON: Final = 10
-FREQUENCY_INTERVAL_DAYS: Final = {"DAILY": 1, "WEEKLY": 7, "BIWEEKLY": 14, "MONTHLY": 31}
+CRITICAL_CHECK_KEYS: Final = {name: AUDIT_CHECKS_BY_NAME[name].native_property for name in CRITICAL_AUDIT_CHECKS}
+"""Critical audit checks by API name, each with its key under auditCheckConfigurations."""
 
 AUDIT_CONTROLS = Controls(
     pci=("2.2.1", "11.3.1"),
@@ -51,7 +39,7 @@ EXEMPTIONS_SCHEMA = PolicyConfigSchema(properties={
         "type": "object",
         "description": ("Critical checks this environment may leave disabled, by API name, each with the "
                         f"written reason (at least {MIN_EXEMPTION_REASON} characters)."),
-        "propertyNames": {"enum": sorted(CRITICAL_CHECKS)},
+        "propertyNames": {"enum": sorted(CRITICAL_CHECK_KEYS)},
         "additionalProperties": {"type": "string", "minLength": MIN_EXEMPTION_REASON},
         "default": {},
     },
@@ -75,13 +63,13 @@ SCHEDULE_SCHEMA = PolicyConfigSchema(properties={
 
 def check_enabled(configuration: dict[str, Any], check_name: str) -> Any:
     """True, False, or ``UNKNOWN`` for one check; a check left out of the configuration is disabled."""
-    enabled = path(configuration, "auditCheckConfigurations", CRITICAL_CHECKS[check_name], "enabled")
+    enabled = path(configuration, "auditCheckConfigurations", CRITICAL_CHECK_KEYS[check_name], "enabled")
     return UNKNOWN if enabled is UNKNOWN else enabled is True
 
 
 def check_critical_checks(ctx: ResourceContext, report: Report) -> None:
     exemptions: dict[str, Any] = dict(option(ctx.config, EXEMPTIONS_SCHEMA, "exemptions"))
-    for check_name, key in CRITICAL_CHECKS.items():
+    for check_name, key in CRITICAL_CHECK_KEYS.items():
         enabled = known(check_enabled(ctx.props, check_name),
                         f"auditCheckConfigurations.{key}.enabled")
         if enabled:
@@ -117,10 +105,10 @@ def check_scheduled_audits(ctx: StackContext, report: Report) -> None:
         if not option(ctx.config, SCHEDULE_SCHEMA, "auditConfigurationOwnedElsewhere"):
             report("the stack has no AccountAuditConfiguration; scheduled audits can only run checks it enables")
             return
-        enabled_critical.update(CRITICAL_CHECKS)
+        enabled_critical.update(CRITICAL_CHECK_KEYS)
 
     def collect(configuration: StackResource) -> None:
-        for check_name, key in CRITICAL_CHECKS.items():
+        for check_name, key in CRITICAL_CHECK_KEYS.items():
             if known(check_enabled(configuration.props, check_name), f"auditCheckConfigurations.{key}.enabled"):
                 enabled_critical.add(check_name)
 

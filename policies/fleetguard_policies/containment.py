@@ -10,15 +10,10 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 from .building import Controls, Report, StackContext, StackResource, option, report_cannot_verify, stack_policy
 from .documents import excludes, grants, statements
 from .iot import IOT_POLICY_DOCUMENT_PROPERTY
+from .logging import IOT_LOGGING
+from .shared_facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 from .tagging import tag_map
 from .values import UNKNOWN, CannotVerify, as_list, has_value, path
-
-ROLE_TAG_KEY: Final = "fleetguard:role"
-QUARANTINE_ROLE: Final = "quarantine"
-"""A thing group tagged ``fleetguard:role=quarantine`` is declared the quarantine group, whatever its name.
-A tag is a literal, known at preview (the group names a mitigation action lists may not be). The program
-tags its group with its own copy of these values, which a test pins to these: the pack is installed
-without the program, so neither can import the other."""
 
 THING_GROUP_NAME_PROPERTY: Final = {
     "aws:iot/thingGroup:ThingGroup": "name",
@@ -28,7 +23,6 @@ IOT_POLICY_NAME_PROPERTY: Final = {"aws:iot/policy:Policy": "name", "aws-native:
 POLICY_ATTACHMENT: Final = "aws:iot/policyAttachment:PolicyAttachment"
 RESOURCE_SPECIFIC_LOGGING: Final = "aws-native:iot:ResourceSpecificLogging"
 MITIGATION_ACTION: Final = "aws-native:iot:MitigationAction"
-ACCOUNT_LOGGING: Final = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
 MESSAGING_ACTIONS: Final = ("iot:Publish", "iot:Subscribe", "iot:Receive")
 """What a quarantine policy's explicit Deny must restrict (for all but the investigation paths)."""
 
@@ -212,7 +206,7 @@ def check_containment(ctx: StackContext, report: Report) -> None:
                    "dynamic groups, so it could not restrict devices", group.urn)
             continue
         check_group(ctx, group, report)
-    if not ctx.of_type(*ACCOUNT_LOGGING) and not option(ctx.config, QUARANTINE_SCHEMA, "accountLoggingOwnedElsewhere"):
+    if not ctx.of_type(*IOT_LOGGING) and not option(ctx.config, QUARANTINE_SCHEMA, "accountLoggingOwnedElsewhere"):
         report("the stack does not configure account-wide IoT v2 logging (aws:iot/loggingOptions:LoggingOptions); "
                "resource-specific logging for the quarantine group has no effect without it")
 

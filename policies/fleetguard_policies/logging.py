@@ -7,11 +7,11 @@ from typing import Final
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
 from .building import Controls, Report, ResourceContext, of_types, option, resource_policy
+from .shared_facts import IOT_LOG_LEVELS
 from .values import as_number, has_value, known
 
 IOT_LOGGING: Final = ("aws:iot/loggingOptions:LoggingOptions", "aws-native:iot:Logging")
 LOG_GROUPS: Final = ("aws:cloudwatch/logGroup:LogGroup", "aws-native:logs:LogGroup")
-ENABLED_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARN", "ERROR")
 
 RETENTION_SCHEMA = PolicyConfigSchema(properties={
     "minimumRetentionDays": {
@@ -25,8 +25,8 @@ RETENTION_SCHEMA = PolicyConfigSchema(properties={
 
 def check_iot_logging(ctx: ResourceContext, report: Report) -> None:
     level = known(ctx.props.get("defaultLogLevel"), "defaultLogLevel")
-    if level not in ENABLED_LOG_LEVELS:
-        report(f"defaultLogLevel is {level!r}; IoT v2 logging needs one of {', '.join(ENABLED_LOG_LEVELS)}")
+    if level not in IOT_LOG_LEVELS:
+        report(f"defaultLogLevel is {level!r}; IoT v2 logging needs one of {', '.join(IOT_LOG_LEVELS)}")
     if known(ctx.props.get("disableAllLogs"), "disableAllLogs") is True:
         report("disableAllLogs is true, which turns IoT logging off")
     if not has_value(ctx.props.get("roleArn")):

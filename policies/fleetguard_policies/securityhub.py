@@ -7,11 +7,11 @@ from typing import Final
 from pulumi_policy import Policy, Severity
 
 from .building import Controls, Report, StackContext, report_cannot_verify, stack_policy
+from .shared_facts import DEVICE_DEFENDER_PRODUCTS
 from .values import UNKNOWN, CannotVerify
 
 HUB_ACCOUNT: Final = "aws:securityhub/account:Account"
 PRODUCT_SUBSCRIPTION: Final = "aws:securityhub/productSubscription:ProductSubscription"
-DEVICE_DEFENDER_PRODUCTS: Final = ("iot-device-defender-audit", "iot-device-defender-detect")
 
 
 def check_integrations(ctx: StackContext, report: Report) -> None:
@@ -26,7 +26,7 @@ def check_integrations(ctx: StackContext, report: Report) -> None:
             unknown.append(subscription)
         elif isinstance(arn, str):
             subscribed.append(arn)
-    missing = [product for product in DEVICE_DEFENDER_PRODUCTS
+    missing = [product for product in DEVICE_DEFENDER_PRODUCTS.values()
                if not any(arn.endswith(f"::product/aws/{product}") for arn in subscribed)]
     if missing and unknown:
         for subscription in unknown:

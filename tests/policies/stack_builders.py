@@ -10,7 +10,13 @@ from typing import Any
 
 from pulumi.output import UNKNOWN, Unknown
 
-from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY
+from settings.facts import (
+    AUDIT_CHECKS_BY_NAME,
+    CRITICAL_AUDIT_CHECKS,
+    DEVICE_DEFENDER_PRODUCTS,
+    QUARANTINE_ROLE,
+    ROLE_TAG_KEY,
+)
 from tools.analyzer_client import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
 
 STACK = "policytest"
@@ -22,18 +28,9 @@ THING = "${iot:Connection.Thing.ThingName}"
 TAGS = {"Project": "fleetguard", "Environment": "test", "Owner": "iot-security"}
 NATIVE_TAGS = [{"key": key, "value": value} for key, value in TAGS.items()]
 
-CRITICAL_CHECKS = {
-    "AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "authenticatedCognitoRoleOverlyPermissiveCheck",
-    "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": "unauthenticatedCognitoRoleOverlyPermissiveCheck",
-    "CA_CERTIFICATE_KEY_QUALITY_CHECK": "caCertificateKeyQualityCheck",
-    "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK": "deviceCertificateKeyQualityCheck",
-    "DEVICE_CERTIFICATE_SHARED_CHECK": "deviceCertificateSharedCheck",
-    "INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK":
-        "intermediateCaRevokedForActiveDeviceCertificatesCheck",
-    "IOT_POLICY_OVERLY_PERMISSIVE_CHECK": "iotPolicyOverlyPermissiveCheck",
-    "IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK": "iotRoleAliasOverlyPermissiveCheck",
-    "REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK": "revokedCaCertificateStillActiveCheck",
-}
+CRITICAL_CHECKS = {name: AUDIT_CHECKS_BY_NAME[name].native_property for name in CRITICAL_AUDIT_CHECKS}
+"""Critical checks by API name, with their key under auditCheckConfigurations (checked against the SDK's
+input names by test_policy_builders_match_sdk)."""
 
 
 def unknown() -> Unknown:
@@ -100,8 +97,7 @@ def device_policy(policy_document: Any = DEVICE_POLICY_DOCUMENT, name: str = "de
 
 
 QUARANTINE_MARK = {ROLE_TAG_KEY: QUARANTINE_ROLE}
-"""The tag the program puts on its quarantine group (the program's copy, so that every containment test
-also checks that the pack recognises what the program declares)."""
+"""The tag the program puts on its quarantine group."""
 
 
 def quarantine_group(name: str = "fleetguard-test-quarantine", *, marked: bool = True) -> AnalyzerResource:
@@ -278,7 +274,7 @@ def incident_manager() -> list[AnalyzerResource]:
     return [response_plan(), contact("oncall", "PERSONAL"), escalation, engagement_plan(escalation, 2)]
 
 
-def security_hub(products: Sequence[str] = ("iot-device-defender-audit", "iot-device-defender-detect"),
+def security_hub(products: Sequence[str] = tuple(DEVICE_DEFENDER_PRODUCTS.values()),
                  ) -> list[AnalyzerResource]:
     hub = resource("aws:securityhub/account:Account", "fleetguard-security-hub", {"enableDefaultStandards": False})
     return [hub] + [

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from settings.facts import CRITICAL_AUDIT_CHECKS
-from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY
+from settings.facts import CRITICAL_AUDIT_CHECKS, QUARANTINE_ROLE, ROLE_TAG_KEY
 from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
 from tools.mockstack import REPO_ROOT
 
@@ -100,17 +99,15 @@ def test_config_schemas_declare_their_defaults(policies: tuple[PolicyInfo, ...])
             assert schema.get("description"), f"{policy.name}.{key} has no description"
 
 
-def test_the_pack_and_the_program_agree_on_the_critical_audit_checks(policies: tuple[PolicyInfo, ...]) -> None:
-    # The pack runs on its own (it cannot import settings/); its exemption schema lists the checks it treats
-    # as critical, which must be exactly the program's.
+def test_the_exemption_schema_lists_exactly_the_critical_audit_checks(policies: tuple[PolicyInfo, ...]) -> None:
     (critical,) = [policy for policy in policies if policy.name == "audit-critical-checks-enabled"]
     exemptions = critical.config_properties["exemptions"]
     assert exemptions["propertyNames"]["enum"] == sorted(CRITICAL_AUDIT_CHECKS)
 
 
-def test_the_pack_and_the_program_agree_on_the_quarantine_role_tag(policies: tuple[PolicyInfo, ...]) -> None:
-    # The pack cannot import the program; what it tells operators to tag must be what the program tags.
-    # (The containment and stack tests check that the pack also recognises the program's tag.)
+def test_the_containment_rule_tells_operators_the_role_tag(policies: tuple[PolicyInfo, ...]) -> None:
+    # What it tells operators to tag must be what the program tags (the containment and stack tests check
+    # that the pack recognises that tag).
     (containment,) = [policy for policy in policies if policy.name == "containment-quarantine-group"]
     mark = f"tagged {ROLE_TAG_KEY}={QUARANTINE_ROLE}"
     assert mark in containment.description

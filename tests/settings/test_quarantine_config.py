@@ -7,12 +7,11 @@ from typing import Any
 import pytest
 
 from settings import ConfigError, load_settings, read_stack_config
+from settings.facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import (
     DEFAULT_FORENSIC_TOPIC_PREFIX,
     DEFAULT_GROUP_NAME,
     POWERTOOLS_LAYER_VERSION,
-    QUARANTINE_ROLE,
-    ROLE_TAG_KEY,
     QuarantineSettings,
 )
 from tools.mockstack import load_stack_config
