@@ -9,6 +9,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
 from components.iam import policy_document, service_trust_policy, stable_role_name, statement
 
 # Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
@@ -56,7 +57,7 @@ class AlertTopicComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:alerts:AlertTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args["partition"], args["account_id"])
+        account_root = arn(args["partition"], "iam", "root", region=None, account=args["account_id"])
         # The account's principals (the publish role, the intake function, operators reading the
         # dead-letter queue) use the key only through SNS and SQS in this region, never directly.
         via_messaging = {

@@ -10,12 +10,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components.iam import service_trust_policy, stable_role_name
+from components.iam import aws_managed_policy_arn, service_trust_policy, stable_role_name
 from settings.audit import AuditSettings, CheckSetting
 from settings.facts import AUDIT_CHECKS_BY_NAME
 
 # AWS-managed policy for the audit role: read-only access to the IoT configuration that audit checks.
-AUDIT_MANAGED_POLICY = "policy/service-role/AWSIoTDeviceDefenderAudit"
+AUDIT_MANAGED_POLICY = "service-role/AWSIoTDeviceDefenderAudit"
 
 
 class AuditArgs(TypedDict):
@@ -120,7 +120,7 @@ class AuditComponent(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-role-read-config",
             role=role.name,
-            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:{1}", args["partition"], AUDIT_MANAGED_POLICY),
+            policy_arn=aws_managed_policy_arn(args["partition"], AUDIT_MANAGED_POLICY),
             opts=child,
         )
         checks = {

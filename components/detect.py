@@ -7,6 +7,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws_native as aws_native
 
+from components.arns import arn
 from settings.detect import DetectSettings, MlBehavior, RuleBehavior
 
 native = aws_native.iot
@@ -89,15 +90,11 @@ class DetectComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: DetectArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:detect:Detect", name, None, opts)
         settings = args["settings"]
-        if settings.target_groups:
-            targets: list[pulumi.Input[str]] = [
-                pulumi.Output.format("arn:{0}:iot:{1}:{2}:thinggroup/{3}", args["partition"], args["region"],
-                                     args["account_id"], group)
-                for group in settings.target_groups
-            ]
-        else:
-            targets = [pulumi.Output.format("arn:{0}:iot:{1}:{2}:all/things", args["partition"], args["region"],
-                                            args["account_id"])]
+        target_resources = [f"thinggroup/{group}" for group in settings.target_groups] or ["all/things"]
+        targets: list[pulumi.Input[str]] = [
+            arn(args["partition"], "iot", resource, region=args["region"], account=args["account_id"])
+            for resource in target_resources
+        ]
         alert_targets = {
             "SNS": native.SecurityProfileAlertTargetArgs(
                 alert_target_arn=args["alert_topic_arn"], role_arn=args["alert_role_arn"],

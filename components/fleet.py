@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.arns import arn
 from components.iam import policy_document, service_trust_policy, statement
 from components.index_ready import IndexReady
 from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
@@ -333,8 +334,8 @@ class FleetComponent(pulumi.ComponentResource):
         )
 
     def _recovery(self, name: str, recovery: RecoverySettings, version_attribute: str, args: FleetArgs) -> None:
-        firmware_object = pulumi.Output.format(
-            "arn:{0}:s3:::{1}/{2}", args["partition"], recovery.firmware_bucket, recovery.firmware_key
+        firmware_object = arn(
+            args["partition"], "s3", f"{recovery.firmware_bucket}/{recovery.firmware_key}", region=None, account=None
         )
         self.recovery_role = aws.iam.Role(
             f"{name}-recovery-role",
@@ -370,7 +371,7 @@ class FleetComponent(pulumi.ComponentResource):
             tags=[aws_native.CreateOnlyTagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[read_firmware]),
         )
-        self.recovery_template_arn = pulumi.Output.format(
-            "arn:{0}:iot:{1}:{2}:jobtemplate/{3}",
-            args["partition"], args["region"], args["account_id"], self.recovery_template.job_template_id,
+        self.recovery_template_arn = arn(
+            args["partition"], "iot", pulumi.Output.concat("jobtemplate/", self.recovery_template.job_template_id),
+            region=args["region"], account=args["account_id"],
         )

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
 from components.iam import policy_document, service_trust_policy, statement
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
@@ -46,12 +47,8 @@ def powertools_layer_arn(
     partition: pulumi.Input[str], region: pulumi.Input[str], version: int
 ) -> pulumi.Output[str]:
     """The pinned Powertools v3 layer version for our runtime and architecture in ``region``."""
-    return pulumi.Output.all(partition, region).apply(
-        lambda where: (
-            f"arn:{where[0]}:lambda:{where[1]}:{powertools_layer_account(where[0], where[1])}:layer:"
-            f"{powertools_layer_name()}:{version}"
-        )
-    )
+    publisher = pulumi.Output.all(partition, region).apply(lambda where: powertools_layer_account(*where))
+    return arn(partition, "lambda", f"layer:{powertools_layer_name()}:{version}", region=region, account=publisher)
 
 
 class FunctionArgs(TypedDict):

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 import pulumi
 
+from components.arns import arn
+
 ROLE_NAME_PATTERN: Final = r"[\w+=,.@-]+"
 """IAM's roleNameType pattern."""
 ROLE_NAME_MAX_LENGTH: Final = 64
@@ -47,6 +49,12 @@ def service_trust_policy(service: str, account_id: pulumi.Input[str] | None = No
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [trust]})
 
 
+def aws_managed_policy_arn(partition: pulumi.Input[str], policy_path: str) -> pulumi.Output[str]:
+    """The ARN of the AWS managed policy at ``policy_path`` (``service-role/<name>``); AWS owns these
+    policies, so the account field reads ``aws``."""
+    return arn(partition, "iam", f"policy/{policy_path}", region=None, account="aws")
+
+
 def incident_statement(
     actions: Sequence[str],
     *,
@@ -62,11 +70,11 @@ def incident_statement(
     the plan's name, not read from the plan, so a role the plan itself depends on can hold them.
     Incident Manager ARNs carry no region.
     """
-    response_plan = pulumi.Output.format(
-        "arn:{0}:ssm-incidents::{1}:response-plan/{2}", partition, account_id, response_plan_name
+    response_plan = arn(
+        partition, "ssm-incidents", f"response-plan/{response_plan_name}", region=None, account=account_id
     )
-    incident_records = pulumi.Output.format(
-        "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account_id, response_plan_name
+    incident_records = arn(
+        partition, "ssm-incidents", f"incident-record/{response_plan_name}/*", region=None, account=account_id
     )
     return statement(actions, [incident_records, response_plan], sid=sid)
 

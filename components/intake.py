@@ -15,6 +15,7 @@ from typing import Any, Final, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import incident_statement, policy_document, statement
 from settings.response import IncidentResponseSettings
@@ -212,8 +213,7 @@ class IntakeComponent(pulumi.ComponentResource):
 
     def _statements(self, args: IntakeArgs) -> list[dict[str, Any]]:
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
-        iot_resource = "arn:{0}:iot:{1}:{2}:{3}/*"
+        things = arn(partition, "iot", "thing/*", region=region, account=account)
         statements = [
             statement(["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], [self.queue.arn],
                       sid="ConsumeAlertQueue"),
@@ -222,7 +222,7 @@ class IntakeComponent(pulumi.ComponentResource):
             statement(["sns:Publish"], [args["responders_topic_arn"]], sid="NotifyResponders"),
         ]
         profiles = [
-            pulumi.Output.format("arn:{0}:iot:{1}:{2}:securityprofile/{3}", partition, region, account, name)
+            arn(partition, "iot", f"securityprofile/{name}", region=region, account=account)
             for name in args["security_profile_names"]
         ]
         if profiles:
@@ -232,7 +232,7 @@ class IntakeComponent(pulumi.ComponentResource):
                 ["iot:StartDetectMitigationActionsTask"],
                 [
                     args["add_to_quarantine_action_arn"],
-                    pulumi.Output.format(iot_resource, partition, region, account, "detectmitigationactionstask"),
+                    arn(partition, "iot", "detectmitigationactionstask/*", region=region, account=account),
                     *profiles,
                 ],
                 sid="ContainStormInBulk",

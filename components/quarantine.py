@@ -16,8 +16,16 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.arns import arn, arn_prefix
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
-from components.iam import incident_statement, policy_document, service_trust_policy, stable_role_name, statement
+from components.iam import (
+    aws_managed_policy_arn,
+    incident_statement,
+    policy_document,
+    service_trust_policy,
+    stable_role_name,
+    statement,
+)
 from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
@@ -161,8 +169,7 @@ class QuarantineComponent(pulumi.ComponentResource):
             tags={**args["tags"], ROLE_TAG_KEY: QUARANTINE_ROLE},
             opts=child,
         )
-        iot_arn_prefix = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args["partition"], args["region"],
-                                              args["account_id"])
+        iot_arn_prefix = arn_prefix(args["partition"], "iot", region=args["region"], account=args["account_id"])
         self.policy = aws.iot.Policy(
             f"{name}-policy",
             name=name,
@@ -192,9 +199,8 @@ class QuarantineComponent(pulumi.ComponentResource):
         """DEBUG logs for the quarantine group; they flow only while account-wide v2 logging is on."""
         settings = args["settings"]
         child = pulumi.ResourceOptions(parent=self)
-        log_group_arn = pulumi.Output.format(
-            "arn:{0}:logs:{1}:{2}:log-group:{3}", args["partition"], args["region"], args["account_id"],
-            IOT_LOG_GROUP,
+        log_group_arn = arn(
+            args["partition"], "logs", f"log-group:{IOT_LOG_GROUP}", region=args["region"], account=args["account_id"]
         )
         self.logging_role = aws.iam.Role(
             f"{name}-iot-logging-role",
@@ -265,7 +271,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-role-policy",
             role=role.id,
-            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:policy/{1}", args["partition"], managed_policy),
+            policy_arn=aws_managed_policy_arn(args["partition"], managed_policy),
             opts=child,
         )
         return role, attachment
@@ -338,7 +344,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         """The contain and release handlers, each with a role limited to the calls it makes."""
         settings = args["settings"]
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
+        things = arn(partition, "iot", "thing/*", region=region, account=account)
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
         # Read back after each group write; DescribeThing only tells a missing thing from a missing group.
         read_memberships = statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things],

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.iam import policy_document, service_trust_policy, statement
 from components.quarantine import IOT_LOG_GROUP
@@ -192,11 +193,11 @@ class ResponseComponent(pulumi.ComponentResource):
         # IAM authorises the start against the runbook (as a document and as any version of it) and
         # against the execution it creates, whose id does not exist until then.
         runbook_resources = [
-            pulumi.Output.format(template, partition, region, account, self.runbook.name)
-            for template in (
-                "arn:{0}:ssm:{1}:{2}:document/{3}",
-                "arn:{0}:ssm:{1}:{2}:automation-definition/{3}:*",
-                "arn:{0}:ssm:{1}:{2}:automation-execution/*",
+            arn(partition, "ssm", resource, region=region, account=account)
+            for resource in (
+                pulumi.Output.concat("document/", self.runbook.name),
+                pulumi.Output.concat("automation-definition/", self.runbook.name, ":*"),
+                "automation-execution/*",
             )
         ]
         start_policy = aws.iam.RolePolicy(

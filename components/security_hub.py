@@ -14,6 +14,7 @@ from typing import Any, Final, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
 from components.iam import policy_document, statement
 from settings.security_hub import DEVICE_DEFENDER_PRODUCTS, SecurityHubSettings
 
@@ -67,8 +68,8 @@ class SecurityHubArgs(TypedDict):
 
 def product_arn(partition: pulumi.Input[str], region: pulumi.Input[str], product: str) -> pulumi.Output[str]:
     """The Security Hub product ARN of a Device Defender integration (no account: AWS owns it)."""
-    return pulumi.Output.format(
-        "arn:{0}:securityhub:{1}::product/aws/{2}", partition, region, DEVICE_DEFENDER_PRODUCTS[product]
+    return arn(
+        partition, "securityhub", f"product/aws/{DEVICE_DEFENDER_PRODUCTS[product]}", region=region, account=None
     )
 
 
@@ -166,9 +167,9 @@ class SecurityHubComponent(pulumi.ComponentResource):
         """sns:Publish for AWS services acting for this account only (the confused-deputy guard)."""
         topic = args["responders_topic_arn"]
         this_account = {"aws:SourceAccount": args["account_id"]}
-        alarms = pulumi.Output.format(
-            "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}*",
-            args["partition"], args["region"], args["account_id"], args["alarm_name_prefix"],
+        alarms = arn(
+            args["partition"], "cloudwatch", f"alarm:{args['alarm_name_prefix']}*",
+            region=args["region"], account=args["account_id"],
         )
         statements = [
             statement(["sns:Publish"], [topic], sid="StackAlarmsPublish", condition={
