@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.iam import aws_managed_policy_arn, service_trust_policy, stable_role_name
+from components.tags import native_tags
 from settings.audit import AuditSettings, CheckSetting
 from settings.facts import AUDIT_CHECKS_BY_NAME
 
@@ -78,7 +79,7 @@ class AuditComponent(pulumi.ComponentResource):
         self.configuration = None
         if settings.manage_account_configuration:
             self.role, self.configuration = self._account_configuration(name, args)
-        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tags = native_tags(args["tags"], aws_native.TagArgs)
         # A schedule may only name checks that the account configuration has enabled; when another owner
         # holds the configuration, the settings' checks state what that owner enables.
         after_configuration = pulumi.ResourceOptions(

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws_native as aws_native
 
 from components.arns import arn
+from components.tags import native_tags
 from settings.detect import DetectSettings, MlBehavior, RuleBehavior
 
 native = aws_native.iot
@@ -100,7 +101,7 @@ class DetectComponent(pulumi.ComponentResource):
                 alert_target_arn=args["alert_topic_arn"], role_arn=args["alert_role_arn"],
             )
         }
-        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tags = native_tags(args["tags"], aws_native.TagArgs)
         retained = [native.SecurityProfileMetricToRetainArgs(metric=metric) for metric in settings.metrics_to_retain]
         self.rule_profile = native.SecurityProfile(
             f"{name}-rules",

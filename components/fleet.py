@@ -26,6 +26,7 @@ import pulumi_aws_native as aws_native
 from components.arns import arn
 from components.iam import policy_document, service_trust_policy, statement
 from components.index_ready import IndexReady
+from components.tags import native_tags
 from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
 
 native = aws_native.iot
@@ -218,7 +219,7 @@ class FleetComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:fleet:Fleet", name, None, opts)
         settings = args["settings"]
-        native_tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tag_list = native_tags(args["tags"], aws_native.TagArgs)
 
         self.indexing = None
         if settings.indexing.manage:
@@ -257,7 +258,7 @@ class FleetComponent(pulumi.ComponentResource):
                 thing_group_properties=native.ThingGroupPropertiesPropertiesArgs(
                     thing_group_description=query.description,
                 ),
-                tags=native_tags,
+                tags=tag_list,
                 opts=needs_index,
             )
 
@@ -266,7 +267,7 @@ class FleetComponent(pulumi.ComponentResource):
         self.alarms = {}
         for metric in settings.metrics:
             self._kpi_metric(
-                name, metric=metric, firmware=settings.firmware, args=args, native_tags=native_tags,
+                name, metric=metric, firmware=settings.firmware, args=args, tag_list=tag_list,
                 needs_index=needs_index,
             )
 
@@ -289,7 +290,7 @@ class FleetComponent(pulumi.ComponentResource):
         metric: MetricSettings,
         firmware: FirmwareSettings,
         args: FleetArgs,
-        native_tags: list[aws_native.TagArgs],
+        tag_list: list[aws_native.TagArgs],
         needs_index: pulumi.ResourceOptions,
     ) -> None:
         query = kpi_query(metric.kpi, firmware)
@@ -304,7 +305,7 @@ class FleetComponent(pulumi.ComponentResource):
             aggregation_type=native.FleetMetricAggregationTypeArgs(name="Statistics", values=[COUNT]),
             period=metric.period_seconds,
             unit="Count",
-            tags=native_tags,
+            tags=tag_list,
             opts=needs_index,
         )
         self.fleet_metrics[metric.kpi] = fleet_metric
@@ -368,7 +369,7 @@ class FleetComponent(pulumi.ComponentResource):
                 in_progress_timeout_in_minutes=recovery.in_progress_timeout_minutes,
             ),
             job_executions_retry_config=retry_config(recovery),
-            tags=[aws_native.CreateOnlyTagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())],
+            tags=native_tags(args["tags"], aws_native.CreateOnlyTagArgs),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[read_firmware]),
         )
         self.recovery_template_arn = arn(

@@ -26,6 +26,7 @@ from components.iam import (
     stable_role_name,
     statement,
 )
+from components.tags import native_tags
 from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
@@ -110,10 +111,6 @@ def _deny_all_but(actions: list[str], allowed_resources: list[str], *, sid: str)
     deny = statement(actions, allowed_resources, effect="Deny", sid=sid)
     deny["NotResource"] = deny.pop("Resource")
     return deny
-
-
-def native_tags(tags: dict[str, str]) -> list[aws_native.TagArgs]:
-    return [aws_native.TagArgs(key=key, value=value) for key, value in sorted(tags.items())]
 
 
 class QuarantineArgs(TypedDict):
@@ -280,7 +277,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         """Actions Device Defender applies to Detect violations and audit findings."""
         settings = args["settings"]
         native = aws_native.iot
-        tags = native_tags(args["tags"])
+        tags = native_tags(args["tags"], aws_native.TagArgs)
 
         add_name = f"{name}-add-things"
         add_role, add_policy = self._mitigation_role(
