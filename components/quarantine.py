@@ -10,6 +10,7 @@ findings) do the same without a function.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
 import pulumi
@@ -36,10 +37,29 @@ IOT_POLICY_MAX_CHARS: Final = 2048
 IOT_LOG_GROUP: Final = "AWSIotLogsV2"
 """The log group AWS IoT v2 logging writes to (its name is fixed by AWS)."""
 
-# AWS managed policies for the roles Device Defender assumes to apply each mitigation action.
-ADD_THINGS_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction"
-UPDATE_DEVICE_CERT_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction"
-ENABLE_LOGGING_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction"
+
+@dataclass(frozen=True)
+class MitigationActionKind:
+    """What differs between the mitigation actions: the name suffix, what the role is for, and the AWS
+    managed policy that grants it (one per action type)."""
+
+    suffix: str
+    purpose: str
+    managed_policy: str
+
+
+ADD_TO_QUARANTINE: Final = MitigationActionKind(
+    "add-things", "add devices to the quarantine group",
+    "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction",
+)
+DEACTIVATE_CERTIFICATE: Final = MitigationActionKind(
+    "deactivate-cert", "deactivate device certificates named in audit findings",
+    "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction",
+)
+ENABLE_LOGGING: Final = MitigationActionKind(
+    "enable-logging", "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
+    "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction",
+)
 
 
 def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) -> str:
@@ -254,87 +274,62 @@ class QuarantineComponent(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=group_logging_after),
             )
 
-    def _mitigation_role(self, name: str, purpose: str, managed_policy: str, args: QuarantineArgs) -> tuple[
-        aws.iam.Role, aws.iam.RolePolicyAttachment
-    ]:
+    def _create_mitigation_actions(self, name: str, args: QuarantineArgs) -> None:
+        """Actions Device Defender applies to Detect violations and audit findings."""
+        settings = args["settings"]
+        native = aws_native.iot
+        params = native.MitigationActionActionParamsArgs
+        self.add_to_quarantine_action = self._mitigation_action(name, ADD_TO_QUARANTINE, args, params(
+            add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
+                thing_group_names=[self.group.name],
+                # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
+                override_dynamic_groups=True,
+            ),
+        ))
+        self.deactivate_certificate_action = self._mitigation_action(name, DEACTIVATE_CERTIFICATE, args, params(
+            update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
+                action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
+            ),
+        ))
+        self.enable_logging_action = self._mitigation_action(name, ENABLE_LOGGING, args, params(
+            enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
+                log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(settings.mitigation_log_level),
+                role_arn_for_logging=self.logging_role.arn,
+            ),
+        ))
+
+    def _mitigation_action(
+        self,
+        name: str,
+        kind: MitigationActionKind,
+        args: QuarantineArgs,
+        action_params: aws_native.iot.MitigationActionActionParamsArgs,
+    ) -> aws_native.iot.MitigationAction:
+        """One mitigation action and the role Device Defender assumes to apply it, holding the action's
+        AWS managed policy."""
+        action_name = f"{name}-{kind.suffix}"
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Assumed by AWS IoT Device Defender to {purpose}",
+            f"{action_name}-role",
+            description=f"Assumed by AWS IoT Device Defender to {kind.purpose}",
             assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
             tags=args["tags"],
             opts=child,
         )
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-role-policy",
+            f"{action_name}-role-policy",
             role=role.id,
-            policy_arn=aws_managed_policy_arn(args["partition"], managed_policy),
+            policy_arn=aws_managed_policy_arn(args["partition"], kind.managed_policy),
             opts=child,
         )
-        return role, attachment
-
-    def _create_mitigation_actions(self, name: str, args: QuarantineArgs) -> None:
-        """Actions Device Defender applies to Detect violations and audit findings."""
-        settings = args["settings"]
-        native = aws_native.iot
-        tags = native_tags(args["tags"], aws_native.TagArgs)
-
-        add_name = f"{name}-add-things"
-        add_role, add_policy = self._mitigation_role(
-            add_name, "add devices to the quarantine group", ADD_THINGS_MANAGED_POLICY, args
-        )
-        self.add_to_quarantine_action = native.MitigationAction(
-            add_name,
-            action_name=add_name,
-            role_arn=add_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
-                    thing_group_names=[self.group.name],
-                    # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
-                    override_dynamic_groups=True,
-                ),
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[add_policy]),
-        )
-
-        deactivate_name = f"{name}-deactivate-cert"
-        deactivate_role, deactivate_policy = self._mitigation_role(
-            deactivate_name, "deactivate device certificates named in audit findings",
-            UPDATE_DEVICE_CERT_MANAGED_POLICY, args,
-        )
-        self.deactivate_certificate_action = native.MitigationAction(
-            deactivate_name,
-            action_name=deactivate_name,
-            role_arn=deactivate_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
-                    action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
-                ),
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deactivate_policy]),
-        )
-
-        logging_name = f"{name}-enable-logging"
-        logging_role, logging_policy = self._mitigation_role(
-            logging_name, "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
-            ENABLE_LOGGING_MANAGED_POLICY, args,
-        )
-        self.enable_logging_action = native.MitigationAction(
-            logging_name,
-            action_name=logging_name,
-            role_arn=logging_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
-                    log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(
-                        settings.mitigation_log_level
-                    ),
-                    role_arn_for_logging=self.logging_role.arn,
-                ),
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy]),
+        return aws_native.iot.MitigationAction(
+            action_name,
+            action_name=action_name,
+            role_arn=role.arn,
+            action_params=action_params,
+            tags=native_tags(args["tags"], aws_native.TagArgs),
+            # The role must hold its policy before Device Defender can apply the action.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )
 
     def _create_functions(self, name: str, args: QuarantineArgs) -> None:
