@@ -79,6 +79,30 @@ def incident_statement(
     return statement(actions, [incident_records, response_plan], sid=sid)
 
 
+def containment_statements(
+    membership_action: str,
+    *,
+    membership_sid: str,
+    confirm_sid: str,
+    group_arn: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    region: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+) -> list[dict[str, Any]]:
+    """What a handler that moves devices into or out of the quarantine group needs: ``membership_action``
+    (``iot:AddThingToThingGroup`` or ``iot:RemoveThingFromThingGroup``, authorised against the group and
+    the thing), reading the thing's groups back to confirm the move, and flagging its shadow.
+
+    DescribeThing is in the read-back because only it tells a missing thing from a missing group.
+    """
+    things = arn(partition, "iot", "thing/*", region=region, account=account_id)
+    return [
+        statement([membership_action], [group_arn, things], sid=membership_sid),
+        statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things], sid=confirm_sid),
+        statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
+    ]
+
+
 def regional_role_name(name: str, region: str) -> str:
     """``<name>-<region>``, checked against IAM's role name rules. IAM is global to the account, so the
     region keeps stacks of one environment in two regions apart."""

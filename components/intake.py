@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from components.arns import arn
 from components.function import FunctionArgs, FunctionComponent
-from components.iam import incident_statement, policy_document, statement
+from components.iam import containment_statements, incident_statement, policy_document, statement
 from settings.response import IncidentResponseSettings
 
 DLQ_RETENTION_SECONDS: Final = 1_209_600
@@ -213,7 +213,6 @@ class IntakeComponent(pulumi.ComponentResource):
 
     def _statements(self, args: IntakeArgs) -> list[dict[str, Any]]:
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = arn(partition, "iot", "thing/*", region=region, account=account)
         statements = [
             statement(["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], [self.queue.arn],
                       sid="ConsumeAlertQueue"),
@@ -250,12 +249,10 @@ class IntakeComponent(pulumi.ComponentResource):
             ]
         else:
             # Without Incident Manager no runbook runs: the intake quarantines each device itself.
-            statements += [
-                statement(["iot:AddThingToThingGroup"], [args["quarantine_group_arn"], things],
-                          sid="AddToQuarantineGroup"),
-                statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
-                statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
-            ]
+            statements += containment_statements(
+                "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
+                group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
+            )
         return statements
 
 

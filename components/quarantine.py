@@ -21,6 +21,7 @@ from components.arns import arn, arn_prefix
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import (
     aws_managed_policy_arn,
+    containment_statements,
     incident_statement,
     policy_document,
     service_trust_policy,
@@ -336,12 +337,13 @@ class QuarantineComponent(pulumi.ComponentResource):
         """The contain and release handlers, each with a role limited to the calls it makes."""
         settings = args["settings"]
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = arn(partition, "iot", "thing/*", region=region, account=account)
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
-        # Read back after each group write; DescribeThing only tells a missing thing from a missing group.
-        read_memberships = statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things],
-                                     sid="ReadThingGroups")
-        flag_shadow = statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow")
+
+        def moving(membership_action: str, membership_sid: str) -> list[dict[str, Any]]:
+            return containment_statements(
+                membership_action, membership_sid=membership_sid, confirm_sid="ReadThingGroups",
+                group_arn=self.group.arn, partition=partition, region=region, account_id=account,
+            )
 
         def function_args(handler: str, description: str, service: str, retry_mode: str,
                           statements: list[dict[str, Any]]) -> FunctionArgs:
@@ -366,11 +368,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "tags": args["tags"],
             }
 
-        contain_statements = [
-            statement(["iot:AddThingToThingGroup"], [self.group.arn, things], sid="AddToQuarantineGroup"),
-            read_memberships,
-            flag_shadow,
-        ]
+        contain_statements = moving("iot:AddThingToThingGroup", "AddToQuarantineGroup")
         response_plan_name = args["incident_response_plan_name"]
         if response_plan_name is not None:
             # Incident-only events name their devices as the incident's related items.
@@ -397,12 +395,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "Releases a device from quarantine: leaves the group, clears the shadow flag",
                 "fleetguard-release",
                 "standard",
-                [
-                    statement(["iot:RemoveThingFromThingGroup"], [self.group.arn, things],
-                              sid="RemoveFromQuarantineGroup"),
-                    read_memberships,
-                    flag_shadow,
-                ],
+                moving("iot:RemoveThingFromThingGroup", "RemoveFromQuarantineGroup"),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
