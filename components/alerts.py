@@ -4,12 +4,11 @@ to), and the role Device Defender assumes to publish."""
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 import pulumi
 import pulumi_aws as aws
 
 from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_trust_policy, stable_role_name, statement
 
 # Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
@@ -25,15 +24,10 @@ SERVICES_SENDING_SOURCE_ACCOUNT = frozenset({"sns.amazonaws.com"})
 """Services whose KMS calls on our behalf carry aws:SourceAccount (SNS delivering to encrypted queues)."""
 
 
-class AlertTopicArgs(TypedDict):
-    """Inputs of the alert topic component."""
+class AlertTopicArgs(DeploymentArgs):
+    """Inputs of the alert topic component. The key policy admits the account's principals only through
+    SNS and SQS in the deployment's region."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account the key policy is scoped to."""
-    partition: pulumi.Input[str]
-    """The AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
-    region: pulumi.Input[str]
-    """The region whose SNS and SQS may use the key on behalf of the account's principals."""
     dns_suffix: pulumi.Input[str]
     """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the kms:ViaService names."""
     key_deletion_window_days: int
@@ -41,8 +35,6 @@ class AlertTopicArgs(TypedDict):
     key_user_services: list[str]
     """Service principals that must encrypt/decrypt with the key (e.g. sns.amazonaws.com to deliver to
     encrypted queues, events.amazonaws.com and cloudwatch.amazonaws.com to publish to encrypted topics)."""
-    tags: dict[str, str]
-    """Tags applied to every taggable child."""
 
 
 class AlertTopicComponent(pulumi.ComponentResource):

@@ -4,12 +4,13 @@ explicitly, SNS notifications, and the scheduled audits the environment asks for
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.deployment import DeploymentArgs
 from components.iam import aws_managed_policy_arn, service_trust_policy, stable_role_name
 from components.tags import native_tags
 from settings.audit import AuditSettings, CheckSetting
@@ -19,23 +20,15 @@ from settings.facts import AUDIT_CHECKS_BY_NAME
 AUDIT_MANAGED_POLICY = "service-role/AWSIoTDeviceDefenderAudit"
 
 
-class AuditArgs(TypedDict):
+class AuditArgs(DeploymentArgs):
     """Inputs of the audit component."""
 
     settings: AuditSettings
     """Validated audit settings (checks, options, schedules)."""
-    account_id: pulumi.Input[str]
-    """The account whose audit configuration this is."""
-    region: pulumi.Input[str]
-    """The region of that configuration; part of the audit role's name, since IAM is account-global."""
-    partition: pulumi.Input[str]
-    """The AWS partition for managed policy ARNs."""
     notification_topic_arn: pulumi.Input[str]
     """SNS topic that receives audit notifications."""
     notification_role_arn: pulumi.Input[str]
     """Role Device Defender assumes to publish to that topic."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 def _python_arg_name(cfn_property: str) -> str:

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 import pulumi
 import pulumi_aws_native as aws_native
 
 from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.tags import native_tags
 from settings.detect import DetectSettings, MlBehavior, RuleBehavior
 
 native = aws_native.iot
 
 
-class DetectArgs(TypedDict):
-    """Inputs of the detect component."""
+class DetectArgs(DeploymentArgs):
+    """Inputs of the detect component. The profiles target things in the deployment's account and region."""
 
     settings: DetectSettings
     """Validated Detect settings (behaviors, targets, ML)."""
-    account_id: pulumi.Input[str]
-    """Account of the targeted things."""
-    region: pulumi.Input[str]
-    """Region of the targeted things."""
-    partition: pulumi.Input[str]
-    """AWS partition for target ARNs."""
     alert_topic_arn: pulumi.Input[str]
     """SNS topic violations are sent to."""
     alert_role_arn: pulumi.Input[str]
     """Role Device Defender assumes to publish violations."""
-    tags: dict[str, str]
-    """Tags for the profiles."""
 
 
 def rule_behavior(behavior: RuleBehavior) -> native.SecurityProfileBehaviorArgs:

@@ -17,13 +17,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Final, TypedDict
+from typing import Final
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_trust_policy, statement
 from components.index_ready import IndexReady
 from components.tags import native_tags
@@ -179,23 +180,16 @@ def retry_config(recovery: RecoverySettings) -> native.JobExecutionsRetryConfigP
     ])
 
 
-class FleetArgs(TypedDict):
+class FleetArgs(DeploymentArgs):
     """Inputs of the fleet component."""
 
     settings: FleetSettings
     """Validated fleet settings (indexing, groups, metrics, recovery)."""
-    account_id: pulumi.Input[str]
-    """Account of the fleet; the recovery role trusts AWS IoT only on its behalf."""
-    region: pulumi.Input[str]
-    """Region of the fleet and of the firmware bucket's S3 endpoint."""
-    partition: pulumi.Input[str]
-    """AWS partition for ARNs."""
     dns_suffix: pulumi.Input[str]
-    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the S3 endpoint."""
+    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the S3 endpoint (in the
+    deployment's region) the firmware is downloaded from."""
     alarm_topic_arn: pulumi.Input[str]
     """Topic KPI alarms notify (the responders topic); its policy must admit these alarms."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 class FleetComponent(pulumi.ComponentResource):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_trust_policy, statement
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
@@ -51,7 +52,7 @@ def powertools_layer_arn(
     return arn(partition, "lambda", f"layer:{powertools_layer_name()}:{version}", region=region, account=publisher)
 
 
-class FunctionArgs(TypedDict):
+class FunctionArgs(DeploymentArgs):
     """Inputs of one Lambda function."""
 
     handler: str
@@ -71,14 +72,6 @@ class FunctionArgs(TypedDict):
     """Maximum run time."""
     memory_mb: int
     """Memory size."""
-    partition: pulumi.Input[str]
-    """AWS partition for ARNs."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class FunctionComponent(pulumi.ComponentResource):

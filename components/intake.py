@@ -10,12 +10,13 @@ envelope is kept (raw delivery off): the handler reads the topic and message fro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 
 from components.arns import arn
+from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import containment_statements, incident_statement, policy_document, statement
 from settings.response import IncidentResponseSettings
@@ -28,7 +29,7 @@ INTAKE_QUERY: Final = (
 )
 
 
-class IntakeArgs(TypedDict):
+class IntakeArgs(DeploymentArgs):
     """Inputs of the intake component."""
 
     settings: IncidentResponseSettings
@@ -60,14 +61,6 @@ class IntakeArgs(TypedDict):
     """The AWS IoT v2 log group the handler links Logs Insights related items to."""
     layer_arn: pulumi.Input[str]
     """The Powertools layer."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs and conditions."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    partition: pulumi.Input[str]
-    """Partition for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class IntakeComponent(pulumi.ComponentResource):
@@ -197,6 +190,7 @@ class IntakeComponent(pulumi.ComponentResource):
         if args["response_plan_arn"] is not None:
             environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
         return {
+            **deployment_of(args),
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": environment,
@@ -205,10 +199,6 @@ class IntakeComponent(pulumi.ComponentResource):
             "log_retention_days": settings.log_retention_days,
             "timeout_seconds": settings.intake.timeout_seconds,
             "memory_mb": settings.intake.memory_mb,
-            "partition": args["partition"],
-            "region": args["region"],
-            "account_id": args["account_id"],
-            "tags": args["tags"],
         }
 
     def _statements(self, args: IntakeArgs) -> list[dict[str, Any]]:

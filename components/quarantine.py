@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.arns import arn, arn_prefix
+from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import (
     aws_managed_policy_arn,
@@ -134,25 +135,17 @@ def _deny_all_but(actions: list[str], allowed_resources: list[str], *, sid: str)
     return deny
 
 
-class QuarantineArgs(TypedDict):
+class QuarantineArgs(DeploymentArgs):
     """Inputs of the quarantine component."""
 
     settings: QuarantineSettings
     """Validated quarantine settings (group, logging, functions)."""
-    account_id: pulumi.Input[str]
-    """The account for ARNs and the confused-deputy guard of the service roles."""
-    region: pulumi.Input[str]
-    """The region for ARNs."""
-    partition: pulumi.Input[str]
-    """The AWS partition for ARNs."""
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host, resolved at deploy time so the handlers need no
     iot:DescribeEndpoint (an action without resource-level permissions)."""
     incident_response_plan_name: str | None
     """The response plan whose incidents' related items the contain function may list (the runbook may
     pass only the incident); None where Incident Manager is not in use."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class QuarantineComponent(pulumi.ComponentResource):
@@ -348,6 +341,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         def function_args(handler: str, description: str, service: str, retry_mode: str,
                           statements: list[dict[str, Any]]) -> FunctionArgs:
             return {
+                **deployment_of(args),
                 "handler": handler,
                 "description": description,
                 "environment": {
@@ -362,10 +356,6 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "log_retention_days": settings.function_log_retention_days,
                 "timeout_seconds": settings.function_timeout_seconds,
                 "memory_mb": settings.function_memory_mb,
-                "partition": partition,
-                "region": region,
-                "account_id": account,
-                "tags": args["tags"],
             }
 
         contain_statements = moving("iot:AddThingToThingGroup", "AddToQuarantineGroup")

@@ -11,7 +11,7 @@ so only the queries are created and the intake contains devices itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
@@ -19,6 +19,7 @@ import yaml
 
 from components.arns import arn
 from components.contacts import incident_manager_tags
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_trust_policy, statement
 from components.quarantine import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
@@ -70,7 +71,7 @@ CONTAINMENT_QUERY: Final = (
 )
 
 
-class ResponseArgs(TypedDict):
+class ResponseArgs(DeploymentArgs):
     """Inputs of the incident response component."""
 
     settings: IncidentResponseSettings
@@ -87,14 +88,6 @@ class ResponseArgs(TypedDict):
     """The quarantine thing group (named in the manual containment instructions)."""
     responders_topic_arn: pulumi.Input[str]
     """Notified of every incident update (notification target)."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs and confused-deputy conditions."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    partition: pulumi.Input[str]
-    """Partition for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class ResponseComponent(pulumi.ComponentResource):

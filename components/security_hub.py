@@ -9,12 +9,13 @@ alarms (matched by name prefix, e.g. the fleet KPI alarms), each only on behalf 
 
 from __future__ import annotations
 
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 
 from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, statement
 from settings.security_hub import DEVICE_DEFENDER_PRODUCTS, SecurityHubSettings
 
@@ -44,17 +45,11 @@ FINDING_MESSAGE_TEMPLATE: Final = (
 )
 
 
-class SecurityHubArgs(TypedDict):
+class SecurityHubArgs(DeploymentArgs):
     """Inputs of the Security Hub component."""
 
     settings: SecurityHubSettings
     """Validated Security Hub settings (ownership, products, routed severities)."""
-    account_id: pulumi.Input[str]
-    """The account whose findings are routed; the topic policy admits publishers only for it."""
-    region: pulumi.Input[str]
-    """Region of the Security Hub product ARNs and of the alarms admitted to the topic."""
-    partition: pulumi.Input[str]
-    """AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
     responders_topic_arn: pulumi.Input[str]
     """The responders topic (KMS-encrypted; its key must let events.amazonaws.com and
     cloudwatch.amazonaws.com encrypt)."""
@@ -62,8 +57,6 @@ class SecurityHubArgs(TypedDict):
     """CloudWatch alarms whose names start with this may publish to the responders topic."""
     incident_manager_publishes: bool
     """Incident Manager notifies the responders topic (response plan notification target)."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 def product_arn(partition: pulumi.Input[str], region: pulumi.Input[str], product: str) -> pulumi.Output[str]:
