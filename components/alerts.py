@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 from components.arns import arn
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_trust_policy, stable_role_name, statement
+from components.iam import policy_document, service_role, stable_role_name, statement
 
 # Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
 # enabled but deliberately not disabled through this policy.
@@ -106,14 +106,12 @@ class AlertTopicComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
-        self.publish_role = aws.iam.Role(
-            f"{name}-publish-role",
+        self.publish_role = service_role(
+            f"{name}-publish-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
             # The retained audit configuration points at this role: its ARN must survive a destroy and up.
             name=stable_role_name(f"{name}-publish", args["region"]),
-            description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-publish-policy",

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.deployment import DeploymentArgs
-from components.iam import aws_managed_policy_arn, service_trust_policy, stable_role_name
+from components.iam import aws_managed_policy_arn, service_role, stable_role_name
 from components.tags import native_tags
 from settings.audit import AuditSettings, CheckSetting
 from settings.facts import AUDIT_CHECKS_BY_NAME
@@ -102,14 +102,12 @@ class AuditComponent(pulumi.ComponentResource):
     ) -> tuple[aws.iam.Role, aws_native.iot.AccountAuditConfiguration]:
         settings = args["settings"]
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
+        role = service_role(
+            f"{name}-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
             # The retained configuration points at this role: its ARN must survive a destroy and up.
             name=stable_role_name(name, args["region"]),
-            description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-role-read-config",

@@ -25,7 +25,7 @@ import pulumi_aws_native as aws_native
 
 from components.arns import arn
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_trust_policy, statement
+from components.iam import policy_document, service_role, statement
 from components.index_ready import IndexReady
 from components.tags import native_tags
 from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
@@ -332,12 +332,10 @@ class FleetComponent(pulumi.ComponentResource):
         firmware_object = arn(
             args["partition"], "s3", f"{recovery.firmware_bucket}/{recovery.firmware_key}", region=None, account=None
         )
-        self.recovery_role = aws.iam.Role(
-            f"{name}-recovery-role",
+        self.recovery_role = service_role(
+            f"{name}-recovery-role", "iot.amazonaws.com", account_id=args["account_id"],
             description="Assumed by AWS IoT Jobs to presign the recovery firmware download",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=pulumi.ResourceOptions(parent=self),
+            tags=args["tags"], opts=pulumi.ResourceOptions(parent=self),
         )
         read_firmware = aws.iam.RolePolicy(
             f"{name}-recovery-read-firmware",

@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from components.arns import arn
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_trust_policy, statement
+from components.iam import policy_document, service_role, statement
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 RUNTIME = "python3.13"
@@ -92,12 +92,10 @@ class FunctionComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Execution role of {name}",
-            assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
-            tags=args["tags"],
-            opts=child,
+        # Lambda sends no aws:SourceAccount, so its trust carries no account condition.
+        self.role = service_role(
+            f"{name}-role", "lambda.amazonaws.com", account_id=None, description=f"Execution role of {name}",
+            tags=args["tags"], opts=child,
         )
         # "<log group ARN>:*" is the resource AWS documents for a Lambda role's CreateLogStream and
         # PutLogEvents: CloudWatch Logs authorises both against the group's ARN with the ":*" suffix.

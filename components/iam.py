@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import pulumi
+import pulumi_aws as aws
 
 from components.arns import arn
 
@@ -53,6 +54,29 @@ def aws_managed_policy_arn(partition: pulumi.Input[str], policy_path: str) -> pu
     """The ARN of the AWS managed policy at ``policy_path`` (``service-role/<name>``); AWS owns these
     policies, so the account field reads ``aws``."""
     return arn(partition, "iam", f"policy/{policy_path}", region=None, account="aws")
+
+
+def service_role(
+    resource_name: str,
+    service: str,
+    *,
+    account_id: pulumi.Input[str] | None,
+    description: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    name: pulumi.Input[str] | None = None,
+) -> aws.iam.Role:
+    """A role that ``service`` assumes; with ``account_id``, only on behalf of this account (see
+    ``service_trust_policy``). ``name`` fixes the role's name where a retained resource points at it;
+    otherwise Pulumi names it."""
+    return aws.iam.Role(
+        resource_name,
+        name=name,
+        description=description,
+        assume_role_policy=service_trust_policy(service, account_id),
+        tags=tags,
+        opts=opts,
+    )
 
 
 def incident_statement(

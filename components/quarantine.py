@@ -25,7 +25,7 @@ from components.iam import (
     containment_statements,
     incident_statement,
     policy_document,
-    service_trust_policy,
+    service_role,
     stable_role_name,
     statement,
 )
@@ -213,14 +213,12 @@ class QuarantineComponent(pulumi.ComponentResource):
         log_group_arn = arn(
             args["partition"], "logs", f"log-group:{IOT_LOG_GROUP}", region=args["region"], account=args["account_id"]
         )
-        self.logging_role = aws.iam.Role(
-            f"{name}-iot-logging-role",
+        self.logging_role = service_role(
+            f"{name}-iot-logging-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
             # The retained account logging options point at this role: its ARN must survive a destroy and up.
             name=stable_role_name(f"{name}-logging", args["region"]),
-            description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         # The permissions AWS documents for the v2 logging role, limited to AWS IoT's own log group.
         logging_policy = aws.iam.RolePolicy(
@@ -303,12 +301,9 @@ class QuarantineComponent(pulumi.ComponentResource):
         AWS managed policy."""
         action_name = f"{name}-{kind.suffix}"
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{action_name}-role",
-            description=f"Assumed by AWS IoT Device Defender to {kind.purpose}",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+        role = service_role(
+            f"{action_name}-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description=f"Assumed by AWS IoT Device Defender to {kind.purpose}", tags=args["tags"], opts=child,
         )
         attachment = aws.iam.RolePolicyAttachment(
             f"{action_name}-role-policy",

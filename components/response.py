@@ -20,7 +20,7 @@ import yaml
 from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_trust_policy, statement
+from components.iam import policy_document, service_role, statement
 from components.quarantine import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
@@ -141,12 +141,9 @@ class ResponseComponent(pulumi.ComponentResource):
         account, region, partition = args["account_id"], args["region"], args["partition"]
 
         # The runbook's own identity: it may invoke the contain function and nothing else.
-        self.runbook_role = aws.iam.Role(
-            f"{name}-runbook-role",
-            description=f"Assumed by SSM Automation while running {settings.runbook_name}",
-            assume_role_policy=service_trust_policy("ssm.amazonaws.com", account),
-            tags=tags,
-            opts=child,
+        self.runbook_role = service_role(
+            f"{name}-runbook-role", "ssm.amazonaws.com", account_id=account,
+            description=f"Assumed by SSM Automation while running {settings.runbook_name}", tags=tags, opts=child,
         )
         runbook_policy = aws.iam.RolePolicy(
             f"{name}-runbook-policy",
@@ -176,12 +173,9 @@ class ResponseComponent(pulumi.ComponentResource):
         )
 
         # Incident Manager's identity for starting the runbook: start this document, hand it its role.
-        self.incident_manager_role = aws.iam.Role(
-            f"{name}-incident-manager-role",
-            description=f"Assumed by Incident Manager to start {settings.runbook_name}",
-            assume_role_policy=service_trust_policy("ssm-incidents.amazonaws.com", account),
-            tags=tags,
-            opts=child,
+        self.incident_manager_role = service_role(
+            f"{name}-incident-manager-role", "ssm-incidents.amazonaws.com", account_id=account,
+            description=f"Assumed by Incident Manager to start {settings.runbook_name}", tags=tags, opts=child,
         )
         # IAM authorises the start against the runbook (as a document and as any version of it) and
         # against the execution it creates, whose id does not exist until then.
