@@ -93,29 +93,37 @@ class DetectComponent(pulumi.ComponentResource):
             )
         }
         tags = native_tags(args["tags"], aws_native.TagArgs)
+
+        def profile(
+            suffix: str,
+            profile_name: str,
+            description: str,
+            behaviors: list[native.SecurityProfileBehaviorArgs],
+            retained: list[native.SecurityProfileMetricToRetainArgs] | None = None,
+        ) -> native.SecurityProfile:
+            """A profile alerting the alert topic about the targeted things; both profiles share those."""
+            return native.SecurityProfile(
+                f"{name}-{suffix}",
+                security_profile_name=profile_name,
+                security_profile_description=description,
+                behaviors=behaviors,
+                alert_targets=alert_targets,
+                target_arns=targets,
+                additional_metrics_to_retain_v2=retained,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
         retained = [native.SecurityProfileMetricToRetainArgs(metric=metric) for metric in settings.metrics_to_retain]
-        self.rule_profile = native.SecurityProfile(
-            f"{name}-rules",
-            security_profile_name=settings.rule_profile_name,
-            security_profile_description="fleetguard rule-based behaviors: ports, message size and rates",
-            behaviors=[rule_behavior(behavior) for behavior in settings.rule_behaviors],
-            alert_targets=alert_targets,
-            target_arns=targets,
-            additional_metrics_to_retain_v2=retained or None,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.rule_profile = profile(
+            "rules", settings.rule_profile_name, "fleetguard rule-based behaviors: ports, message size and rates",
+            [rule_behavior(behavior) for behavior in settings.rule_behaviors], retained or None,
         )
         self.ml_profile = None
         if settings.ml_enabled:
-            self.ml_profile = native.SecurityProfile(
-                f"{name}-ml",
-                security_profile_name=settings.ml_profile_name,
-                security_profile_description="fleetguard ML Detect behaviors (alarms after 14 days of training)",
-                behaviors=[ml_behavior(behavior) for behavior in settings.ml_behaviors],
-                alert_targets=alert_targets,
-                target_arns=targets,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self),
+            self.ml_profile = profile(
+                "ml", settings.ml_profile_name, "fleetguard ML Detect behaviors (alarms after 14 days of training)",
+                [ml_behavior(behavior) for behavior in settings.ml_behaviors],
             )
         self.register_outputs({
             "ruleProfileArn": self.rule_profile.security_profile_arn,
