@@ -11,14 +11,16 @@ import stack_outputs as out
 from components.alerts import AlertTopicComponent
 from components.audit import AuditComponent
 from components.contacts import ContactsComponent
+from components.deployment import DeploymentArgs
 from components.detect import DetectComponent
 from components.fleet import FleetComponent
 from components.function import powertools_layer_arn
 from components.intake import IntakeComponent
-from components.quarantine import IOT_LOG_GROUP, QuarantineComponent
+from components.quarantine import QuarantineComponent
 from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
 from settings import load_from_pulumi
+from settings.facts import IOT_LOG_GROUP
 
 settings = load_from_pulumi()
 prefix = f"fleetguard-{settings.environment}"
@@ -26,20 +28,20 @@ account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 partition = aws.get_partition_output().partition
 dns_suffix = aws.get_partition_output().dns_suffix
+deployment: DeploymentArgs = {
+    "account_id": account_id, "region": region, "partition": partition, "tags": settings.tags,
+}
 # Resolved once at deploy time, so no function needs iot:DescribeEndpoint (which cannot be scoped).
 iot_data_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS").endpoint_address
 
 alerts = AlertTopicComponent(f"{prefix}-alerts", {
-    "account_id": account_id,
-    "partition": partition,
-    "region": region,
+    **deployment,
     "dns_suffix": dns_suffix,
     "key_deletion_window_days": settings.alerts.key_deletion_window_days,
     # events/cloudwatch: the Security Hub finding rule and fleet KPI alarms publish to the responders topic.
     "key_user_services": ["sns.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"]
     # Incident Manager publishes incident updates to the (encrypted) responders topic.
     + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else []),
-    "tags": settings.tags,
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
 pulumi.export(out.ALERT_KEY_ARN, alerts.key.arn)
@@ -47,13 +49,10 @@ pulumi.export(out.RESPONDERS_TOPIC_ARN, alerts.responders_topic.arn)
 pulumi.export(out.ALERT_PUBLISH_ROLE_ARN, alerts.publish_role.arn)
 
 audit = AuditComponent(f"{prefix}-audit", {
+    **deployment,
     "settings": settings.audit,
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
     "notification_topic_arn": alerts.topic.arn,
     "notification_role_arn": alerts.publish_role.arn,
-    "tags": settings.tags,
 })
 if audit.role is not None:
     pulumi.export(out.AUDIT_ROLE_ARN, audit.role.arn)
@@ -62,13 +61,10 @@ pulumi.export(out.AUDIT_SCHEDULE_NAMES, [schedule.name for schedule in settings.
 pulumi.export(out.DETECT_ENABLED, settings.detect.enabled)
 if settings.detect.enabled:
     detect = DetectComponent(f"{prefix}-detect", {
+        **deployment,
         "settings": settings.detect,
-        "account_id": account_id,
-        "region": region,
-        "partition": partition,
         "alert_topic_arn": alerts.topic.arn,
         "alert_role_arn": alerts.publish_role.arn,
-        "tags": settings.tags,
     })
     pulumi.export(out.RULE_PROFILE_NAME, settings.detect.rule_profile_name)
     pulumi.export(out.RULE_PROFILE_ARN, detect.rule_profile.security_profile_arn)
@@ -77,26 +73,20 @@ if settings.detect.enabled:
         pulumi.export(out.ML_PROFILE_ARN, detect.ml_profile.security_profile_arn)
 
 security_hub = SecurityHubComponent(f"{prefix}-security-hub", {
+    **deployment,
     "settings": settings.security_hub,
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
     "responders_topic_arn": alerts.responders_topic.arn,
     "alarm_name_prefix": f"{prefix}-",
     "incident_manager_publishes": settings.incident_response.incident_manager.enabled,
-    "tags": settings.tags,
 })
 if security_hub.finding_rule is not None:
     pulumi.export(out.SECURITY_HUB_FINDING_RULE_ARN, security_hub.finding_rule.arn)
 
 fleet = FleetComponent(f"{prefix}-fleet", {
+    **deployment,
     "settings": settings.fleet,
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
     "dns_suffix": dns_suffix,
     "alarm_topic_arn": alerts.responders_topic.arn,
-    "tags": settings.tags,
 })
 pulumi.export(out.FLEET_DYNAMIC_GROUP_NAMES, fleet.dynamic_group_names)
 pulumi.export(out.FLEET_METRIC_NAMES, fleet.fleet_metric_names)
@@ -104,16 +94,13 @@ if fleet.recovery_template_arn is not None:
     pulumi.export(out.RECOVERY_JOB_TEMPLATE_ARN, fleet.recovery_template_arn)
 
 quarantine = QuarantineComponent(f"{prefix}-quarantine", {
+    **deployment,
     "settings": settings.quarantine,
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
     "iot_data_endpoint": iot_data_endpoint,
     "incident_response_plan_name": (
         settings.incident_response.incident_manager.response_plan_name
         if settings.incident_response.incident_manager.enabled else None
     ),
-    "tags": settings.tags,
 })
 pulumi.export(out.QUARANTINE_GROUP_NAME, quarantine.group.name)
 pulumi.export(out.QUARANTINE_GROUP_ARN, quarantine.group.arn)
@@ -139,6 +126,7 @@ if incident_manager.enabled:
         pulumi.export(out.ESCALATION_PLAN_ARN, contacts.escalation_plan.arn)
 
 response = ResponseComponent(f"{prefix}-response", {
+    **deployment,
     "settings": settings.incident_response,
     "engagement_arns": contacts.engagement_arns if contacts else [],
     "contain_function_arn": quarantine.contain_function.function.arn,
@@ -148,10 +136,6 @@ response = ResponseComponent(f"{prefix}-response", {
     ],
     "quarantine_group_name": quarantine.group_name,
     "responders_topic_arn": alerts.responders_topic.arn,
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
-    "tags": settings.tags,
 })
 if response.runbook is not None:
     pulumi.export(out.RUNBOOK_NAME, response.runbook.name)
@@ -159,6 +143,7 @@ if response.response_plan is not None:
     pulumi.export(out.RESPONSE_PLAN_ARN, response.response_plan.arn)
 
 intake = IntakeComponent(f"{prefix}-intake", {
+    **deployment,
     "settings": settings.incident_response,
     "iot_data_endpoint": iot_data_endpoint,
     "alert_topic_arn": alerts.topic.arn,
@@ -173,10 +158,6 @@ intake = IntakeComponent(f"{prefix}-intake", {
     "security_profile_names": settings.detect.profile_names,
     "iot_log_group_name": IOT_LOG_GROUP,
     "layer_arn": powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version),
-    "account_id": account_id,
-    "region": region,
-    "partition": partition,
-    "tags": settings.tags,
 })
 pulumi.export(out.INTAKE_QUEUE_URL, intake.queue.url)
 pulumi.export(out.INTAKE_QUEUE_ARN, intake.queue.arn)

@@ -4,12 +4,12 @@ to), and the role Device Defender assumes to publish."""
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document, service_trust_policy, stable_role_name, statement
+from components.arns import arn
+from components.deployment import DeploymentArgs
+from components.iam import policy_document, service_role, stable_role_name, statement
 
 # Explicit key-administration actions for the account (the usual default grants kms:*). Rotation can be
 # enabled but deliberately not disabled through this policy.
@@ -24,15 +24,10 @@ SERVICES_SENDING_SOURCE_ACCOUNT = frozenset({"sns.amazonaws.com"})
 """Services whose KMS calls on our behalf carry aws:SourceAccount (SNS delivering to encrypted queues)."""
 
 
-class AlertTopicArgs(TypedDict):
-    """Inputs of the alert topic component."""
+class AlertTopicArgs(DeploymentArgs):
+    """Inputs of the alert topic component. The key policy admits the account's principals only through
+    SNS and SQS in the deployment's region."""
 
-    account_id: pulumi.Input[str]
-    """The AWS account the key policy is scoped to."""
-    partition: pulumi.Input[str]
-    """The AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
-    region: pulumi.Input[str]
-    """The region whose SNS and SQS may use the key on behalf of the account's principals."""
     dns_suffix: pulumi.Input[str]
     """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the kms:ViaService names."""
     key_deletion_window_days: int
@@ -40,8 +35,6 @@ class AlertTopicArgs(TypedDict):
     key_user_services: list[str]
     """Service principals that must encrypt/decrypt with the key (e.g. sns.amazonaws.com to deliver to
     encrypted queues, events.amazonaws.com and cloudwatch.amazonaws.com to publish to encrypted topics)."""
-    tags: dict[str, str]
-    """Tags applied to every taggable child."""
 
 
 class AlertTopicComponent(pulumi.ComponentResource):
@@ -56,7 +49,7 @@ class AlertTopicComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:alerts:AlertTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args["partition"], args["account_id"])
+        account_root = arn(args["partition"], "iam", "root", region=None, account=args["account_id"])
         # The account's principals (the publish role, the intake function, operators reading the
         # dead-letter queue) use the key only through SNS and SQS in this region, never directly.
         via_messaging = {
@@ -113,14 +106,12 @@ class AlertTopicComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
-        self.publish_role = aws.iam.Role(
-            f"{name}-publish-role",
+        self.publish_role = service_role(
+            f"{name}-publish-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
             # The retained audit configuration points at this role: its ARN must survive a destroy and up.
             name=stable_role_name(f"{name}-publish", args["region"]),
-            description="Assumed by AWS IoT Device Defender to publish alerts and audit notifications",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-publish-policy",

@@ -4,37 +4,31 @@ explicitly, SNS notifications, and the scheduled audits the environment asks for
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components.iam import service_trust_policy, stable_role_name
+from components.deployment import DeploymentArgs
+from components.iam import aws_managed_policy_arn, service_role, stable_role_name
+from components.tags import native_tags
 from settings.audit import AuditSettings, CheckSetting
 from settings.facts import AUDIT_CHECKS_BY_NAME
 
 # AWS-managed policy for the audit role: read-only access to the IoT configuration that audit checks.
-AUDIT_MANAGED_POLICY = "policy/service-role/AWSIoTDeviceDefenderAudit"
+AUDIT_MANAGED_POLICY = "service-role/AWSIoTDeviceDefenderAudit"
 
 
-class AuditArgs(TypedDict):
+class AuditArgs(DeploymentArgs):
     """Inputs of the audit component."""
 
     settings: AuditSettings
     """Validated audit settings (checks, options, schedules)."""
-    account_id: pulumi.Input[str]
-    """The account whose audit configuration this is."""
-    region: pulumi.Input[str]
-    """The region of that configuration; part of the audit role's name, since IAM is account-global."""
-    partition: pulumi.Input[str]
-    """The AWS partition for managed policy ARNs."""
     notification_topic_arn: pulumi.Input[str]
     """SNS topic that receives audit notifications."""
     notification_role_arn: pulumi.Input[str]
     """Role Device Defender assumes to publish to that topic."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 def _python_arg_name(cfn_property: str) -> str:
@@ -78,7 +72,7 @@ class AuditComponent(pulumi.ComponentResource):
         self.configuration = None
         if settings.manage_account_configuration:
             self.role, self.configuration = self._account_configuration(name, args)
-        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tags = native_tags(args["tags"], aws_native.TagArgs)
         # A schedule may only name checks that the account configuration has enabled; when another owner
         # holds the configuration, the settings' checks state what that owner enables.
         after_configuration = pulumi.ResourceOptions(
@@ -108,19 +102,17 @@ class AuditComponent(pulumi.ComponentResource):
     ) -> tuple[aws.iam.Role, aws_native.iot.AccountAuditConfiguration]:
         settings = args["settings"]
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
+        role = service_role(
+            f"{name}-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
             # The retained configuration points at this role: its ARN must survive a destroy and up.
             name=stable_role_name(name, args["region"]),
-            description="Assumed by AWS IoT Device Defender Audit to read the account's IoT configuration",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-role-read-config",
             role=role.name,
-            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:{1}", args["partition"], AUDIT_MANAGED_POLICY),
+            policy_arn=aws_managed_policy_arn(args["partition"], AUDIT_MANAGED_POLICY),
             opts=child,
         )
         checks = {

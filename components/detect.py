@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 import pulumi
 import pulumi_aws_native as aws_native
 
+from components.arns import arn
+from components.deployment import DeploymentArgs
+from components.tags import native_tags
 from settings.detect import DetectSettings, MlBehavior, RuleBehavior
 
 native = aws_native.iot
 
 
-class DetectArgs(TypedDict):
-    """Inputs of the detect component."""
+class DetectArgs(DeploymentArgs):
+    """Inputs of the detect component. The profiles target things in the deployment's account and region."""
 
     settings: DetectSettings
     """Validated Detect settings (behaviors, targets, ML)."""
-    account_id: pulumi.Input[str]
-    """Account of the targeted things."""
-    region: pulumi.Input[str]
-    """Region of the targeted things."""
-    partition: pulumi.Input[str]
-    """AWS partition for target ARNs."""
     alert_topic_arn: pulumi.Input[str]
     """SNS topic violations are sent to."""
     alert_role_arn: pulumi.Input[str]
     """Role Device Defender assumes to publish violations."""
-    tags: dict[str, str]
-    """Tags for the profiles."""
 
 
 def rule_behavior(behavior: RuleBehavior) -> native.SecurityProfileBehaviorArgs:
@@ -89,44 +82,48 @@ class DetectComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: DetectArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:detect:Detect", name, None, opts)
         settings = args["settings"]
-        if settings.target_groups:
-            targets: list[pulumi.Input[str]] = [
-                pulumi.Output.format("arn:{0}:iot:{1}:{2}:thinggroup/{3}", args["partition"], args["region"],
-                                     args["account_id"], group)
-                for group in settings.target_groups
-            ]
-        else:
-            targets = [pulumi.Output.format("arn:{0}:iot:{1}:{2}:all/things", args["partition"], args["region"],
-                                            args["account_id"])]
+        target_resources = [f"thinggroup/{group}" for group in settings.target_groups] or ["all/things"]
+        targets: list[pulumi.Input[str]] = [
+            arn(args["partition"], "iot", resource, region=args["region"], account=args["account_id"])
+            for resource in target_resources
+        ]
         alert_targets = {
             "SNS": native.SecurityProfileAlertTargetArgs(
                 alert_target_arn=args["alert_topic_arn"], role_arn=args["alert_role_arn"],
             )
         }
-        tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tags = native_tags(args["tags"], aws_native.TagArgs)
+
+        def profile(
+            suffix: str,
+            profile_name: str,
+            description: str,
+            behaviors: list[native.SecurityProfileBehaviorArgs],
+            retained: list[native.SecurityProfileMetricToRetainArgs] | None = None,
+        ) -> native.SecurityProfile:
+            """A profile alerting the alert topic about the targeted things; both profiles share those."""
+            return native.SecurityProfile(
+                f"{name}-{suffix}",
+                security_profile_name=profile_name,
+                security_profile_description=description,
+                behaviors=behaviors,
+                alert_targets=alert_targets,
+                target_arns=targets,
+                additional_metrics_to_retain_v2=retained,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
         retained = [native.SecurityProfileMetricToRetainArgs(metric=metric) for metric in settings.metrics_to_retain]
-        self.rule_profile = native.SecurityProfile(
-            f"{name}-rules",
-            security_profile_name=settings.rule_profile_name,
-            security_profile_description="fleetguard rule-based behaviors: ports, message size and rates",
-            behaviors=[rule_behavior(behavior) for behavior in settings.rule_behaviors],
-            alert_targets=alert_targets,
-            target_arns=targets,
-            additional_metrics_to_retain_v2=retained or None,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.rule_profile = profile(
+            "rules", settings.rule_profile_name, "fleetguard rule-based behaviors: ports, message size and rates",
+            [rule_behavior(behavior) for behavior in settings.rule_behaviors], retained or None,
         )
         self.ml_profile = None
         if settings.ml_enabled:
-            self.ml_profile = native.SecurityProfile(
-                f"{name}-ml",
-                security_profile_name=settings.ml_profile_name,
-                security_profile_description="fleetguard ML Detect behaviors (alarms after 14 days of training)",
-                behaviors=[ml_behavior(behavior) for behavior in settings.ml_behaviors],
-                alert_targets=alert_targets,
-                target_arns=targets,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self),
+            self.ml_profile = profile(
+                "ml", settings.ml_profile_name, "fleetguard ML Detect behaviors (alarms after 14 days of training)",
+                [ml_behavior(behavior) for behavior in settings.ml_behaviors],
             )
         self.register_outputs({
             "ruleProfileArn": self.rule_profile.security_profile_arn,

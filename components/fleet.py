@@ -17,14 +17,17 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Final, TypedDict
+from typing import Final
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components.iam import policy_document, service_trust_policy, statement
+from components.arns import arn
+from components.deployment import DeploymentArgs
+from components.iam import policy_document, service_role, statement
 from components.index_ready import IndexReady
+from components.tags import native_tags
 from settings.fleet import FirmwareSettings, FleetSettings, IndexingSettings, Kpi, MetricSettings, RecoverySettings
 
 native = aws_native.iot
@@ -177,23 +180,16 @@ def retry_config(recovery: RecoverySettings) -> native.JobExecutionsRetryConfigP
     ])
 
 
-class FleetArgs(TypedDict):
+class FleetArgs(DeploymentArgs):
     """Inputs of the fleet component."""
 
     settings: FleetSettings
     """Validated fleet settings (indexing, groups, metrics, recovery)."""
-    account_id: pulumi.Input[str]
-    """Account of the fleet; the recovery role trusts AWS IoT only on its behalf."""
-    region: pulumi.Input[str]
-    """Region of the fleet and of the firmware bucket's S3 endpoint."""
-    partition: pulumi.Input[str]
-    """AWS partition for ARNs."""
     dns_suffix: pulumi.Input[str]
-    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the S3 endpoint."""
+    """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn) for the S3 endpoint (in the
+    deployment's region) the firmware is downloaded from."""
     alarm_topic_arn: pulumi.Input[str]
     """Topic KPI alarms notify (the responders topic); its policy must admit these alarms."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 class FleetComponent(pulumi.ComponentResource):
@@ -217,7 +213,7 @@ class FleetComponent(pulumi.ComponentResource):
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:fleet:Fleet", name, None, opts)
         settings = args["settings"]
-        native_tags = [aws_native.TagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())]
+        tag_list = native_tags(args["tags"], aws_native.TagArgs)
 
         self.indexing = None
         if settings.indexing.manage:
@@ -256,7 +252,7 @@ class FleetComponent(pulumi.ComponentResource):
                 thing_group_properties=native.ThingGroupPropertiesPropertiesArgs(
                     thing_group_description=query.description,
                 ),
-                tags=native_tags,
+                tags=tag_list,
                 opts=needs_index,
             )
 
@@ -265,7 +261,7 @@ class FleetComponent(pulumi.ComponentResource):
         self.alarms = {}
         for metric in settings.metrics:
             self._kpi_metric(
-                name, metric=metric, firmware=settings.firmware, args=args, native_tags=native_tags,
+                name, metric=metric, firmware=settings.firmware, args=args, tag_list=tag_list,
                 needs_index=needs_index,
             )
 
@@ -288,7 +284,7 @@ class FleetComponent(pulumi.ComponentResource):
         metric: MetricSettings,
         firmware: FirmwareSettings,
         args: FleetArgs,
-        native_tags: list[aws_native.TagArgs],
+        tag_list: list[aws_native.TagArgs],
         needs_index: pulumi.ResourceOptions,
     ) -> None:
         query = kpi_query(metric.kpi, firmware)
@@ -303,7 +299,7 @@ class FleetComponent(pulumi.ComponentResource):
             aggregation_type=native.FleetMetricAggregationTypeArgs(name="Statistics", values=[COUNT]),
             period=metric.period_seconds,
             unit="Count",
-            tags=native_tags,
+            tags=tag_list,
             opts=needs_index,
         )
         self.fleet_metrics[metric.kpi] = fleet_metric
@@ -333,15 +329,13 @@ class FleetComponent(pulumi.ComponentResource):
         )
 
     def _recovery(self, name: str, recovery: RecoverySettings, version_attribute: str, args: FleetArgs) -> None:
-        firmware_object = pulumi.Output.format(
-            "arn:{0}:s3:::{1}/{2}", args["partition"], recovery.firmware_bucket, recovery.firmware_key
+        firmware_object = arn(
+            args["partition"], "s3", f"{recovery.firmware_bucket}/{recovery.firmware_key}", region=None, account=None
         )
-        self.recovery_role = aws.iam.Role(
-            f"{name}-recovery-role",
+        self.recovery_role = service_role(
+            f"{name}-recovery-role", "iot.amazonaws.com", account_id=args["account_id"],
             description="Assumed by AWS IoT Jobs to presign the recovery firmware download",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=pulumi.ResourceOptions(parent=self),
+            tags=args["tags"], opts=pulumi.ResourceOptions(parent=self),
         )
         read_firmware = aws.iam.RolePolicy(
             f"{name}-recovery-read-firmware",
@@ -367,10 +361,10 @@ class FleetComponent(pulumi.ComponentResource):
                 in_progress_timeout_in_minutes=recovery.in_progress_timeout_minutes,
             ),
             job_executions_retry_config=retry_config(recovery),
-            tags=[aws_native.CreateOnlyTagArgs(key=key, value=value) for key, value in sorted(args["tags"].items())],
+            tags=native_tags(args["tags"], aws_native.CreateOnlyTagArgs),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[read_firmware]),
         )
-        self.recovery_template_arn = pulumi.Output.format(
-            "arn:{0}:iot:{1}:{2}:jobtemplate/{3}",
-            args["partition"], args["region"], args["account_id"], self.recovery_template.job_template_id,
+        self.recovery_template_arn = arn(
+            args["partition"], "iot", pulumi.Output.concat("jobtemplate/", self.recovery_template.job_template_id),
+            region=args["region"], account=args["account_id"],
         )

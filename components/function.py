@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePath
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document, service_trust_policy, statement
+from components.arns import arn
+from components.deployment import DeploymentArgs
+from components.iam import policy_document, service_role, statement
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 PACKAGE_NAME: Final = "functions"
@@ -98,15 +100,11 @@ def powertools_layer_arn(
     partition: pulumi.Input[str], region: pulumi.Input[str], version: int
 ) -> pulumi.Output[str]:
     """The pinned Powertools v3 layer version for our runtime and architecture in ``region``."""
-    return pulumi.Output.all(partition, region).apply(
-        lambda where: (
-            f"arn:{where[0]}:lambda:{where[1]}:{powertools_layer_account(where[0], where[1])}:layer:"
-            f"{powertools_layer_name()}:{version}"
-        )
-    )
+    publisher = pulumi.Output.all(partition, region).apply(lambda where: powertools_layer_account(*where))
+    return arn(partition, "lambda", f"layer:{powertools_layer_name()}:{version}", region=region, account=publisher)
 
 
-class FunctionArgs(TypedDict):
+class FunctionArgs(DeploymentArgs):
     """Inputs of one Lambda function."""
 
     handler: str
@@ -129,14 +127,6 @@ class FunctionArgs(TypedDict):
     """Maximum run time."""
     memory_mb: int
     """Memory size."""
-    partition: pulumi.Input[str]
-    """AWS partition for ARNs."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class FunctionComponent(pulumi.ComponentResource):
@@ -158,12 +148,10 @@ class FunctionComponent(pulumi.ComponentResource):
             tags=args["tags"],
             opts=child,
         )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Execution role of {name}",
-            assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
-            tags=args["tags"],
-            opts=child,
+        # Lambda sends no aws:SourceAccount, so its trust carries no account condition.
+        self.role = service_role(
+            f"{name}-role", "lambda.amazonaws.com", account_id=None, description=f"Execution role of {name}",
+            tags=args["tags"], opts=child,
         )
         # "<log group ARN>:*" is the resource AWS documents for a Lambda role's CreateLogStream and
         # PutLogEvents: CloudWatch Logs authorises both against the group's ARN with the ":*" suffix.

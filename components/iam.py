@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import pulumi
+import pulumi_aws as aws
+
+from components.arns import arn
 
 ROLE_NAME_PATTERN: Final = r"[\w+=,.@-]+"
 """IAM's roleNameType pattern."""
@@ -47,6 +50,35 @@ def service_trust_policy(service: str, account_id: pulumi.Input[str] | None = No
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [trust]})
 
 
+def aws_managed_policy_arn(partition: pulumi.Input[str], policy_path: str) -> pulumi.Output[str]:
+    """The ARN of the AWS managed policy at ``policy_path`` (``service-role/<name>``); AWS owns these
+    policies, so the account field reads ``aws``."""
+    return arn(partition, "iam", f"policy/{policy_path}", region=None, account="aws")
+
+
+def service_role(
+    resource_name: str,
+    service: str,
+    *,
+    account_id: pulumi.Input[str] | None,
+    description: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    name: pulumi.Input[str] | None = None,
+) -> aws.iam.Role:
+    """A role that ``service`` assumes; with ``account_id``, only on behalf of this account (see
+    ``service_trust_policy``). ``name`` fixes the role's name where a retained resource points at it;
+    otherwise Pulumi names it."""
+    return aws.iam.Role(
+        resource_name,
+        name=name,
+        description=description,
+        assume_role_policy=service_trust_policy(service, account_id),
+        tags=tags,
+        opts=opts,
+    )
+
+
 def incident_statement(
     actions: Sequence[str],
     *,
@@ -62,13 +94,37 @@ def incident_statement(
     the plan's name, not read from the plan, so a role the plan itself depends on can hold them.
     Incident Manager ARNs carry no region.
     """
-    response_plan = pulumi.Output.format(
-        "arn:{0}:ssm-incidents::{1}:response-plan/{2}", partition, account_id, response_plan_name
+    response_plan = arn(
+        partition, "ssm-incidents", f"response-plan/{response_plan_name}", region=None, account=account_id
     )
-    incident_records = pulumi.Output.format(
-        "arn:{0}:ssm-incidents::{1}:incident-record/{2}/*", partition, account_id, response_plan_name
+    incident_records = arn(
+        partition, "ssm-incidents", f"incident-record/{response_plan_name}/*", region=None, account=account_id
     )
     return statement(actions, [incident_records, response_plan], sid=sid)
+
+
+def containment_statements(
+    membership_action: str,
+    *,
+    membership_sid: str,
+    confirm_sid: str,
+    group_arn: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    region: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+) -> list[dict[str, Any]]:
+    """What a handler that moves devices into or out of the quarantine group needs: ``membership_action``
+    (``iot:AddThingToThingGroup`` or ``iot:RemoveThingFromThingGroup``, authorised against the group and
+    the thing), reading the thing's groups back to confirm the move, and flagging its shadow.
+
+    DescribeThing is in the read-back because only it tells a missing thing from a missing group.
+    """
+    things = arn(partition, "iot", "thing/*", region=region, account=account_id)
+    return [
+        statement([membership_action], [group_arn, things], sid=membership_sid),
+        statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things], sid=confirm_sid),
+        statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
+    ]
 
 
 def regional_role_name(name: str, region: str) -> str:

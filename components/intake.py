@@ -12,13 +12,15 @@ table records which responders notices were sent, so a redelivered alert sends n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
+from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
-from components.iam import incident_statement, policy_document, statement
+from components.iam import containment_statements, incident_statement, policy_document, statement
 from functions.notice_table import EXPIRES_AT, NOTICE_ID
 from settings.response import IncidentResponseSettings
 
@@ -30,7 +32,7 @@ INTAKE_QUERY: Final = (
 )
 
 
-class IntakeArgs(TypedDict):
+class IntakeArgs(DeploymentArgs):
     """Inputs of the intake component."""
 
     settings: IncidentResponseSettings
@@ -62,14 +64,6 @@ class IntakeArgs(TypedDict):
     """The AWS IoT v2 log group the handler links Logs Insights related items to."""
     layer_arn: pulumi.Input[str]
     """The Powertools layer."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs and conditions."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    partition: pulumi.Input[str]
-    """Partition for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class IntakeComponent(pulumi.ComponentResource):
@@ -211,6 +205,7 @@ class IntakeComponent(pulumi.ComponentResource):
         if args["response_plan_arn"] is not None:
             environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
         return {
+            **deployment_of(args),
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": environment,
@@ -220,16 +215,10 @@ class IntakeComponent(pulumi.ComponentResource):
             "log_retention_days": settings.log_retention_days,
             "timeout_seconds": settings.intake.timeout_seconds,
             "memory_mb": settings.intake.memory_mb,
-            "partition": args["partition"],
-            "region": args["region"],
-            "account_id": args["account_id"],
-            "tags": args["tags"],
         }
 
     def _statements(self, args: IntakeArgs) -> list[dict[str, Any]]:
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
-        iot_resource = "arn:{0}:iot:{1}:{2}:{3}/*"
         statements = [
             statement(["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], [self.queue.arn],
                       sid="ConsumeAlertQueue"),
@@ -240,7 +229,7 @@ class IntakeComponent(pulumi.ComponentResource):
                       sid="NotifyOnce"),
         ]
         profiles = [
-            pulumi.Output.format("arn:{0}:iot:{1}:{2}:securityprofile/{3}", partition, region, account, name)
+            arn(partition, "iot", f"securityprofile/{name}", region=region, account=account)
             for name in args["security_profile_names"]
         ]
         if profiles:
@@ -250,7 +239,7 @@ class IntakeComponent(pulumi.ComponentResource):
                 ["iot:StartDetectMitigationActionsTask"],
                 [
                     args["add_to_quarantine_action_arn"],
-                    pulumi.Output.format(iot_resource, partition, region, account, "detectmitigationactionstask"),
+                    arn(partition, "iot", "detectmitigationactionstask/*", region=region, account=account),
                     *profiles,
                 ],
                 sid="ContainStormInBulk",
@@ -268,12 +257,10 @@ class IntakeComponent(pulumi.ComponentResource):
             ]
         else:
             # Without Incident Manager no runbook runs: the intake quarantines each device itself.
-            statements += [
-                statement(["iot:AddThingToThingGroup"], [args["quarantine_group_arn"], things],
-                          sid="AddToQuarantineGroup"),
-                statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),
-                statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow"),
-            ]
+            statements += containment_statements(
+                "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
+                group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
+            )
         return statements
 
 

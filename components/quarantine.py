@@ -10,14 +10,26 @@ findings) do the same without a function.
 from __future__ import annotations
 
 import json
-from typing import Any, Final, TypedDict
+from dataclasses import dataclass
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.arns import arn, arn_prefix
+from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
-from components.iam import incident_statement, policy_document, service_trust_policy, stable_role_name, statement
+from components.iam import (
+    aws_managed_policy_arn,
+    containment_statements,
+    incident_statement,
+    policy_document,
+    service_role,
+    stable_role_name,
+    statement,
+)
+from components.tags import native_tags
 from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import QuarantineSettings
 
@@ -26,10 +38,29 @@ THING: Final = "${iot:Connection.Thing.ThingName}"
 IOT_POLICY_MAX_CHARS: Final = 2048
 """AWS IoT rejects a policy document longer than this, whitespace excluded."""
 
-# AWS managed policies for the roles Device Defender assumes to apply each mitigation action.
-ADD_THINGS_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction"
-UPDATE_DEVICE_CERT_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction"
-ENABLE_LOGGING_MANAGED_POLICY: Final = "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction"
+
+@dataclass(frozen=True)
+class MitigationActionKind:
+    """What differs between the mitigation actions: the name suffix, what the role is for, and the AWS
+    managed policy that grants it (one per action type)."""
+
+    suffix: str
+    purpose: str
+    managed_policy: str
+
+
+ADD_TO_QUARANTINE: Final = MitigationActionKind(
+    "add-things", "add devices to the quarantine group",
+    "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction",
+)
+DEACTIVATE_CERTIFICATE: Final = MitigationActionKind(
+    "deactivate-cert", "deactivate device certificates named in audit findings",
+    "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction",
+)
+ENABLE_LOGGING: Final = MitigationActionKind(
+    "enable-logging", "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
+    "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction",
+)
 
 
 def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) -> str:
@@ -103,29 +134,17 @@ def _deny_all_but(actions: list[str], allowed_resources: list[str], *, sid: str)
     return deny
 
 
-def native_tags(tags: dict[str, str]) -> list[aws_native.TagArgs]:
-    return [aws_native.TagArgs(key=key, value=value) for key, value in sorted(tags.items())]
-
-
-class QuarantineArgs(TypedDict):
+class QuarantineArgs(DeploymentArgs):
     """Inputs of the quarantine component."""
 
     settings: QuarantineSettings
     """Validated quarantine settings (group, logging, functions)."""
-    account_id: pulumi.Input[str]
-    """The account for ARNs and the confused-deputy guard of the service roles."""
-    region: pulumi.Input[str]
-    """The region for ARNs."""
-    partition: pulumi.Input[str]
-    """The AWS partition for ARNs."""
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host, resolved at deploy time so the handlers need no
     iot:DescribeEndpoint (an action without resource-level permissions)."""
     incident_response_plan_name: str | None
     """The response plan whose incidents' related items the contain function may list (the runbook may
     pass only the incident); None where Incident Manager is not in use."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class QuarantineComponent(pulumi.ComponentResource):
@@ -160,8 +179,7 @@ class QuarantineComponent(pulumi.ComponentResource):
             tags={**args["tags"], ROLE_TAG_KEY: QUARANTINE_ROLE},
             opts=child,
         )
-        iot_arn_prefix = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args["partition"], args["region"],
-                                              args["account_id"])
+        iot_arn_prefix = arn_prefix(args["partition"], "iot", region=args["region"], account=args["account_id"])
         self.policy = aws.iot.Policy(
             f"{name}-policy",
             name=name,
@@ -191,18 +209,15 @@ class QuarantineComponent(pulumi.ComponentResource):
         """DEBUG logs for the quarantine group; they flow only while account-wide v2 logging is on."""
         settings = args["settings"]
         child = pulumi.ResourceOptions(parent=self)
-        log_group_arn = pulumi.Output.format(
-            "arn:{0}:logs:{1}:{2}:log-group:{3}", args["partition"], args["region"], args["account_id"],
-            IOT_LOG_GROUP,
+        log_group_arn = arn(
+            args["partition"], "logs", f"log-group:{IOT_LOG_GROUP}", region=args["region"], account=args["account_id"]
         )
-        self.logging_role = aws.iam.Role(
-            f"{name}-iot-logging-role",
+        self.logging_role = service_role(
+            f"{name}-iot-logging-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
             # The retained account logging options point at this role: its ARN must survive a destroy and up.
             name=stable_role_name(f"{name}-logging", args["region"]),
-            description="Assumed by AWS IoT to write v2 logs to the AWSIotLogsV2 log group",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
+            tags=args["tags"], opts=child,
         )
         # The permissions AWS documents for the v2 logging role, limited to AWS IoT's own log group.
         logging_policy = aws.iam.RolePolicy(
@@ -250,103 +265,77 @@ class QuarantineComponent(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=group_logging_after),
             )
 
-    def _mitigation_role(self, name: str, purpose: str, managed_policy: str, args: QuarantineArgs) -> tuple[
-        aws.iam.Role, aws.iam.RolePolicyAttachment
-    ]:
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Assumed by AWS IoT Device Defender to {purpose}",
-            assume_role_policy=service_trust_policy("iot.amazonaws.com", args["account_id"]),
-            tags=args["tags"],
-            opts=child,
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-role-policy",
-            role=role.id,
-            policy_arn=pulumi.Output.format("arn:{0}:iam::aws:policy/{1}", args["partition"], managed_policy),
-            opts=child,
-        )
-        return role, attachment
-
     def _create_mitigation_actions(self, name: str, args: QuarantineArgs) -> None:
         """Actions Device Defender applies to Detect violations and audit findings."""
         settings = args["settings"]
         native = aws_native.iot
-        tags = native_tags(args["tags"])
-
-        add_name = f"{name}-add-things"
-        add_role, add_policy = self._mitigation_role(
-            add_name, "add devices to the quarantine group", ADD_THINGS_MANAGED_POLICY, args
-        )
-        self.add_to_quarantine_action = native.MitigationAction(
-            add_name,
-            action_name=add_name,
-            role_arn=add_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
-                    thing_group_names=[self.group.name],
-                    # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
-                    override_dynamic_groups=True,
-                ),
+        params = native.MitigationActionActionParamsArgs
+        self.add_to_quarantine_action = self._mitigation_action(name, ADD_TO_QUARANTINE, args, params(
+            add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
+                thing_group_names=[self.group.name],
+                # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
+                override_dynamic_groups=True,
             ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[add_policy]),
-        )
-
-        deactivate_name = f"{name}-deactivate-cert"
-        deactivate_role, deactivate_policy = self._mitigation_role(
-            deactivate_name, "deactivate device certificates named in audit findings",
-            UPDATE_DEVICE_CERT_MANAGED_POLICY, args,
-        )
-        self.deactivate_certificate_action = native.MitigationAction(
-            deactivate_name,
-            action_name=deactivate_name,
-            role_arn=deactivate_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
-                    action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
-                ),
+        ))
+        self.deactivate_certificate_action = self._mitigation_action(name, DEACTIVATE_CERTIFICATE, args, params(
+            update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
+                action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
             ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deactivate_policy]),
-        )
-
-        logging_name = f"{name}-enable-logging"
-        logging_role, logging_policy = self._mitigation_role(
-            logging_name, "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
-            ENABLE_LOGGING_MANAGED_POLICY, args,
-        )
-        self.enable_logging_action = native.MitigationAction(
-            logging_name,
-            action_name=logging_name,
-            role_arn=logging_role.arn,
-            action_params=native.MitigationActionActionParamsArgs(
-                enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
-                    log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(
-                        settings.mitigation_log_level
-                    ),
-                    role_arn_for_logging=self.logging_role.arn,
-                ),
+        ))
+        self.enable_logging_action = self._mitigation_action(name, ENABLE_LOGGING, args, params(
+            enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
+                log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(settings.mitigation_log_level),
+                role_arn_for_logging=self.logging_role.arn,
             ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy]),
+        ))
+
+    def _mitigation_action(
+        self,
+        name: str,
+        kind: MitigationActionKind,
+        args: QuarantineArgs,
+        action_params: aws_native.iot.MitigationActionActionParamsArgs,
+    ) -> aws_native.iot.MitigationAction:
+        """One mitigation action and the role Device Defender assumes to apply it, holding the action's
+        AWS managed policy."""
+        action_name = f"{name}-{kind.suffix}"
+        child = pulumi.ResourceOptions(parent=self)
+        role = service_role(
+            f"{action_name}-role", "iot.amazonaws.com", account_id=args["account_id"],
+            description=f"Assumed by AWS IoT Device Defender to {kind.purpose}", tags=args["tags"], opts=child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{action_name}-role-policy",
+            role=role.id,
+            policy_arn=aws_managed_policy_arn(args["partition"], kind.managed_policy),
+            opts=child,
+        )
+        return aws_native.iot.MitigationAction(
+            action_name,
+            action_name=action_name,
+            role_arn=role.arn,
+            action_params=action_params,
+            tags=native_tags(args["tags"], aws_native.TagArgs),
+            # The role must hold its policy before Device Defender can apply the action.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )
 
     def _create_functions(self, name: str, args: QuarantineArgs) -> None:
         """The contain and release handlers, each with a role limited to the calls it makes."""
         settings = args["settings"]
         partition, region, account = args["partition"], args["region"], args["account_id"]
-        things = pulumi.Output.format("arn:{0}:iot:{1}:{2}:thing/*", partition, region, account)
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
-        # Read back after each group write; DescribeThing only tells a missing thing from a missing group.
-        read_memberships = statement(["iot:DescribeThing", "iot:ListThingGroupsForThing"], [things],
-                                     sid="ReadThingGroups")
-        flag_shadow = statement(["iot:UpdateThingShadow"], [things], sid="FlagQuarantineInShadow")
+
+        def moving(membership_action: str, membership_sid: str) -> list[dict[str, Any]]:
+            return containment_statements(
+                membership_action, membership_sid=membership_sid, confirm_sid="ReadThingGroups",
+                group_arn=self.group.arn, partition=partition, region=region, account_id=account,
+            )
 
         def function_args(handler: str, description: str, service: str, retry_mode: str,
                           statements: list[dict[str, Any]]) -> FunctionArgs:
             return {
+                **deployment_of(args),
                 "handler": handler,
                 "description": description,
                 "environment": {
@@ -361,17 +350,9 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "log_retention_days": settings.function_log_retention_days,
                 "timeout_seconds": settings.function_timeout_seconds,
                 "memory_mb": settings.function_memory_mb,
-                "partition": partition,
-                "region": region,
-                "account_id": account,
-                "tags": args["tags"],
             }
 
-        contain_statements = [
-            statement(["iot:AddThingToThingGroup"], [self.group.arn, things], sid="AddToQuarantineGroup"),
-            read_memberships,
-            flag_shadow,
-        ]
+        contain_statements = moving("iot:AddThingToThingGroup", "AddToQuarantineGroup")
         response_plan_name = args["incident_response_plan_name"]
         if response_plan_name is not None:
             # Incident-only events name their devices as the incident's related items.
@@ -398,12 +379,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "Releases a device from quarantine: leaves the group, clears the shadow flag",
                 "fleetguard-release",
                 "standard",
-                [
-                    statement(["iot:RemoveThingFromThingGroup"], [self.group.arn, things],
-                              sid="RemoveFromQuarantineGroup"),
-                    read_memberships,
-                    flag_shadow,
-                ],
+                moving("iot:RemoveThingFromThingGroup", "RemoveFromQuarantineGroup"),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

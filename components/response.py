@@ -11,14 +11,16 @@ so only the queries are created and the intake contains devices itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 import yaml
 
+from components.arns import arn
 from components.contacts import incident_manager_tags
-from components.iam import policy_document, service_trust_policy, statement
+from components.deployment import DeploymentArgs
+from components.iam import policy_document, service_role, statement
 from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
@@ -69,7 +71,7 @@ CONTAINMENT_QUERY: Final = (
 )
 
 
-class ResponseArgs(TypedDict):
+class ResponseArgs(DeploymentArgs):
     """Inputs of the incident response component."""
 
     settings: IncidentResponseSettings
@@ -86,14 +88,6 @@ class ResponseArgs(TypedDict):
     """The quarantine thing group (named in the manual containment instructions)."""
     responders_topic_arn: pulumi.Input[str]
     """Notified of every incident update (notification target)."""
-    account_id: pulumi.Input[str]
-    """Account for ARNs and confused-deputy conditions."""
-    region: pulumi.Input[str]
-    """Region for ARNs."""
-    partition: pulumi.Input[str]
-    """Partition for ARNs."""
-    tags: dict[str, str]
-    """Tags for every taggable child."""
 
 
 class ResponseComponent(pulumi.ComponentResource):
@@ -147,12 +141,9 @@ class ResponseComponent(pulumi.ComponentResource):
         account, region, partition = args["account_id"], args["region"], args["partition"]
 
         # The runbook's own identity: it may invoke the contain function and nothing else.
-        self.runbook_role = aws.iam.Role(
-            f"{name}-runbook-role",
-            description=f"Assumed by SSM Automation while running {settings.runbook_name}",
-            assume_role_policy=service_trust_policy("ssm.amazonaws.com", account),
-            tags=tags,
-            opts=child,
+        self.runbook_role = service_role(
+            f"{name}-runbook-role", "ssm.amazonaws.com", account_id=account,
+            description=f"Assumed by SSM Automation while running {settings.runbook_name}", tags=tags, opts=child,
         )
         runbook_policy = aws.iam.RolePolicy(
             f"{name}-runbook-policy",
@@ -182,21 +173,18 @@ class ResponseComponent(pulumi.ComponentResource):
         )
 
         # Incident Manager's identity for starting the runbook: start this document, hand it its role.
-        self.incident_manager_role = aws.iam.Role(
-            f"{name}-incident-manager-role",
-            description=f"Assumed by Incident Manager to start {settings.runbook_name}",
-            assume_role_policy=service_trust_policy("ssm-incidents.amazonaws.com", account),
-            tags=tags,
-            opts=child,
+        self.incident_manager_role = service_role(
+            f"{name}-incident-manager-role", "ssm-incidents.amazonaws.com", account_id=account,
+            description=f"Assumed by Incident Manager to start {settings.runbook_name}", tags=tags, opts=child,
         )
         # IAM authorises the start against the runbook (as a document and as any version of it) and
         # against the execution it creates, whose id does not exist until then.
         runbook_resources = [
-            pulumi.Output.format(template, partition, region, account, self.runbook.name)
-            for template in (
-                "arn:{0}:ssm:{1}:{2}:document/{3}",
-                "arn:{0}:ssm:{1}:{2}:automation-definition/{3}:*",
-                "arn:{0}:ssm:{1}:{2}:automation-execution/*",
+            arn(partition, "ssm", resource, region=region, account=account)
+            for resource in (
+                pulumi.Output.concat("document/", self.runbook.name),
+                pulumi.Output.concat("automation-definition/", self.runbook.name, ":*"),
+                "automation-execution/*",
             )
         ]
         start_policy = aws.iam.RolePolicy(

@@ -9,11 +9,13 @@ alarms (matched by name prefix, e.g. the fleet KPI alarms), each only on behalf 
 
 from __future__ import annotations
 
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
 
+from components.arns import arn
+from components.deployment import DeploymentArgs
 from components.iam import policy_document, statement
 from settings.facts import DEVICE_DEFENDER_PRODUCTS
 from settings.security_hub import SecurityHubSettings
@@ -44,17 +46,11 @@ FINDING_MESSAGE_TEMPLATE: Final = (
 )
 
 
-class SecurityHubArgs(TypedDict):
+class SecurityHubArgs(DeploymentArgs):
     """Inputs of the Security Hub component."""
 
     settings: SecurityHubSettings
     """Validated Security Hub settings (ownership, products, routed severities)."""
-    account_id: pulumi.Input[str]
-    """The account whose findings are routed; the topic policy admits publishers only for it."""
-    region: pulumi.Input[str]
-    """Region of the Security Hub product ARNs and of the alarms admitted to the topic."""
-    partition: pulumi.Input[str]
-    """AWS partition (aws, aws-cn, aws-us-gov) for ARNs."""
     responders_topic_arn: pulumi.Input[str]
     """The responders topic (KMS-encrypted; its key must let events.amazonaws.com and
     cloudwatch.amazonaws.com encrypt)."""
@@ -62,14 +58,12 @@ class SecurityHubArgs(TypedDict):
     """CloudWatch alarms whose names start with this may publish to the responders topic."""
     incident_manager_publishes: bool
     """Incident Manager notifies the responders topic (response plan notification target)."""
-    tags: dict[str, str]
-    """Tags for taggable children."""
 
 
 def product_arn(partition: pulumi.Input[str], region: pulumi.Input[str], product: str) -> pulumi.Output[str]:
     """The Security Hub product ARN of a Device Defender integration (no account: AWS owns it)."""
-    return pulumi.Output.format(
-        "arn:{0}:securityhub:{1}::product/aws/{2}", partition, region, DEVICE_DEFENDER_PRODUCTS[product]
+    return arn(
+        partition, "securityhub", f"product/aws/{DEVICE_DEFENDER_PRODUCTS[product]}", region=region, account=None
     )
 
 
@@ -167,9 +161,9 @@ class SecurityHubComponent(pulumi.ComponentResource):
         """sns:Publish for AWS services acting for this account only (the confused-deputy guard)."""
         topic = args["responders_topic_arn"]
         this_account = {"aws:SourceAccount": args["account_id"]}
-        alarms = pulumi.Output.format(
-            "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}*",
-            args["partition"], args["region"], args["account_id"], args["alarm_name_prefix"],
+        alarms = arn(
+            args["partition"], "cloudwatch", f"alarm:{args['alarm_name_prefix']}*",
+            region=args["region"], account=args["account_id"],
         )
         statements = [
             statement(["sns:Publish"], [topic], sid="StackAlarmsPublish", condition={

@@ -21,7 +21,7 @@ from components.function import (
     powertools_layer_account,
     powertools_layer_name,
 )
-from settings.quarantine import POWERTOOLS_LOG_LEVELS
+from settings.facts import POWERTOOLS_LOG_LEVELS
 from settings.response import LOG_LEVELS
 from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun
 
