@@ -18,6 +18,7 @@ import pulumi_aws_native as aws_native
 
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import incident_statement, policy_document, service_trust_policy, stable_role_name, statement
+from functions.contract import ContainmentEnvironment
 from settings.quarantine import QUARANTINE_ROLE, ROLE_TAG_KEY, QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
@@ -350,12 +351,12 @@ class QuarantineComponent(pulumi.ComponentResource):
             return {
                 "handler": handler,
                 "description": description,
-                "environment": {
-                    "QUARANTINE_GROUP_NAME": self.group.name,
-                    "POWERTOOLS_SERVICE_NAME": service,
-                    "AWS_RETRY_MODE": retry_mode,
-                    "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
-                },
+                "environment": ContainmentEnvironment[pulumi.Input[str]](
+                    quarantine_group_name=self.group.name,
+                    service_name=service,
+                    retry_mode=retry_mode,
+                    iot_data_endpoint=args["iot_data_endpoint"],
+                ).to_environment(),
                 "log_level": settings.function_log_level,
                 "statements": statements,
                 "layer_arn": layer,

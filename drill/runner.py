@@ -49,7 +49,16 @@ from drill.fleet import (
 from functions import aws_clients, contain, intake, release, storm
 from functions.aws_clients import Client
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
-from functions.notice_table import create_table_request
+from functions.contract import (
+    IGNORED_OUTCOMES,
+    EnvVar,
+    IntakeEnvironment,
+    Outcome,
+    OutputKey,
+    RecordOutcome,
+    Status,
+    create_notice_table_request,
+)
 
 EMULATOR_HOST: Final = "127.0.0.1"
 FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
@@ -64,10 +73,6 @@ MITIGATION_ACTION: Final = "fleetguard-drill-add-things"
 IOT_LOG_GROUP: Final = "AWSIotLogsV2"
 SQS_RECEIVE_MAX: Final = 10
 """ReceiveMessage returns at most 10 messages; the event source mapping polls until its batch is full."""
-IGNORED_OUTCOMES: Final = ("logged ", "audit logged")
-"""Intake outcomes that mean "handled, nothing to do" (functions/intake.py ``Intake.handle``)."""
-CONTAINED_OUTCOME: Final = "contained and notified"
-STORM_OUTCOME: Final = "storm member"
 MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 """StartDetectMitigationActionsTask's taskId (iot service model, MitigationActionsTaskId)."""
 VISIBILITY_MARGIN_SECONDS: Final = 0.05
@@ -77,7 +82,7 @@ VISIBILITY_MARGIN_SECONDS: Final = 0.05
 _CLEARED_ENV: Final = (
     "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_IOT", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_IOT_DATA", "AWS_ENDPOINT_URL_SSM_INCIDENTS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "IOT_DATA_ENDPOINT", "RESPONSE_PLAN_ARN",
+    EnvVar.IOT_DATA_ENDPOINT, EnvVar.RESPONSE_PLAN_ARN,
 )
 
 
@@ -204,7 +209,7 @@ def build_fleet(clients: Clients, scenario: Scenario) -> Plumbing:
     # Raw delivery stays off on both: the intake reads the SNS envelope, the inbox keeps the subject.
     sns.subscribe(TopicArn=alert_topic, Protocol="sqs", Endpoint=_queue_arn(sqs, intake_url))
     sns.subscribe(TopicArn=responders_topic, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
-    clients.dynamodb.create_table(**create_table_request(NOTICE_TABLE))
+    clients.dynamodb.create_table(**create_notice_table_request(NOTICE_TABLE))
     return Plumbing(
         alert_topic_arn=alert_topic,
         responders_topic_arn=responders_topic,
@@ -233,25 +238,30 @@ def _queue_counts(sqs: Client, url: str) -> tuple[int, int]:
 
 
 def handler_environment(url: str, scenario: Scenario, plumbing: Plumbing) -> dict[str, str]:
-    """The intake's environment contract, with Incident Manager off (the emulator has none)."""
+    """The handlers' environment as the stack would set it, with Incident Manager off (the emulator has
+    none), plus credentials and the emulator's endpoint."""
+    contract = IntakeEnvironment(
+        quarantine_group_name=QUARANTINE_GROUP,
+        incident_manager_enabled=False,
+        response_plan_arn=None,
+        responders_topic_arn=plumbing.responders_topic_arn,
+        impact_rules=json.dumps({"default": 3, "byConfidence": {"HIGH": 2, "MEDIUM": 3, "LOW": 4}}),
+        audit_routing=json.dumps({"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]}),
+        iot_log_group=IOT_LOG_GROUP,
+        storm_threshold=scenario.storm_threshold,
+        add_to_quarantine_action_name=MITIGATION_ACTION,
+        notice_ledger_table=NOTICE_TABLE,
+        storm_window_seconds=0,
+        retry_mode="standard",
+    )
     return {
         "AWS_ACCESS_KEY_ID": "drill",
         "AWS_SECRET_ACCESS_KEY": "drill",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": url,
-        "AWS_RETRY_MODE": "standard",
-        "QUARANTINE_GROUP_NAME": QUARANTINE_GROUP,
-        "INCIDENT_MANAGER_ENABLED": "false",
-        "RESPONDERS_TOPIC_ARN": plumbing.responders_topic_arn,
-        "IMPACT_RULES": json.dumps({"default": 3, "byConfidence": {"HIGH": 2, "MEDIUM": 3, "LOW": 4}}),
-        "AUDIT_ROUTING": json.dumps({"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]}),
-        "IOT_LOG_GROUP": IOT_LOG_GROUP,
-        "STORM_THRESHOLD": str(scenario.storm_threshold),
-        "STORM_WINDOW_SECONDS": "0",
-        "ADD_TO_QUARANTINE_ACTION_NAME": MITIGATION_ACTION,
-        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
-        "POWERTOOLS_LOG_LEVEL": "INFO",
+        **contract.to_environment(),
+        EnvVar.POWERTOOLS_LOG_LEVEL.value: "INFO",
     }
 
 
@@ -665,12 +675,13 @@ def _record_outcome(
         run.timeline.add(f"  {label}:{thing} {outcome}", at_ms=log.at_ms)
         if alert is None:
             return
-        if outcome == CONTAINED_OUTCOME and alert.thing_name and alert.thing_name not in run.observed.contained:
+        kind = RecordOutcome.parse(outcome).kind
+        if kind is Outcome.CONTAINED and alert.thing_name and alert.thing_name not in run.observed.contained:
             took = log.at_ms - run.published_at[alert.label]
             run.observed.contained[alert.thing_name] = Containment(took, "intake")
-        if outcome.startswith(STORM_OUTCOME) and alert.thing_name:
+        if kind is Outcome.STORM_MEMBER and alert.thing_name:
             run.observed.bulk_contained[alert.thing_name] = outcome
-        if outcome.startswith(IGNORED_OUTCOMES):
+        if kind in IGNORED_OUTCOMES:
             run.observed.ignored[label] = _ignore_reason(alert, outcome, invocation_logs)
         return
     reason = str(log.fields.get("reason", log.message))
@@ -702,11 +713,12 @@ def _operator_contains(run: _Run) -> None:
         started = run.timeline.now_ms()
         result = contain.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
         took = run.timeline.now_ms() - started
-        newly = result.get("status") == "CONTAINED" and not already
+        status = result.get(OutputKey.STATUS)
+        newly = status == Status.CONTAINED and not already
         if newly and planned.thing_name not in run.observed.contained:
             run.observed.contained[planned.thing_name] = Containment(took, "contain function")
         run.timeline.add(
-            f"contain function: {planned.thing_name} {result.get('status')} (already contained: {already}) "
+            f"contain function: {planned.thing_name} {status} (already contained: {already}) "
             f"in {took:.0f} ms; reason: {planned.reason}",
             at_ms=started,
         )
@@ -719,10 +731,11 @@ def _release_devices(run: _Run) -> None:
         started = run.timeline.now_ms()
         result = release.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
         took = run.timeline.now_ms() - started
-        if result.get("status") == "RELEASED" and was_quarantined:
+        status = result.get(OutputKey.STATUS)
+        if status == Status.RELEASED and was_quarantined:
             run.observed.released[planned.thing_name] = took
         run.timeline.add(
-            f"release function: {planned.thing_name} {result.get('status')} "
+            f"release function: {planned.thing_name} {status} "
             f"(was quarantined: {was_quarantined}) in {took:.0f} ms; reason: {planned.reason}",
             at_ms=started,
         )

@@ -22,10 +22,11 @@ from botocore.stub import ANY  # type: ignore[import-untyped]
 from moto.core.models import botocore_stubber as moto_stubber
 
 from functions import aws_clients, intake
+from functions.contract import EnvVar, Outcome, RecordOutcome
 from functions.messages import ViolationEvent, parse_message
 from functions.storm import StormKey, StormResponse, find_storms, task_chunks, task_id
 from functions.storm import client_request_token as storm_client_request_token
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     ACCOUNT,
     GROUP,
     PLAN_ARN,
@@ -42,7 +43,7 @@ from tests.functions.test_intake_support import (
     violation,
 )
 
-pytest_plugins = ("tests.functions.test_intake_support",)
+pytest_plugins = ("tests.functions.intake_support",)
 
 STORM_TIME = datetime(2019, 11, 15, 3, 0, tzinfo=UTC)
 """The hour of the seed violation time: the storm period of every storm built here."""
@@ -144,7 +145,7 @@ def im_enabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
 @pytest.fixture
 def im_disabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
     set_intake_env(monkeypatch, incident_manager=False, storm_threshold=5)
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", MOTO_IOT_DATA_ENDPOINT)
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, MOTO_IOT_DATA_ENDPOINT)
 
 
 @pytest.fixture
@@ -321,9 +322,11 @@ def test_mixed_batch_storm_single_cleared_and_malformed(
     assert failed_ids(response) == ["m-malformed"]
     assert "violationEventType: required field is missing" in intake_logs.failure_reasons()["m-malformed"]
     outcomes = {entry["record_id"]: entry["outcome"] for entry in intake_logs.with_message("record handled")}
-    assert outcomes["m-single"] == f"incident {incident_arn('single')}"
-    assert outcomes["m-cleared"] == "logged alarm-cleared"
-    assert outcomes["s-fleetv00000"] == "storm member (MessagesPub of security profile MySecProfile)"
+    assert outcomes["m-single"] == str(RecordOutcome(Outcome.INCIDENT, incident_arn('single')))
+    assert outcomes["m-cleared"] == str(RecordOutcome(Outcome.LOGGED, "alarm-cleared"))
+    assert outcomes["s-fleetv00000"] == str(
+        RecordOutcome(Outcome.STORM_MEMBER, "(MessagesPub of security profile MySecProfile)")
+    )
     assert len(outcomes) == 32
 
 
@@ -518,7 +521,7 @@ def moto_restored() -> Iterator[None]:
 def test_a_throttled_registry_call_succeeds_on_retry(
     retry_mode: str, monkeypatch: pytest.MonkeyPatch, responders: Responders, lambda_context: Any
 ) -> None:
-    monkeypatch.setenv("AWS_RETRY_MODE", retry_mode)
+    monkeypatch.setenv(EnvVar.AWS_RETRY_MODE, retry_mode)
     iot = boto3.client("iot", region_name=REGION)
     iot.create_thing_group(thingGroupName=GROUP)
     iot.create_thing(thingName="dev-IZWB")
