@@ -187,7 +187,7 @@ class Intake:
     scope: AccountScope
     clients: AwsClients
     storms: dict[StormKey, StormResponse] = field(default_factory=dict)
-    done: dict[tuple[str, str], str] = field(default_factory=dict)
+    done: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)
     """Outcome per message already acted on in this batch (an in-alarm violation id, an audit task id):
     a message delivered twice in one batch is acted on once."""
 

@@ -21,7 +21,7 @@ from tests.functions.intake_support import (
     violation,
 )
 
-VALID = {
+VALID: dict[str, str] = {
     EnvVar.QUARANTINE_GROUP_NAME: GROUP,
     EnvVar.INCIDENT_MANAGER_ENABLED: "true",
     EnvVar.RESPONSE_PLAN_ARN: PLAN_ARN,
