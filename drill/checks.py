@@ -7,9 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from drill.emulator import QUARANTINE_POLICY
 from drill.observed import Observed
-from drill.scenario import Expectations, Scenario
+from drill.scenario import QUARANTINE_POLICY, Expectations, Scenario
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
 
 MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")

@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from drill.emulator import INTAKE_QUEUE, SQS_RECEIVE_MAX, queue_counts
+from drill.emulator import SQS_RECEIVE_MAX, queue_counts
 from drill.handlers import lambda_context
 from drill.logs import HandlerLog
 from drill.observed import Containment, Run
-from drill.scenario import REGION, Alert
+from drill.scenario import INTAKE_QUEUE, REGION, Alert
 from functions import intake
 from functions.contract import IGNORED_OUTCOMES, Outcome, RecordOutcome
 

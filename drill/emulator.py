@@ -16,18 +16,24 @@ import boto3  # type: ignore[import-untyped]
 from moto.server import ThreadedMotoServer
 
 from components.quarantine import quarantine_policy_document
-from drill.scenario import ACCOUNT_ID, FORENSIC_TOPIC_PREFIX, QUARANTINE_GROUP, REGION, Scenario
+from drill.scenario import (
+    ACCOUNT_ID,
+    ALERT_TOPIC,
+    DEAD_LETTER_QUEUE,
+    FORENSIC_TOPIC_PREFIX,
+    INTAKE_QUEUE,
+    NOTICE_TABLE,
+    QUARANTINE_GROUP,
+    QUARANTINE_POLICY,
+    REGION,
+    RESPONDERS_INBOX,
+    RESPONDERS_TOPIC,
+    Scenario,
+)
 from functions.aws_clients import Client
 from functions.contract import create_notice_table_request
 
 EMULATOR_HOST: Final = "127.0.0.1"
-ALERT_TOPIC: Final = "fleetguard-drill-alerts"
-RESPONDERS_TOPIC: Final = "fleetguard-drill-responders"
-INTAKE_QUEUE: Final = "fleetguard-drill-intake"
-DEAD_LETTER_QUEUE: Final = "fleetguard-drill-intake-dlq"
-RESPONDERS_INBOX: Final = "fleetguard-drill-responders-inbox"
-NOTICE_TABLE: Final = "fleetguard-drill-notices"
-QUARANTINE_POLICY: Final = "fleetguard-drill-quarantine"
 SQS_RECEIVE_MAX: Final = 10
 """ReceiveMessage returns at most 10 messages; the event source mapping polls until its batch is full."""
 

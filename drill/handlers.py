@@ -24,15 +24,21 @@ from typing import Any, Final
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
-from drill.emulator import NOTICE_TABLE, Clients, Plumbing
+from drill.emulator import Clients, Plumbing
 from drill.observed import MitigationTask
-from drill.scenario import ACCOUNT_ID, QUARANTINE_GROUP, REGION, Scenario
+from drill.scenario import (
+    ACCOUNT_ID,
+    IOT_LOG_GROUP,
+    MITIGATION_ACTION,
+    NOTICE_TABLE,
+    QUARANTINE_GROUP,
+    REGION,
+    Scenario,
+)
 from functions import aws_clients, intake, storm
 from functions.contract import EnvVar, IntakeEnvironment
 
 FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
-MITIGATION_ACTION: Final = "fleetguard-drill-add-things"
-IOT_LOG_GROUP: Final = "AWSIotLogsV2"
 
 # Variables the drill sets or clears; everything else in the environment is left alone and all of these
 # are restored afterwards, so an in-process run (the test) leaves no trace.

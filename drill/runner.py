@@ -10,12 +10,12 @@ from typing import TextIO
 
 from drill.checks import check_expectations
 from drill.consumer import DrillError, drain_intake
-from drill.emulator import QUARANTINE_POLICY, Clients, build_fleet, drain_queue, emulator, quarantined, queue_counts
+from drill.emulator import Clients, build_fleet, drain_queue, emulator, quarantined, queue_counts
 from drill.handlers import handler_environment, handlers_pointed_at, lambda_context, mitigation_stand_in
 from drill.logs import LogSink, Timeline, captured_logs
 from drill.observed import Containment, DrillReport, Run
 from drill.report import render
-from drill.scenario import QUARANTINE_GROUP, Alert, Scenario, default_scenario
+from drill.scenario import QUARANTINE_GROUP, QUARANTINE_POLICY, Alert, Scenario, default_scenario
 from functions import contain, intake, release
 from functions.contract import OutputKey, Status
 

@@ -11,10 +11,9 @@ from dataclasses import replace
 import pytest
 
 from drill.checks import check_expectations
-from drill.handlers import MITIGATION_ACTION
 from drill.observed import DrillReport, Observed
 from drill.runner import main, run_drill
-from drill.scenario import STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
+from drill.scenario import MITIGATION_ACTION, STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
 from functions import aws_clients
 from functions.containment import QUARANTINE_KEY, QUARANTINE_REASON_KEY
 from functions.contract import Outcome, RecordOutcome
