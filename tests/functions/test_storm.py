@@ -130,6 +130,25 @@ def expect_tasks(stubbed: Stubbed, violation_ids: Sequence[str]) -> list[str]:
     return ids
 
 
+def expect_storm_answered(
+    stubbed: Stubbed, messages: Sequence[dict[str, Any]], things: Sequence[dict[str, Any]] | None = None
+) -> list[str]:
+    """Expect the mitigation tasks for every message's violation and one fleet incident naming the devices of
+    ``things`` (every message's by default); return the task ids."""
+    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
+    named = messages if things is None else things
+    expect_fleet_incident(stubbed, [message["thingName"] for message in named], task_ids)
+    return task_ids
+
+
+def storm_note(messages: Sequence[dict[str, Any]], context: Any, timeline_notes: list[str]) -> str:
+    """Run one batch of ``messages`` through the intake, which must handle every record, and return the
+    fleet incident's one timeline note."""
+    assert run(sqs_event(storm_records(messages)), context) == {"batchItemFailures": []}
+    [note] = timeline_notes
+    return note
+
+
 def storm_records(
     messages: Sequence[dict[str, Any]], *, prefix: str = "s", receive_count: int = 1
 ) -> list[dict[str, Any]]:
@@ -247,11 +266,9 @@ def test_at_or_above_the_threshold_one_fleet_incident_and_bulk_containment(
     count: int, stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
     messages = storm_violations(count)
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in messages], task_ids)
+    expect_storm_answered(stubbed, messages)
 
-    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
-    [note] = timeline_notes
+    note = storm_note(messages, lambda_context, timeline_notes)
     assert note.startswith(f"Alert storm: {count} in-alarm violations of behavior MessagesPub of security profile "
                            f"MySecProfile on {count} device(s)")
     assert f"1 of 1 Device Defender mitigation task(s) started to add the devices to thing group {GROUP}" in note
@@ -266,12 +283,10 @@ def test_client_ids_in_a_storm_are_contained_in_bulk_and_named_but_not_listed_as
     clients = [violation(name, violation_id=f"client{index}")
                for index, name in enumerate(["gw 7/a", "Str\u00f6m #1"])]
     messages = things + clients
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
     # Only the three things become related items; the stubbed client answers nothing else.
-    expect_fleet_incident(stubbed, [message["thingName"] for message in things], task_ids)
+    expect_storm_answered(stubbed, messages, things)
 
-    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
-    [note] = timeline_notes
+    note = storm_note(messages, lambda_context, timeline_notes)
     assert "on 5 device(s)" in note
     assert "gw 7/a" in note
 
@@ -281,8 +296,7 @@ def test_a_large_storm_is_400_tasks_per_10000_and_lists_only_20_devices_per_batc
     stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
     messages = storm_violations(1000)
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in messages], task_ids)
+    task_ids = expect_storm_answered(stubbed, messages)
 
     assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
     assert len(task_ids) == 40
@@ -307,8 +321,7 @@ def test_mixed_batch_storm_single_cleared_and_malformed(
         sqs_record(cleared, message_id="m-cleared"),
         *storm_records(storm[15:]),
     ]
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in storm])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in storm], task_ids)
+    expect_storm_answered(stubbed, storm)
     stubbed.incidents.add_response(
         "start_incident",
         {"incidentRecordArn": incident_arn("single")},
@@ -562,8 +575,7 @@ def test_later_batches_of_a_storm_fold_into_the_same_fleet_incident(stubbed: Stu
     first, second = messages[:6], messages[6:]
     for batch in (first, second):
         # The identical StartIncident request (same clientToken) for both batches; each lists its own devices.
-        task_ids = expect_tasks(stubbed, [message["violationId"] for message in batch])
-        expect_fleet_incident(stubbed, [message["thingName"] for message in batch], task_ids)
+        expect_storm_answered(stubbed, batch)
 
     for batch in (first, second):
         assert run(sqs_event(storm_records(batch)), lambda_context) == {"batchItemFailures": []}
