@@ -45,6 +45,7 @@ import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
+from functions.contract import EnvVar, IntakeEnvironment, create_notice_table_request
 from tools.config_reference import replace_block
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,25 +260,24 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
     from moto import mock_aws  # noqa: PLC0415
 
     from functions import aws_clients, intake  # noqa: PLC0415
-    from functions.notice_table import create_table_request  # noqa: PLC0415
 
-    env = {
-        "QUARANTINE_GROUP_NAME": GROUP,
-        "INCIDENT_MANAGER_ENABLED": "true" if scenario.incident_manager else "false",
-        "RESPONDERS_TOPIC_ARN": TOPIC_ARN,
-        "IMPACT_RULES": json.dumps({"default": 3}),
-        "AUDIT_ROUTING": json.dumps({"incidentChecks": []}),
-        "IOT_LOG_GROUP": "AWSIotLogsV2",
-        "STORM_THRESHOLD": str(scenario.threshold),
-        "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
-        "RESPONSE_PLAN_ARN": PLAN_ARN if scenario.incident_manager else "",
-        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
-    }
+    env = IntakeEnvironment(
+        quarantine_group_name=GROUP,
+        incident_manager_enabled=scenario.incident_manager,
+        response_plan_arn=PLAN_ARN if scenario.incident_manager else None,
+        responders_topic_arn=TOPIC_ARN,
+        impact_rules=json.dumps({"default": 3}),
+        audit_routing=json.dumps({"incidentChecks": []}),
+        iot_log_group="AWSIotLogsV2",
+        storm_threshold=scenario.threshold,
+        add_to_quarantine_action_name=ACTION,
+        notice_ledger_table=NOTICE_TABLE,
+    ).to_environment()
     with environment(env), mock_aws():
         aws_clients.client.cache_clear()
         sns = aws_clients.client("sns")
         sns.create_topic(Name="fleetguard-responders")
-        aws_clients.client("dynamodb").create_table(**create_table_request(NOTICE_TABLE))
+        aws_clients.client("dynamodb").create_table(**create_notice_table_request(NOTICE_TABLE))
         incidents_client = boto3.client("ssm-incidents", region_name=REGION)
         mitigation_client = boto3.client("iot", region_name=REGION)
         counter = CallCounter()
@@ -308,7 +308,7 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
 
 
 def bench_storm(size: int) -> str:
-    set_env({"POWERTOOLS_SERVICE_NAME": "fleetguard-intake", "POWERTOOLS_LOG_LEVEL": "INFO"})
+    set_env({EnvVar.POWERTOOLS_SERVICE_NAME: "fleetguard-intake", EnvVar.POWERTOOLS_LOG_LEVEL: "INFO"})
     from functions import intake  # noqa: PLC0415
 
     handler = intake.logger.registered_handler

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from components.arns import arn
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
+from functions.contract import EnvVar
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 PACKAGE_NAME: Final = "functions"
@@ -180,7 +181,7 @@ class FunctionComponent(pulumi.ComponentResource):
             timeout=args["timeout_seconds"],
             memory_size=args["memory_mb"],
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={**args["environment"], "POWERTOOLS_LOG_LEVEL": args["log_level"]}
+                variables={**args["environment"], EnvVar.POWERTOOLS_LOG_LEVEL.value: args["log_level"]}
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON",

@@ -21,7 +21,7 @@ from components.arns import arn
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import containment_statements, incident_statement, policy_document, statement
-from functions.notice_table import EXPIRES_AT, NOTICE_ID
+from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
 from settings.response import IncidentResponseSettings
 
 DLQ_RETENTION_SECONDS: Final = 1_209_600
@@ -185,30 +185,29 @@ class IntakeComponent(pulumi.ComponentResource):
     def _function_args(self, args: IntakeArgs) -> FunctionArgs:
         settings = args["settings"]
         manager = settings.incident_manager
-        environment: dict[str, pulumi.Input[str]] = {
-            "QUARANTINE_GROUP_NAME": args["quarantine_group_name"],
-            "INCIDENT_MANAGER_ENABLED": "true" if manager.enabled else "false",
-            "RESPONDERS_TOPIC_ARN": args["responders_topic_arn"],
-            "IMPACT_RULES": settings.impact_rules.to_json(),
-            "AUDIT_ROUTING": settings.audit_routing_json(),
-            "IOT_LOG_GROUP": args["iot_log_group_name"],
-            "STORM_THRESHOLD": str(settings.storm_threshold),
-            "STORM_WINDOW_SECONDS": str(settings.storm_window_seconds),
-            "ADD_TO_QUARANTINE_ACTION_NAME": pulumi.Output.from_input(args["add_to_quarantine_action_name"]).apply(
+        environment = IntakeEnvironment[pulumi.Input[str]](
+            quarantine_group_name=args["quarantine_group_name"],
+            incident_manager_enabled=manager.enabled,
+            response_plan_arn=args["response_plan_arn"],
+            responders_topic_arn=args["responders_topic_arn"],
+            impact_rules=settings.impact_rules.to_json(),
+            audit_routing=settings.audit_routing_json(),
+            iot_log_group=args["iot_log_group_name"],
+            storm_threshold=settings.storm_threshold,
+            storm_window_seconds=settings.storm_window_seconds,
+            add_to_quarantine_action_name=pulumi.Output.from_input(args["add_to_quarantine_action_name"]).apply(
                 _named_action
             ),
-            "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
-            "AWS_RETRY_MODE": settings.intake.retry_mode,
-            "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
-            "NOTICE_LEDGER_TABLE": self.notice_table.name,
-        }
-        if args["response_plan_arn"] is not None:
-            environment["RESPONSE_PLAN_ARN"] = args["response_plan_arn"]
+            notice_ledger_table=self.notice_table.name,
+            service_name="fleetguard-intake",
+            retry_mode=settings.intake.retry_mode,
+            iot_data_endpoint=args["iot_data_endpoint"],
+        )
         return {
             **deployment_of(args),
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
-            "environment": environment,
+            "environment": environment.to_environment(),
             "log_level": settings.intake.log_level,
             "statements": self._statements(args),
             "layer_arn": args["layer_arn"],

@@ -30,6 +30,7 @@ from components.iam import (
     statement,
 )
 from components.tags import native_tags
+from functions.contract import ContainmentEnvironment
 from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import QuarantineSettings
 
@@ -338,12 +339,12 @@ class QuarantineComponent(pulumi.ComponentResource):
                 **deployment_of(args),
                 "handler": handler,
                 "description": description,
-                "environment": {
-                    "QUARANTINE_GROUP_NAME": self.group.name,
-                    "POWERTOOLS_SERVICE_NAME": service,
-                    "AWS_RETRY_MODE": retry_mode,
-                    "IOT_DATA_ENDPOINT": args["iot_data_endpoint"],
-                },
+                "environment": ContainmentEnvironment[pulumi.Input[str]](
+                    quarantine_group_name=self.group.name,
+                    service_name=service,
+                    retry_mode=retry_mode,
+                    iot_data_endpoint=args["iot_data_endpoint"],
+                ).to_environment(),
                 "log_level": settings.function_log_level,
                 "statements": statements,
                 "layer_arn": layer,

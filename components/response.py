@@ -21,26 +21,13 @@ from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
+from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
 CONTAIN_STEP: Final = "Contain"
 INCIDENT_PARAMETER: Final = "IncidentRecordArn"
 ROLE_PARAMETER: Final = "AutomationAssumeRole"
-CONTAIN_OUTPUTS: Final[Mapping[str, str]] = {
-    "status": "String",
-    "quarantineGroup": "String",
-    "thingCount": "Integer",
-    "things": "MapList",
-    "incidentRecordArn": "String",
-}
-"""The contain function's result keys and their SSM output types. The program does not import the handler
-(its dependencies are not the program's), so a test pins this to ``functions.contain.OUTPUT_KEYS``."""
-STATUS_CONTAINED: Final = "CONTAINED"
-"""``status`` when every device is confirmed quarantined (``functions.contain.STATUS_CONTAINED``)."""
-STATUS_NO_DEVICES: Final = "NO_DEVICES"
-"""``status`` when the incident names no device: an audit finding, or an alert storm that Device Defender
-mitigation tasks contain in bulk (``functions.contain.STATUS_NO_DEVICES``)."""
 CONTAIN_STEP_TIMEOUT_SECONDS: Final = 300
 """The longest an ``aws:invokeLambdaFunction`` step waits (and the contain function's own ceiling)."""
 INCIDENT_RECORD_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:ssm-incidents:[a-z0-9-]*:[0-9]{12}:incident-record/.+$"
@@ -271,7 +258,7 @@ def runbook_document(
                 "allowedPattern": ROLE_ARN_PATTERN,
             },
         },
-        "outputs": [f"{CONTAIN_STEP}.{key}" for key in CONTAIN_OUTPUTS],
+        "outputs": [f"{CONTAIN_STEP}.{key}" for key in OUTPUT_TYPES],
         "mainSteps": [
             {
                 "name": CONTAIN_STEP,
@@ -289,12 +276,13 @@ def runbook_document(
                     "FunctionName": contain_function_arn,
                     "InvocationType": "RequestResponse",
                     "InputPayload": {
-                        "incidentRecordArn": f"{{{{ {INCIDENT_PARAMETER} }}}}",
-                        "reason": f"Incident Manager runbook {runbook_name}",
+                        RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
+                        RequestField.REASON.value: f"Incident Manager runbook {runbook_name}",
                     },
                 },
                 "outputs": [
-                    {"Name": key, "Selector": f"$.Payload.{key}", "Type": kind} for key, kind in CONTAIN_OUTPUTS.items()
+                    {"Name": key.value, "Selector": f"$.Payload.{key}", "Type": kind}
+                    for key, kind in OUTPUT_TYPES.items()
                 ],
                 "nextStep": "CheckContainment",
             },
@@ -311,10 +299,10 @@ def runbook_document(
                     "Choices": [
                         {
                             "NextStep": "Analysis",
-                            "Variable": f"{{{{ {CONTAIN_STEP}.status }}}}",
-                            "StringEquals": status,
+                            "Variable": f"{{{{ {CONTAIN_STEP}.{OutputKey.STATUS} }}}}",
+                            "StringEquals": status.value,
                         }
-                        for status in (STATUS_CONTAINED, STATUS_NO_DEVICES)
+                        for status in (Status.CONTAINED, Status.NO_DEVICES)
                     ],
                     "Default": "ContainManually",
                 },

@@ -18,6 +18,8 @@ import os
 from functools import cache
 from typing import Any, Final
 
+from functions.contract import EnvVar
+
 Client = Any
 """A boto3 client; boto3 publishes no type information."""
 
@@ -29,9 +31,9 @@ transient errors."""
 
 def retry_mode() -> str:
     """The retry mode from AWS_RETRY_MODE, ``standard`` when unset."""
-    mode = os.environ.get("AWS_RETRY_MODE", "standard")
+    mode = os.environ.get(EnvVar.AWS_RETRY_MODE, "standard")
     if mode not in RETRY_MODES:
-        raise ValueError(f"AWS_RETRY_MODE: expected one of {', '.join(RETRY_MODES)}, got {mode!r}")
+        raise ValueError(f"{EnvVar.AWS_RETRY_MODE}: expected one of {', '.join(RETRY_MODES)}, got {mode!r}")
     return mode
 
 
@@ -57,12 +59,12 @@ def iot_data() -> Client:
 
 def data_endpoint_url() -> str:
     """``https://`` URL of the account's IoT data endpoint (from IOT_DATA_ENDPOINT or DescribeEndpoint)."""
-    configured = os.environ.get("IOT_DATA_ENDPOINT", "").strip()
+    configured = os.environ.get(EnvVar.IOT_DATA_ENDPOINT, "").strip()
     if configured:
         if configured.startswith("https://"):
             return configured
         if "://" in configured:
-            raise ValueError(f"IOT_DATA_ENDPOINT: expected a host name or an https:// URL, got {configured!r}")
+            raise ValueError(f"{EnvVar.IOT_DATA_ENDPOINT}: expected a host name or an https:// URL, got {configured!r}")
         return f"https://{configured}"
     address: str = iot().describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
     return f"https://{address}"

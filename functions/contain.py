@@ -9,7 +9,7 @@ An empty string counts as absent. Invalid events raise ValueError naming the fie
 Environment: QUARANTINE_GROUP_NAME (required), POWERTOOLS_SERVICE_NAME, AWS_RETRY_MODE, IOT_DATA_ENDPOINT.
 
 Returns a JSON object whose keys are stable (an SSM Automation step declares them as outputs with
-selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
+selectors ``$.Payload.<key>``; ``functions.contract.OUTPUT_TYPES`` maps each to its SSM output type):
     status             "CONTAINED" (every device confirmed; otherwise ContainmentError is raised), or
                        "NO_DEVICES" when an incident-only event names no IoT thing (an audit finding, or an
                        alert storm that Device Defender mitigation tasks contain in bulk)
@@ -21,8 +21,9 @@ selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,19 +34,9 @@ from functions.containment import (
     ContainResult,
     contain_thing,
     parse_request,
-    quarantine_group_from_env,
     things_from_incident,
 )
-
-OUTPUT_KEYS: Final[Mapping[str, str]] = {
-    "status": "String",
-    "quarantineGroup": "String",
-    "thingCount": "Integer",
-    "things": "MapList",
-    "incidentRecordArn": "String",
-}
-STATUS_CONTAINED: Final = "CONTAINED"
-STATUS_NO_DEVICES: Final = "NO_DEVICES"
+from functions.contract import ContainmentEnvironment, Status, containment_result
 
 logger = Logger()
 
@@ -54,7 +45,7 @@ logger = Logger()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - the decorator reads context
     request = parse_request(event)
-    group_name = quarantine_group_from_env()
+    group_name = ContainmentEnvironment.from_environment(os.environ).quarantine_group_name
     logger.append_keys(incident_record_arn=request.incident_record_arn)
     if request.thing_name is not None:
         thing_names = [request.thing_name]
@@ -89,16 +80,9 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     if not thing_names:
         logger.info("the incident names no IoT thing; nothing to contain")
-    return {
-        "status": STATUS_CONTAINED if thing_names else STATUS_NO_DEVICES,
-        "quarantineGroup": group_name,
-        "thingCount": len(contained),
-        "things": [
-            {
-                "thingName": result.thing_name,
-                "shadowVersion": result.shadow_version,
-            }
-            for result in contained
-        ],
-        "incidentRecordArn": request.incident_record_arn or "",
-    }
+    return containment_result(
+        Status.CONTAINED if thing_names else Status.NO_DEVICES,
+        group_name,
+        [(result.thing_name, result.shadow_version) for result in contained],
+        request.incident_record_arn,
+    )

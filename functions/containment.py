@@ -30,7 +30,6 @@ registry and shadow APIs would reject the request instead of answering.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from functions.aws_clients import Client
+from functions.contract import RequestField
 from functions.messages import DEVICE_NAME_PATTERN, THING_NAME_PATTERN, is_thing_name
 
 QUARANTINE_KEY: Final = "quarantine"
@@ -177,8 +177,7 @@ def things_from_incident(ssm_incidents: Client, incident_record_arn: str) -> lis
 
 # --- handler input (shared by the contain and release handlers) ---------------------------------------
 
-QUARANTINE_GROUP_ENV: Final = "QUARANTINE_GROUP_NAME"
-REQUEST_FIELDS: Final = ("thingName", "reason", "incidentRecordArn")
+REQUEST_FIELDS: Final = tuple(RequestField)
 MAX_REASON_LENGTH: Final = 256
 """Bound on the reason written to the shadow (a classic shadow document is at most 8 KB)."""
 INCIDENT_RECORD_ARN_PATTERN: Final = re.compile(
@@ -225,21 +224,6 @@ def parse_request(event: object) -> Request:
             f"(arn:<partition>:ssm-incidents::<account>:incident-record/<plan>/<id>), got {incident_record_arn!r}"
         )
     return Request(thing_name, reason, incident_record_arn)
-
-
-def quarantine_group_from_env() -> str:
-    """The quarantine thing group name from QUARANTINE_GROUP_NAME; ValueError if unset or malformed."""
-    name = os.environ.get(QUARANTINE_GROUP_ENV, "")
-    if not name:
-        raise ValueError(
-            f"{QUARANTINE_GROUP_ENV}: environment variable is not set (the quarantine thing group name)"
-        )
-    if not THING_NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            f"{QUARANTINE_GROUP_ENV}: expected a thing group name matching {THING_NAME_PATTERN.pattern}, "
-            f"got {name!r}"
-        )
-    return name
 
 
 # --- helpers -------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ raises after processing all of them: Lambda retries the asynchronous invocation 
 destination or the subscription's redrive policy applies), and the records that had succeeded repeat
 idempotently.
 
-Environment (all strings; validated in ``functions/intake_config.py``): QUARANTINE_GROUP_NAME,
+Environment (all strings; named and checked in ``functions/contract.py``, decoded in
+``functions/intake_config.py``): QUARANTINE_GROUP_NAME,
 INCIDENT_MANAGER_ENABLED ("true"|"false"), RESPONSE_PLAN_ARN (only when enabled), RESPONDERS_TOPIC_ARN,
 IMPACT_RULES (JSON), AUDIT_ROUTING (JSON), IOT_LOG_GROUP, STORM_THRESHOLD, STORM_WINDOW_SECONDS (the
 batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, NOTICE_LEDGER_TABLE,
@@ -60,6 +61,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions import aws_clients
 from functions.aws_clients import Client
 from functions.containment import ContainResult, ThingNotFoundError, contain_thing
+from functions.contract import Outcome, RecordOutcome
 from functions.incidents import AccountScope, audit_incident_request, digest, violation_incident_request
 from functions.intake_config import IntakeConfig, configured_confidence
 from functions.messages import (
@@ -76,19 +78,6 @@ from functions.storm import StormKey, StormResponse, find_storms, open_fleet_inc
 
 MAX_CONTAIN_REASON: Final = 256
 """The contain function's bound on the reason written to the shadow."""
-
-# How a record was handled, logged as "outcome" with "record handled" (the drill reads these).
-OUTCOME_LOGGED: Final = "logged "
-"""Prefix, followed by the event type of an alarm that ended (no incident)."""
-OUTCOME_STORM_MEMBER: Final = "storm member"
-"""Prefix, followed by the storm: contained in bulk, announced once per storm and batch."""
-OUTCOME_INCIDENT: Final = "incident "
-"""Prefix, followed by the incident record ARN."""
-OUTCOME_CONTAINED: Final = "contained and notified"
-OUTCOME_NOT_REGISTERED: Final = "not registered; notified"
-OUTCOME_AUDIT_LOGGED: Final = "audit logged"
-OUTCOME_AUDIT: Final = "audit: "
-"""Prefix, followed by what was routed to an incident and what was notified."""
 
 logger = Logger()
 
@@ -137,7 +126,7 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         intake.prepare(items.values())
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-        def record_handler(record: SQSRecord) -> str:
+        def record_handler(record: SQSRecord) -> RecordOutcome:
             receive_count = record.attributes.approximate_receive_count
             return intake.handle_logged(items[record.message_id], receive_count=receive_count)
 
@@ -198,7 +187,7 @@ class Intake:
     scope: AccountScope
     clients: AwsClients
     storms: dict[StormKey, StormResponse] = field(default_factory=dict)
-    done: dict[tuple[str, str], str] = field(default_factory=dict)
+    done: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)
     """Outcome per message already acted on in this batch (an in-alarm violation id, an audit task id):
     a message delivered twice in one batch is acted on once."""
 
@@ -226,7 +215,7 @@ class Intake:
                 warnings=response.warnings,
             )
 
-    def handle_logged(self, item: Item, *, receive_count: str) -> str:
+    def handle_logged(self, item: Item, *, receive_count: str) -> RecordOutcome:
         try:
             outcome = self.handle(item)
         except Exception as error:
@@ -237,10 +226,10 @@ class Intake:
                 receive_count=receive_count,
             )
             raise
-        logger.info("record handled", record_id=item.record_id, outcome=outcome, receive_count=receive_count)
+        logger.info("record handled", record_id=item.record_id, outcome=str(outcome), receive_count=receive_count)
         return outcome
 
-    def handle(self, item: Item) -> str:
+    def handle(self, item: Item) -> RecordOutcome:
         message = item.message
         if message is None:
             raise RecordFailedError(f"malformed message: {item.error}")
@@ -255,23 +244,23 @@ class Intake:
                 security_profile=message.security_profile_name,
                 behavior=message.behavior.name,
             )
-            return f"{OUTCOME_LOGGED}{message.event_type.value}"
+            return RecordOutcome(Outcome.LOGGED, message.event_type.value)
         storm = self.storms.get(storm_key(message))
         if storm is not None:
             failure = storm.failure_for(message.violation_id)
             if failure is not None:
                 raise RecordFailedError(f"alert storm ({storm.key}): {failure}")
-            return f"{OUTCOME_STORM_MEMBER} ({storm.key})"
+            return RecordOutcome(Outcome.STORM_MEMBER, f"({storm.key})")
         return self._once(("violation", message.violation_id), lambda: self._in_alarm(message))
 
-    def _once(self, key: tuple[str, str], action: Callable[[], str]) -> str:
+    def _once(self, key: tuple[str, str], action: Callable[[], RecordOutcome]) -> RecordOutcome:
         if key not in self.done:
             self.done[key] = action()
         return self.done[key]
 
     # --- single device ----------------------------------------------------------------------------------
 
-    def _in_alarm(self, violation: ViolationEvent) -> str:
+    def _in_alarm(self, violation: ViolationEvent) -> RecordOutcome:
         if self.config.response_plan_arn is not None:
             request = violation_incident_request(
                 violation,
@@ -281,10 +270,10 @@ class Intake:
                 log_group=self.config.iot_log_group,
             )
             arn: str = self.clients.incidents().start_incident(**request)["incidentRecordArn"]
-            return f"{OUTCOME_INCIDENT}{arn}"
+            return RecordOutcome(Outcome.INCIDENT, arn)
         return self._contain_and_notify(violation)
 
-    def _contain_and_notify(self, violation: ViolationEvent) -> str:
+    def _contain_and_notify(self, violation: ViolationEvent) -> RecordOutcome:
         result: ContainResult | None
         try:
             result = contain_thing(
@@ -305,7 +294,7 @@ class Intake:
             log_group=self.config.iot_log_group,
         )
         self._notify(f"violation/{violation.violation_id}", notice)
-        return OUTCOME_CONTAINED if result is not None else OUTCOME_NOT_REGISTERED
+        return RecordOutcome(Outcome.CONTAINED if result is not None else Outcome.NOT_REGISTERED)
 
     def _notify(self, notice_id: str, notice: Notice) -> None:
         """Publish to the responders topic unless a delivery before this one already did."""
@@ -339,7 +328,7 @@ class Intake:
 
     # --- audit --------------------------------------------------------------------------------------------
 
-    def _audit(self, notification: AuditNotification) -> str:
+    def _audit(self, notification: AuditNotification) -> RecordOutcome:
         non_compliant = notification.non_compliant_checks
         if not non_compliant:
             logger.info(
@@ -348,7 +337,7 @@ class Intake:
                 task_status=notification.task_status,
                 failed_checks=notification.failed_checks_count,
             )
-            return OUTCOME_AUDIT_LOGGED
+            return RecordOutcome(Outcome.AUDIT_LOGGED)
         # With Incident Manager off, every non-compliant check goes to people.
         routed = self.config.audit_incident_checks if self.config.response_plan_arn is not None else frozenset()
         critical = [check for check in non_compliant if check.check_name in routed]
@@ -366,7 +355,9 @@ class Intake:
         # sending a second notice first.
         if others:
             self._notify(f"audit/{notification.task_id}", audit_notice(notification, others, incident_record_arn=arn))
-        return f"{OUTCOME_AUDIT}{len(critical)} check(s) to incident {arn}, {len(others)} notified"
+        return RecordOutcome(
+            Outcome.AUDIT_ROUTED, f"{len(critical)} check(s) to incident {arn}, {len(others)} notified"
+        )
 
 
 def _contain_reason(violation: ViolationEvent) -> str:

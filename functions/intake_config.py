@@ -1,7 +1,8 @@
 """The intake function's configuration, read from its environment and validated.
 
-Every variable is a string set by the stack (see the intake contract in ``functions/intake.py``). A bad
-value raises ValueError naming the variable and what was expected: the whole invocation then fails and
+Every variable is a string set by the stack (their names and the scalar checks are in
+``functions/contract.py``; the impact rules and audit routing documents are decoded here). A bad value
+raises ValueError naming the variable and what was expected: the whole invocation then fails and
 the queue redelivers the batch, which is right for a deployment error (no record is judged by a broken
 configuration).
 """
@@ -14,32 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from functions.messages import THING_NAME_PATTERN, ViolationEvent
+from functions.contract import EnvVar, IntakeEnvironment
+from functions.messages import ViolationEvent
 
-QUARANTINE_GROUP_NAME: Final = "QUARANTINE_GROUP_NAME"
-INCIDENT_MANAGER_ENABLED: Final = "INCIDENT_MANAGER_ENABLED"
-RESPONSE_PLAN_ARN: Final = "RESPONSE_PLAN_ARN"
-RESPONDERS_TOPIC_ARN: Final = "RESPONDERS_TOPIC_ARN"
-IMPACT_RULES: Final = "IMPACT_RULES"
-AUDIT_ROUTING: Final = "AUDIT_ROUTING"
-IOT_LOG_GROUP: Final = "IOT_LOG_GROUP"
-STORM_THRESHOLD: Final = "STORM_THRESHOLD"
-ADD_TO_QUARANTINE_ACTION_NAME: Final = "ADD_TO_QUARANTINE_ACTION_NAME"
-NOTICE_LEDGER_TABLE: Final = "NOTICE_LEDGER_TABLE"
-
-RESPONSE_PLAN_ARN_PATTERN: Final = re.compile(
-    r"arn:aws(-cn|-us-gov)?:ssm-incidents::[0-9]{12}:response-plan/[a-zA-Z0-9_-]{1,200}"
-)
-TOPIC_ARN_PATTERN: Final = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}")
-# CloudWatch Logs group names: 1-512 characters of [.-_/#A-Za-z0-9].
-LOG_GROUP_PATTERN: Final = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
-MITIGATION_ACTION_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
-TABLE_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 AUDIT_CHECK_NAME_PATTERN: Final = re.compile(r"[A-Z0-9_]{1,128}_CHECK")
 IMPACT_MIN, IMPACT_MAX = 1, 5
 CONFIDENCE_LEVELS: Final = frozenset({"LOW", "MEDIUM", "HIGH"})
-MIN_STORM_THRESHOLD: Final = 2
-"""A storm of one device is a single alarm; the threshold must be at least two."""
 
 
 @dataclass(frozen=True)
@@ -94,53 +75,22 @@ class IntakeConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
-        enabled = _choice(env, INCIDENT_MANAGER_ENABLED, ("true", "false")) == "true"
-        plan_arn = None
-        if enabled:
-            plan_arn = _matching(
-                env, RESPONSE_PLAN_ARN, RESPONSE_PLAN_ARN_PATTERN, "an Incident Manager response plan ARN"
-            )
-        elif env.get(RESPONSE_PLAN_ARN):
-            raise ValueError(f"{RESPONSE_PLAN_ARN}: must be unset when {INCIDENT_MANAGER_ENABLED} is false")
+        raw = IntakeEnvironment.from_environment(env)
         return cls(
-            quarantine_group_name=_matching(env, QUARANTINE_GROUP_NAME, THING_NAME_PATTERN, "a thing group name"),
-            incident_manager_enabled=enabled,
-            response_plan_arn=plan_arn,
-            responders_topic_arn=_matching(env, RESPONDERS_TOPIC_ARN, TOPIC_ARN_PATTERN, "an SNS topic ARN"),
-            impact_rules=_impact_rules(_json_object(env, IMPACT_RULES)),
-            audit_incident_checks=_audit_incident_checks(_json_object(env, AUDIT_ROUTING)),
-            iot_log_group=_matching(env, IOT_LOG_GROUP, LOG_GROUP_PATTERN, "a CloudWatch Logs group name"),
-            storm_threshold=_storm_threshold(env),
-            add_to_quarantine_action_name=_matching(
-                env, ADD_TO_QUARANTINE_ACTION_NAME, MITIGATION_ACTION_NAME_PATTERN, "a mitigation action name"
-            ),
-            notice_ledger_table=_matching(env, NOTICE_LEDGER_TABLE, TABLE_NAME_PATTERN, "a DynamoDB table name"),
+            quarantine_group_name=raw.quarantine_group_name,
+            incident_manager_enabled=raw.incident_manager_enabled,
+            response_plan_arn=raw.response_plan_arn,
+            responders_topic_arn=raw.responders_topic_arn,
+            impact_rules=_impact_rules(_json_object(EnvVar.IMPACT_RULES, raw.impact_rules)),
+            audit_incident_checks=_audit_incident_checks(_json_object(EnvVar.AUDIT_ROUTING, raw.audit_routing)),
+            iot_log_group=raw.iot_log_group,
+            storm_threshold=raw.storm_threshold,
+            add_to_quarantine_action_name=raw.add_to_quarantine_action_name,
+            notice_ledger_table=raw.notice_ledger_table,
         )
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "")
-    if not value:
-        raise ValueError(f"{name}: environment variable is not set")
-    return value
-
-
-def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
-    value = _required(env, name)
-    if not pattern.fullmatch(value):
-        raise ValueError(f"{name}: expected {what} matching {pattern.pattern}, got {value!r}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = _required(env, name)
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
-    text = _required(env, name)
+def _json_object(name: EnvVar, text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -157,7 +107,7 @@ def _impact(value: object, where: str) -> int:
 
 
 def _impact_map(rules: Mapping[str, Any], key: str, allowed: frozenset[str] | None) -> dict[str, int]:
-    where = f"{IMPACT_RULES}.{key}"
+    where = f"{EnvVar.IMPACT_RULES}.{key}"
     entries = rules.get(key, {})
     if not isinstance(entries, dict):
         raise ValueError(f"{where}: expected an object, got {type(entries).__name__}")
@@ -172,12 +122,12 @@ def _impact_rules(rules: Mapping[str, Any]) -> ImpactRules:
     unknown = sorted(set(rules) - {"default", "byProfile", "byConfidence"})
     if unknown:
         raise ValueError(
-            f"{IMPACT_RULES}: unknown key(s) {', '.join(unknown)}; expected default, byProfile, byConfidence"
+            f"{EnvVar.IMPACT_RULES}: unknown key(s) {', '.join(unknown)}; expected default, byProfile, byConfidence"
         )
     if "default" not in rules:
-        raise ValueError(f"{IMPACT_RULES}.default: required field is missing")
+        raise ValueError(f"{EnvVar.IMPACT_RULES}.default: required field is missing")
     return ImpactRules(
-        default=_impact(rules["default"], f"{IMPACT_RULES}.default"),
+        default=_impact(rules["default"], f"{EnvVar.IMPACT_RULES}.default"),
         by_profile=_impact_map(rules, "byProfile", None),
         by_confidence=_impact_map(rules, "byConfidence", CONFIDENCE_LEVELS),
     )
@@ -186,21 +136,14 @@ def _impact_rules(rules: Mapping[str, Any]) -> ImpactRules:
 def _audit_incident_checks(routing: Mapping[str, Any]) -> frozenset[str]:
     unknown = sorted(set(routing) - {"incidentChecks"})
     if unknown:
-        raise ValueError(f"{AUDIT_ROUTING}: unknown key(s) {', '.join(unknown)}; expected incidentChecks")
+        raise ValueError(f"{EnvVar.AUDIT_ROUTING}: unknown key(s) {', '.join(unknown)}; expected incidentChecks")
     checks = routing.get("incidentChecks", [])
     if not isinstance(checks, list):
-        raise ValueError(f"{AUDIT_ROUTING}.incidentChecks: expected an array, got {type(checks).__name__}")
+        raise ValueError(f"{EnvVar.AUDIT_ROUTING}.incidentChecks: expected an array, got {type(checks).__name__}")
     for index, check in enumerate(checks):
         if not isinstance(check, str) or not AUDIT_CHECK_NAME_PATTERN.fullmatch(check):
             raise ValueError(
-                f"{AUDIT_ROUTING}.incidentChecks[{index}]: expected an audit check name matching "
+                f"{EnvVar.AUDIT_ROUTING}.incidentChecks[{index}]: expected an audit check name matching "
                 f"{AUDIT_CHECK_NAME_PATTERN.pattern}, got {check!r}"
             )
     return frozenset(checks)
-
-
-def _storm_threshold(env: Mapping[str, str]) -> int:
-    text = _required(env, STORM_THRESHOLD)
-    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < MIN_STORM_THRESHOLD:
-        raise ValueError(f"{STORM_THRESHOLD}: expected an integer >= {MIN_STORM_THRESHOLD}, got {text!r}")
-    return int(text)

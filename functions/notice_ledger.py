@@ -31,7 +31,7 @@ from typing import Final
 from aws_lambda_powertools import Logger
 
 from functions.aws_clients import Client
-from functions.notice_table import EXPIRES_AT, NOTICE_ID
+from functions.contract import EXPIRES_AT, NOTICE_ID
 
 STATE: Final = "state"
 CLAIMED_AT: Final = "claimedAt"

@@ -8,7 +8,7 @@ events raise ValueError naming the field.
 Environment: QUARANTINE_GROUP_NAME (required), POWERTOOLS_SERVICE_NAME, AWS_RETRY_MODE, IOT_DATA_ENDPOINT.
 
 Returns a JSON object whose keys are stable (an SSM Automation step declares them as outputs with
-selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
+selectors ``$.Payload.<key>``; ``functions.contract.OUTPUT_TYPES`` maps each to its SSM output type):
     status             "RELEASED" (confirmed; otherwise ContainmentError is raised)
     quarantineGroup    the quarantine thing group name
     thingCount         1
@@ -18,23 +18,16 @@ selectors ``$.Payload.<key>``; OUTPUT_KEYS maps each to its SSM output type):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import aws_clients
-from functions.containment import parse_request, quarantine_group_from_env, release_thing
-
-OUTPUT_KEYS: Final[Mapping[str, str]] = {
-    "status": "String",
-    "quarantineGroup": "String",
-    "thingCount": "Integer",
-    "things": "MapList",
-    "incidentRecordArn": "String",
-}
-STATUS_RELEASED: Final = "RELEASED"
+from functions.containment import parse_request, release_thing
+from functions.contract import ContainmentEnvironment, Status, containment_result
 
 logger = Logger()
 
@@ -43,7 +36,7 @@ logger = Logger()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - the decorator reads context
     request = parse_request(event)
-    group_name = quarantine_group_from_env()
+    group_name = ContainmentEnvironment.from_environment(os.environ).quarantine_group_name
     if request.thing_name is None:
         raise ValueError("thingName: required field is missing")
     logger.append_keys(
@@ -51,15 +44,6 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     result = release_thing(aws_clients.iot(), aws_clients.iot_data(), request.thing_name, group_name=group_name)
     logger.info("released", shadow_version=result.shadow_version)
-    return {
-        "status": STATUS_RELEASED,
-        "quarantineGroup": group_name,
-        "thingCount": 1,
-        "things": [
-            {
-                "thingName": result.thing_name,
-                "shadowVersion": result.shadow_version,
-            }
-        ],
-        "incidentRecordArn": request.incident_record_arn or "",
-    }
+    return containment_result(
+        Status.RELEASED, group_name, [(result.thing_name, result.shadow_version)], request.incident_record_arn
+    )

@@ -21,6 +21,7 @@ from components.function import (
     powertools_layer_account,
     powertools_layer_name,
 )
+from functions.contract import EnvVar
 from settings.facts import POWERTOOLS_LOG_LEVELS
 from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun
 
@@ -126,7 +127,7 @@ def test_each_function_logs_json_at_its_configured_level(any_stack: StackRun) ->
     system_levels = LAMBDA_MODEL.shape_for("SystemLogLevel").enum
     for component in function_components(any_stack):
         function = children(any_stack, component)["aws:lambda/function:Function"]
-        configured = function.inputs["environment"]["variables"]["POWERTOOLS_LOG_LEVEL"]
+        configured = function.inputs["environment"]["variables"][EnvVar.POWERTOOLS_LOG_LEVEL]
         logging_config = function.inputs["loggingConfig"]
         assert logging_config["logFormat"] == "JSON"
         assert logging_config["applicationLogLevel"] == EXPECTED_LAMBDA_LEVELS[configured]
@@ -137,7 +138,7 @@ def test_a_debug_function_is_not_filtered_by_lambda(dev_stack: StackRun) -> None
     # The dev stack runs the contain and release functions at DEBUG.
     debug = [
         function for function in dev_stack.of_type("aws:lambda/function:Function")
-        if function.inputs["environment"]["variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+        if function.inputs["environment"]["variables"][EnvVar.POWERTOOLS_LOG_LEVEL] == "DEBUG"
     ]
     assert debug
     assert {function.inputs["loggingConfig"]["applicationLogLevel"] for function in debug} == {"DEBUG"}

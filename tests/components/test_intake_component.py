@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import stack_outputs as out
+from functions.contract import EnvVar
 from functions.intake_config import IntakeConfig
 from settings import load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
@@ -18,9 +19,10 @@ from tools.aws_actions import unknown_actions, wildcard_actions
 from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack_config, run_stack
 
 INTAKE_CONTRACT_ENV = {
-    "QUARANTINE_GROUP_NAME", "INCIDENT_MANAGER_ENABLED", "RESPONDERS_TOPIC_ARN", "IMPACT_RULES", "AUDIT_ROUTING",
-    "IOT_LOG_GROUP", "STORM_THRESHOLD", "STORM_WINDOW_SECONDS", "ADD_TO_QUARANTINE_ACTION_NAME",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT", "NOTICE_LEDGER_TABLE",
+    EnvVar.QUARANTINE_GROUP_NAME, EnvVar.INCIDENT_MANAGER_ENABLED, EnvVar.RESPONDERS_TOPIC_ARN, EnvVar.IMPACT_RULES,
+    EnvVar.AUDIT_ROUTING, EnvVar.IOT_LOG_GROUP, EnvVar.STORM_THRESHOLD, EnvVar.STORM_WINDOW_SECONDS,
+    EnvVar.ADD_TO_QUARANTINE_ACTION_NAME, EnvVar.POWERTOOLS_SERVICE_NAME, EnvVar.POWERTOOLS_LOG_LEVEL,
+    EnvVar.AWS_RETRY_MODE, EnvVar.IOT_DATA_ENDPOINT, EnvVar.NOTICE_LEDGER_TABLE,
 }
 PER_DEVICE_CONTAINMENT = {
     "iot:AddThingToThingGroup", "iot:DescribeThing", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
@@ -156,25 +158,25 @@ def test_intake_function_is_deployed_with_the_contract_environment(any_stack: St
     assert set(env) >= INTAKE_CONTRACT_ENV
     assert all(isinstance(value, str) for value in env.values())
     group = any_stack.by_name(f"fleetguard-{any_stack.stack}-quarantine-group")
-    assert env["QUARANTINE_GROUP_NAME"] == group.inputs["name"]
+    assert env[EnvVar.QUARANTINE_GROUP_NAME] == group.inputs["name"]
     responders = any_stack.by_name(f"fleetguard-{any_stack.stack}-alerts-responders")
-    assert env["RESPONDERS_TOPIC_ARN"] == responders.outputs["arn"]
+    assert env[EnvVar.RESPONDERS_TOPIC_ARN] == responders.outputs["arn"]
     action = any_stack.by_name(f"fleetguard-{any_stack.stack}-quarantine-add-things")
-    assert env["ADD_TO_QUARANTINE_ACTION_NAME"] == action.inputs["actionName"]
-    assert env["IOT_LOG_GROUP"] == "AWSIotLogsV2"
-    assert env["STORM_THRESHOLD"] == str(settings.storm_threshold)
-    assert env["STORM_WINDOW_SECONDS"] == str(settings.storm_window_seconds)
-    assert env["POWERTOOLS_LOG_LEVEL"] == settings.intake.log_level
-    assert env["AWS_RETRY_MODE"] == settings.intake.retry_mode
-    assert json.loads(env["IMPACT_RULES"]) == json.loads(settings.impact_rules.to_json())
+    assert env[EnvVar.ADD_TO_QUARANTINE_ACTION_NAME] == action.inputs["actionName"]
+    assert env[EnvVar.IOT_LOG_GROUP] == "AWSIotLogsV2"
+    assert env[EnvVar.STORM_THRESHOLD] == str(settings.storm_threshold)
+    assert env[EnvVar.STORM_WINDOW_SECONDS] == str(settings.storm_window_seconds)
+    assert env[EnvVar.POWERTOOLS_LOG_LEVEL] == settings.intake.log_level
+    assert env[EnvVar.AWS_RETRY_MODE] == settings.intake.retry_mode
+    assert json.loads(env[EnvVar.IMPACT_RULES]) == json.loads(settings.impact_rules.to_json())
 
 
 def test_prod_routes_critical_audit_checks_and_rates_impact_by_profile(prod_stack: StackRun) -> None:
     env = environment(prod_stack)
-    routed = json.loads(env["AUDIT_ROUTING"])["incidentChecks"]
+    routed = json.loads(env[EnvVar.AUDIT_ROUTING])["incidentChecks"]
     assert set(CRITICAL_AUDIT_CHECKS) <= set(routed)
     assert "CONFLICTING_CLIENT_IDS_CHECK" in routed
-    assert json.loads(env["IMPACT_RULES"]) == {
+    assert json.loads(env[EnvVar.IMPACT_RULES]) == {
         "default": 3, "byProfile": {"fleetguard-prod-rules": 2}, "byConfidence": {"HIGH": 1, "MEDIUM": 2, "LOW": 3},
     }
 
@@ -216,8 +218,8 @@ def test_the_handler_accepts_the_environment_the_stack_sets(
 def test_with_incident_manager_the_intake_opens_incidents_and_never_contains_alone(prod_stack: StackRun) -> None:
     env = environment(prod_stack)
     plan = prod_stack.one("aws:ssmincidents/responsePlan:ResponsePlan")
-    assert env["INCIDENT_MANAGER_ENABLED"] == "true"
-    assert env["RESPONSE_PLAN_ARN"] == plan.outputs["arn"]
+    assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "true"
+    assert env[EnvVar.RESPONSE_PLAN_ARN] == plan.outputs["arn"]
     granted = grants(prod_stack)
     assert set(granted) == ALWAYS | INCIDENTS
     assert granted["ssm-incidents:StartIncident"] == [plan.outputs["arn"]]
@@ -233,8 +235,8 @@ def test_without_incident_manager_the_intake_contains_and_notifies(
 ) -> None:
     stack = dev_stack if stack_name == "dev" else prod_without_incident_manager
     env = environment(stack)
-    assert env["INCIDENT_MANAGER_ENABLED"] == "false"
-    assert "RESPONSE_PLAN_ARN" not in env
+    assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
+    assert EnvVar.RESPONSE_PLAN_ARN not in env
     granted = grants(stack)
     assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT
     group = stack.by_name(f"fleetguard-{stack.stack}-quarantine-group")
@@ -275,7 +277,7 @@ def test_notices_are_recorded_in_a_table_of_their_own_that_forgets_them(any_stac
     assert table.inputs["attributes"] == [{"name": "noticeId", "type": "S"}]
     assert table.inputs["ttl"] == {"attributeName": "expiresAt", "enabled": True}
     assert table.inputs["tags"]
-    assert environment(any_stack)["NOTICE_LEDGER_TABLE"] == table.inputs["name"]
+    assert environment(any_stack)[EnvVar.NOTICE_LEDGER_TABLE] == table.inputs["name"]
     granted = grants(any_stack)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         assert granted[action] == [table.outputs["arn"]]

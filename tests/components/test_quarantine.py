@@ -15,6 +15,7 @@ from botocore.loaders import Loader  # type: ignore[import-untyped]
 
 import stack_outputs as out
 from components.quarantine import IOT_POLICY_MAX_CHARS, quarantine_policy_document
+from functions.contract import EnvVar
 from settings.facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun, run_stack
 
@@ -288,7 +289,7 @@ def test_a_stack_that_does_not_own_account_logging_still_logs_the_group() -> Non
     assert add_params["thingGroupNames"] == ["ISOLATED"]
     for function in ("contain", "release"):
         variables = named(stack, f"{function}-function").inputs["environment"]["variables"]
-        assert variables["QUARANTINE_GROUP_NAME"] == "ISOLATED"
+        assert variables[EnvVar.QUARANTINE_GROUP_NAME] == "ISOLATED"
     assert stack.outputs[out.QUARANTINE_GROUP_NAME] == "ISOLATED"
 
 
@@ -396,11 +397,11 @@ def test_function_environment_runtime_and_handler(
     lambda_function = named(any_stack, f"{function}-function")
     inputs = lambda_function.inputs
     assert inputs["environment"]["variables"] == {
-        "QUARANTINE_GROUP_NAME": "QUARANTINED",
-        "POWERTOOLS_SERVICE_NAME": f"fleetguard-{function}",
-        "POWERTOOLS_LOG_LEVEL": {"dev": "DEBUG", "prod": "INFO"}[any_stack.stack],
-        "AWS_RETRY_MODE": retry_mode,
-        "IOT_DATA_ENDPOINT": "a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com",
+        EnvVar.QUARANTINE_GROUP_NAME: "QUARANTINED",
+        EnvVar.POWERTOOLS_SERVICE_NAME: f"fleetguard-{function}",
+        EnvVar.POWERTOOLS_LOG_LEVEL: {"dev": "DEBUG", "prod": "INFO"}[any_stack.stack],
+        EnvVar.AWS_RETRY_MODE: retry_mode,
+        EnvVar.IOT_DATA_ENDPOINT: "a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com",
     }
     assert inputs["runtime"] == "python3.13"
     assert inputs["layers"] == [

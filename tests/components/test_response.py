@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 import stack_outputs as out
-from components.response import CONTAIN_OUTPUTS, STATUS_CONTAINED, STATUS_NO_DEVICES, runbook_document
-from functions import contain
+from components.response import runbook_document
 from functions.containment import parse_request
+from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from tools.aws_actions import unknown_actions, wildcard_actions
 from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 
@@ -86,26 +86,23 @@ def test_every_step_output_and_parameter_the_runbook_references_is_declared(prod
     document = registered_runbook(prod_stack)
     assert document["schemaVersion"] == "0.3"
     references = [match for text in strings(document) for match in REFERENCE.findall(text) if match[1]]
-    assert ("Contain", "status") in references  # the branch really reads a step output
+    assert ("Contain", OutputKey.STATUS) in references  # the branch really reads a step output
     assert reference_problems(document) == []
 
 
 def test_the_reference_check_catches_an_undeclared_output() -> None:
     document = sample_runbook()
     contain_step = document["mainSteps"][0]
-    contain_step["outputs"] = [o for o in contain_step["outputs"] if o["Name"] != "status"]
+    contain_step["outputs"] = [o for o in contain_step["outputs"] if o["Name"] != OutputKey.STATUS]
     problems = reference_problems(document)
     assert "{{ Contain.status }} is not a declared output of step Contain" in problems
     assert "document output Contain.status is not declared by step Contain" in problems
 
 
 def test_contain_step_declares_exactly_the_handlers_result_keys() -> None:
-    assert dict(CONTAIN_OUTPUTS) == dict(contain.OUTPUT_KEYS)
-    assert STATUS_CONTAINED == contain.STATUS_CONTAINED
-    assert STATUS_NO_DEVICES == contain.STATUS_NO_DEVICES
     step = sample_runbook()["mainSteps"][0]
     assert {o["Name"]: (o["Selector"], o["Type"]) for o in step["outputs"]} == {
-        key: (f"$.Payload.{key}", kind) for key, kind in contain.OUTPUT_KEYS.items()
+        key: (f"$.Payload.{key}", kind) for key, kind in OUTPUT_TYPES.items()
     }
 
 
@@ -125,10 +122,10 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     assert contain_step["inputs"]["FunctionName"] == contain_function.outputs["arn"]
     # Only the incident record: the function finds the things from the incident, not from the account.
     payload = contain_step["inputs"]["InputPayload"]
-    assert payload == {"incidentRecordArn": "{{ IncidentRecordArn }}",
-                       "reason": "Incident Manager runbook fleetguard-prod-iot-incident"}
+    assert payload == {RequestField.INCIDENT_RECORD_ARN: "{{ IncidentRecordArn }}",
+                       RequestField.REASON: "Incident Manager runbook fleetguard-prod-iot-incident"}
     incident = f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/fleetguard-prod-iot-device-compromise/5ec0b3c5"
-    request = parse_request({**payload, "incidentRecordArn": incident})
+    request = parse_request({**payload, RequestField.INCIDENT_RECORD_ARN: incident})
     assert request.incident_record_arn == incident
     assert request.thing_name is None
     assert contain_step["timeoutSeconds"] <= 300
@@ -137,8 +134,8 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     # An incident that names no device (audit finding, storm contained in bulk) goes to people, not to
     # manual containment.
     assert branch["Choices"] == [
-        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": "CONTAINED"},
-        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": "NO_DEVICES"},
+        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": Status.CONTAINED},
+        {"NextStep": "Analysis", "Variable": "{{ Contain.status }}", "StringEquals": Status.NO_DEVICES},
     ]
     assert branch["Default"] == "ContainManually"
     assert steps[1]["onFailure"] == "step:ContainManually"

@@ -10,10 +10,13 @@ from dataclasses import replace
 
 import pytest
 
-from drill.fleet import STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
-from drill.runner import MITIGATION_ACTION, DrillReport, Observed, check_expectations, main, run_drill
+from drill.checks import check_expectations
+from drill.observed import DrillReport, Observed
+from drill.runner import main, run_drill
+from drill.scenario import MITIGATION_ACTION, STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
 from functions import aws_clients
 from functions.containment import QUARANTINE_KEY, QUARANTINE_REASON_KEY
+from functions.contract import Outcome, RecordOutcome
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +47,11 @@ def test_summary_of_the_default_fleet(drill: tuple[DrillReport, str]) -> None:
     assert set(observed.released) == {"sensor-a-01", "gateway-b-01"}
     assert observed.quarantined_before_releases == {"sensor-a-01", "gateway-b-01", "sensor-a-02", "camera-c-01"}
     assert observed.quarantined_at_end == {"sensor-a-02", "camera-c-01"}
+    cleared, invalidated = (RecordOutcome(Outcome.LOGGED, event) for event in ("alarm-cleared", "alarm-invalidated"))
     assert observed.ignored == {
-        "alarm-cleared": "logged alarm-cleared (alarm ended; no incident)",
-        "alarm-invalidated": "logged alarm-invalidated (alarm ended; no incident)",
-        "contained-alarm-cleared": "logged alarm-cleared (alarm ended; no incident)",
+        "alarm-cleared": f"{cleared} (alarm ended; no incident)",
+        "alarm-invalidated": f"{invalidated} (alarm ended; no incident)",
+        "contained-alarm-cleared": f"{cleared} (alarm ended; no incident)",
     }
     assert sorted(observed.dead_lettered) == sorted(MALFORMED)
     summary = printed[printed.index("Summary") :]
@@ -60,7 +64,11 @@ def test_summary_of_the_default_fleet(drill: tuple[DrillReport, str]) -> None:
 def test_storm_is_handed_to_device_defender_in_one_task(drill: tuple[DrillReport, str]) -> None:
     observed = drill[0].observed
     assert set(observed.bulk_contained) == set(STORM_DEVICES)
-    assert all(outcome.startswith("storm member (MessagesSent") for outcome in observed.bulk_contained.values())
+    assert all(
+        RecordOutcome.parse(outcome).kind is Outcome.STORM_MEMBER
+        and RecordOutcome.parse(outcome).detail.startswith("(MessagesSent")
+        for outcome in observed.bulk_contained.values()
+    )
     [task] = observed.mitigation_tasks
     assert task.actions == (MITIGATION_ACTION,)
     assert sorted(task.violation_ids) == [f"d1a0c0de-0100-4a11-9b01-00000000010{n}" for n in range(1, 5)]

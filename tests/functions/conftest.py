@@ -14,6 +14,11 @@ import pytest
 from moto import mock_aws
 
 from functions import aws_clients
+from functions.contract import EnvVar
+
+# The intake tests' shared builders and fixtures are a helper module, not a test module: pytest rewrites
+# their asserts only when told before any test module imports them.
+pytest.register_assert_rewrite("tests.functions.intake_support")
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 REGION = "us-east-1"
@@ -25,7 +30,7 @@ MOTO_IOT_DATA_ENDPOINT = f"data-ats.iot.{REGION}.amazonaws.com"
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a fixed region so nothing can reach a real account."""
-    for name in ("AWS_PROFILE", "AWS_RETRY_MODE", "IOT_DATA_ENDPOINT", "AWS_ENDPOINT_URL"):
+    for name in ("AWS_PROFILE", EnvVar.AWS_RETRY_MODE, EnvVar.IOT_DATA_ENDPOINT, "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

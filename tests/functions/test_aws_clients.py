@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from functions import aws_clients
+from functions.contract import EnvVar
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,12 +27,12 @@ def test_standard_retries_by_default() -> None:
 
 
 def test_adaptive_retries_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    monkeypatch.setenv(EnvVar.AWS_RETRY_MODE, "adaptive")
     assert aws_clients.ssm_incidents().meta.config.retries["mode"] == "adaptive"
 
 
 def test_unsupported_retry_mode_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    monkeypatch.setenv(EnvVar.AWS_RETRY_MODE, "legacy")
     with pytest.raises(ValueError, match="AWS_RETRY_MODE: expected one of standard, adaptive, got 'legacy'"):
         aws_clients.iot()
 
@@ -50,14 +51,14 @@ def test_one_client_per_service_is_reused() -> None:
     ],
 )
 def test_data_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch, configured: str, url: str) -> None:
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", configured)
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, configured)
     client = aws_clients.iot_data()
     assert client.meta.endpoint_url == url
     assert client.meta.config.retries["mode"] == "standard"
 
 
 def test_data_endpoint_with_another_scheme_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", "http://abc123-ats.iot.eu-west-1.amazonaws.com")
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, "http://abc123-ats.iot.eu-west-1.amazonaws.com")
     with pytest.raises(ValueError, match="IOT_DATA_ENDPOINT: expected a host name or an https:// URL"):
         aws_clients.iot_data()
 

@@ -12,6 +12,7 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 
 from functions import aws_clients, contain, release
 from functions.containment import ContainmentError, ThingNotFoundError
+from functions.contract import OUTPUT_TYPES, EnvVar, OutputKey, Status
 
 GROUP = "fleetguard-quarantine"
 INCIDENT = "arn:aws:ssm-incidents::123456789012:incident-record/fleetguard-device/6ac2d3f0-9a1b-4c5d-8e7f-0a1b2c3d4e5f"
@@ -26,9 +27,9 @@ def no_real_aws(aws_env: None, fresh_clients: None) -> None:
 @pytest.fixture
 def handler_env(moto_aws: None, monkeypatch: pytest.MonkeyPatch, iot: Any) -> Any:
     """Handler configuration under moto; returns the moto IoT client with the quarantine group created."""
-    monkeypatch.setenv("QUARANTINE_GROUP_NAME", GROUP)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "fleetguard-test")
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", "data-ats.iot.us-east-1.amazonaws.com")
+    monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, GROUP)
+    monkeypatch.setenv(EnvVar.POWERTOOLS_SERVICE_NAME, "fleetguard-test")
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, "data-ats.iot.us-east-1.amazonaws.com")
     iot.create_thing_group(thingGroupName=GROUP)
     return iot
 
@@ -77,13 +78,13 @@ def test_contain_one_thing(handler_env: Any, lambda_context: Any) -> None:
     result = contain.handler({"thingName": "dev-IZWB", "reason": "in-alarm MessagesPub"}, lambda_context)
 
     assert result == {
-        "status": "CONTAINED",
-        "quarantineGroup": GROUP,
-        "thingCount": 1,
-        "things": [{"thingName": "dev-IZWB", "shadowVersion": 1}],
-        "incidentRecordArn": "",
+        OutputKey.STATUS: Status.CONTAINED,
+        OutputKey.QUARANTINE_GROUP: GROUP,
+        OutputKey.THING_COUNT: 1,
+        OutputKey.THINGS: [{"thingName": "dev-IZWB", "shadowVersion": 1}],
+        OutputKey.INCIDENT_RECORD_ARN: "",
     }
-    assert_matches_output_contract(result, contain.OUTPUT_KEYS)
+    assert_matches_output_contract(result, OUTPUT_TYPES)
     assert groups_of(handler_env, "dev-IZWB") == {GROUP}
     assert desired("dev-IZWB")["quarantineReason"] == "in-alarm MessagesPub"
 
@@ -99,11 +100,11 @@ def test_contain_with_only_an_incident_contains_its_things(
     result = contain.handler({"incidentRecordArn": INCIDENT}, lambda_context)
 
     stubber.assert_no_pending_responses()
-    assert result["thingCount"] == 2
-    assert result["incidentRecordArn"] == INCIDENT
+    assert result[OutputKey.THING_COUNT] == 2
+    assert result[OutputKey.INCIDENT_RECORD_ARN] == INCIDENT
     # dev-IZWB was in the group already: containing it again is harmless and confirmed the same way.
-    assert [item["thingName"] for item in result["things"]] == ["dev-IZWB", "plant-7:line_2-sensor"]
-    assert_matches_output_contract(result, contain.OUTPUT_KEYS)
+    assert [item["thingName"] for item in result[OutputKey.THINGS]] == ["dev-IZWB", "plant-7:line_2-sensor"]
+    assert_matches_output_contract(result, OUTPUT_TYPES)
     for name in ("dev-IZWB", "plant-7:line_2-sensor"):
         assert groups_of(handler_env, name) == {GROUP}
         assert desired(name)["quarantineIncident"] == INCIDENT
@@ -119,13 +120,13 @@ def test_contain_for_an_incident_that_names_no_device_reports_no_devices(
 
     stubber.assert_no_pending_responses()
     assert result == {
-        "status": "NO_DEVICES",
-        "quarantineGroup": GROUP,
-        "thingCount": 0,
-        "things": [],
-        "incidentRecordArn": INCIDENT,
+        OutputKey.STATUS: Status.NO_DEVICES,
+        OutputKey.QUARANTINE_GROUP: GROUP,
+        OutputKey.THING_COUNT: 0,
+        OutputKey.THINGS: [],
+        OutputKey.INCIDENT_RECORD_ARN: INCIDENT,
     }
-    assert_matches_output_contract(result, contain.OUTPUT_KEYS)
+    assert_matches_output_contract(result, OUTPUT_TYPES)
     assert handler_env.list_things_in_thing_group(thingGroupName=GROUP)["things"] == []
 
 
@@ -166,13 +167,13 @@ def test_release_one_thing(handler_env: Any, lambda_context: Any) -> None:
     result = release.handler({"thingName": "dev-IZWB", "incidentRecordArn": INCIDENT}, lambda_context)
 
     assert result == {
-        "status": "RELEASED",
-        "quarantineGroup": GROUP,
-        "thingCount": 1,
-        "things": [{"thingName": "dev-IZWB", "shadowVersion": 2}],
-        "incidentRecordArn": INCIDENT,
+        OutputKey.STATUS: Status.RELEASED,
+        OutputKey.QUARANTINE_GROUP: GROUP,
+        OutputKey.THING_COUNT: 1,
+        OutputKey.THINGS: [{"thingName": "dev-IZWB", "shadowVersion": 2}],
+        OutputKey.INCIDENT_RECORD_ARN: INCIDENT,
     }
-    assert_matches_output_contract(result, release.OUTPUT_KEYS)
+    assert_matches_output_contract(result, OUTPUT_TYPES)
     assert groups_of(handler_env, "dev-IZWB") == set()
     assert desired("dev-IZWB") == {}
 
@@ -183,7 +184,7 @@ def test_release_unknown_thing(handler_env: Any, lambda_context: Any) -> None:
 
 
 def test_release_requires_a_thing_name(lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QUARANTINE_GROUP_NAME", GROUP)
+    monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, GROUP)
     with pytest.raises(ValueError, match="thingName: required field is missing"):
         release.handler({"incidentRecordArn": INCIDENT}, lambda_context)
 
@@ -208,7 +209,7 @@ def test_release_requires_a_thing_name(lambda_context: Any, monkeypatch: pytest.
 def test_invalid_events_name_the_field(
     handler: Any, event: Any, expected: str, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QUARANTINE_GROUP_NAME", GROUP)
+    monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, GROUP)
     with pytest.raises(ValueError, match=expected):
         handler(event, lambda_context)
 
@@ -217,7 +218,7 @@ def test_invalid_events_name_the_field(
 def test_contain_needs_a_thing_or_an_incident(
     event: dict[str, str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QUARANTINE_GROUP_NAME", GROUP)
+    monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, GROUP)
     with pytest.raises(ValueError, match="thingName: required unless incidentRecordArn is given"):
         contain.handler(event, lambda_context)
 
@@ -235,9 +236,9 @@ def test_quarantine_group_must_be_configured(
     handler: Any, value: str | None, expected: str, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if value is None:
-        monkeypatch.delenv("QUARANTINE_GROUP_NAME", raising=False)
+        monkeypatch.delenv(EnvVar.QUARANTINE_GROUP_NAME, raising=False)
     else:
-        monkeypatch.setenv("QUARANTINE_GROUP_NAME", value)
+        monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, value)
     with pytest.raises(ValueError, match=expected):
         handler({"thingName": "dev-IZWB"}, lambda_context)
 
@@ -245,6 +246,6 @@ def test_quarantine_group_must_be_configured(
 def test_empty_optional_fields_count_as_absent(handler_env: Any, lambda_context: Any) -> None:
     handler_env.create_thing(thingName="dev-IZWB")
     result = contain.handler({"thingName": "dev-IZWB", "reason": "", "incidentRecordArn": ""}, lambda_context)
-    assert result["incidentRecordArn"] == ""
+    assert result[OutputKey.INCIDENT_RECORD_ARN] == ""
     assert "quarantineReason" not in desired("dev-IZWB")
     assert "quarantineIncident" not in desired("dev-IZWB")

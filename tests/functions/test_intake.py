@@ -18,9 +18,10 @@ import pytest
 from botocore.stub import ANY  # type: ignore[import-untyped]
 
 from functions import aws_clients, intake
+from functions.contract import EnvVar, Outcome, RecordOutcome
 from functions.incidents import violation_incident_token
 from functions.intake import RecordFailedError
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     ACCOUNT,
     GROUP,
     PLAN_ARN,
@@ -37,7 +38,7 @@ from tests.functions.test_intake_support import (
     violation,
 )
 
-pytest_plugins = ("tests.functions.test_intake_support",)
+pytest_plugins = ("tests.functions.intake_support",)
 
 SEED_MESSAGE_ID = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
 SEED_VIOLATION_ID = "37e18651d207bbc74236c13faf146127"
@@ -114,7 +115,7 @@ def im_enabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
 @pytest.fixture
 def im_disabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
     set_intake_env(monkeypatch, incident_manager=False)
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", MOTO_IOT_DATA_ENDPOINT)
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, MOTO_IOT_DATA_ENDPOINT)
 
 
 def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -165,7 +166,9 @@ def test_in_alarm_violation_starts_one_incident_with_the_response_plan(
 
     assert response == {"batchItemFailures": []}
     handled = intake_logs.with_message("record handled")
-    assert [(entry["record_id"], entry["outcome"]) for entry in handled] == [("m-1", f"incident {incident_arn('a1')}")]
+    assert [(entry["record_id"], entry["outcome"]) for entry in handled] == [
+        ("m-1", str(RecordOutcome(Outcome.INCIDENT, incident_arn("a1"))))
+    ]
 
 
 def test_profile_impact_overrides_the_confidence_impact(
@@ -482,7 +485,7 @@ def test_an_event_that_is_neither_sqs_nor_sns_is_rejected(
 def test_a_configuration_error_fails_the_whole_invocation(
     im_enabled: None, monkeypatch: pytest.MonkeyPatch, load_event: LoadEvent, lambda_context: Any
 ) -> None:
-    monkeypatch.setenv("IMPACT_RULES", '{"default": 9}')
+    monkeypatch.setenv(EnvVar.IMPACT_RULES, '{"default": 9}')
 
     with pytest.raises(ValueError, match=r"IMPACT_RULES.default: expected an impact integer 1-5, got 9"):
         run(load_event("sqs-sns-detect-in-alarm.json"), lambda_context)
@@ -517,10 +520,12 @@ def test_a_mixed_sample_batch_names_exactly_the_failed_record(
     assert "message: not valid JSON" in intake_logs.failure_reasons()[broken_id]
     outcomes = {entry["record_id"]: entry["outcome"] for entry in intake_logs.with_message("record handled")}
     assert outcomes == {
-        seed_id: f"incident {incident_arn('dev-IZWB')}",
-        ml_id: f"incident {incident_arn('plant-7-line_2-sensor')}",
-        cleared_id: "logged alarm-cleared",
-        audit_id: f"audit: 1 check(s) to incident {incident_arn('audit')}, 1 notified",
+        seed_id: str(RecordOutcome(Outcome.INCIDENT, incident_arn('dev-IZWB'))),
+        ml_id: str(RecordOutcome(Outcome.INCIDENT, incident_arn('plant-7-line_2-sensor'))),
+        cleared_id: str(RecordOutcome(Outcome.LOGGED, "alarm-cleared")),
+        audit_id: str(
+            RecordOutcome(Outcome.AUDIT_ROUTED, f"1 check(s) to incident {incident_arn('audit')}, 1 notified")
+        ),
     }
     assert len(responders.notices()) == 1
 
@@ -569,7 +574,7 @@ def test_an_unregistered_client_opens_an_incident_without_a_thing_in_it(
 
     assert response == {"batchItemFailures": []}
     [entry] = intake_logs.with_message("record handled")
-    assert entry["outcome"] == f"incident {incident_arn('client')}"
+    assert entry["outcome"] == str(RecordOutcome(Outcome.INCIDENT, incident_arn('client')))
 
 
 @pytest.mark.usefixtures("im_disabled")
@@ -585,7 +590,7 @@ def test_without_incident_manager_an_unregistered_client_is_reported_without_a_r
     assert response == {"batchItemFailures": []}
     assert call_log.calls == []
     [entry] = intake_logs.with_message("record handled")
-    assert entry["outcome"] == "not registered; notified"
+    assert entry["outcome"] == str(RecordOutcome(Outcome.NOT_REGISTERED))
     [notice] = responders.notices()
     assert notice["subject"] == f"fleetguard: MQTT client {UNREGISTERED_CLIENT!r} in alarm, NOT contained (not a thing)"
     assert f"names by its MQTT client id, {UNREGISTERED_CLIENT!r}. No thing can have that name" in notice["message"]

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from functions.contract import EnvVar
 from functions.intake_config import IntakeConfig
 from functions.messages import ViolationEvent, parse_message
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     ACTION,
     GROUP,
     LOG_GROUP,
@@ -20,17 +21,17 @@ from tests.functions.test_intake_support import (
     violation,
 )
 
-VALID = {
-    "QUARANTINE_GROUP_NAME": GROUP,
-    "INCIDENT_MANAGER_ENABLED": "true",
-    "RESPONSE_PLAN_ARN": PLAN_ARN,
-    "RESPONDERS_TOPIC_ARN": TOPIC_ARN,
-    "IMPACT_RULES": json.dumps({"default": 3, "byProfile": {"critical": 1}, "byConfidence": {"HIGH": 2}}),
-    "AUDIT_ROUTING": json.dumps({"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]}),
-    "IOT_LOG_GROUP": LOG_GROUP,
-    "STORM_THRESHOLD": "50",
-    "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
-    "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
+VALID: dict[str, str] = {
+    EnvVar.QUARANTINE_GROUP_NAME: GROUP,
+    EnvVar.INCIDENT_MANAGER_ENABLED: "true",
+    EnvVar.RESPONSE_PLAN_ARN: PLAN_ARN,
+    EnvVar.RESPONDERS_TOPIC_ARN: TOPIC_ARN,
+    EnvVar.IMPACT_RULES: json.dumps({"default": 3, "byProfile": {"critical": 1}, "byConfidence": {"HIGH": 2}}),
+    EnvVar.AUDIT_ROUTING: json.dumps({"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]}),
+    EnvVar.IOT_LOG_GROUP: LOG_GROUP,
+    EnvVar.STORM_THRESHOLD: "50",
+    EnvVar.ADD_TO_QUARANTINE_ACTION_NAME: ACTION,
+    EnvVar.NOTICE_LEDGER_TABLE: NOTICE_TABLE,
 }
 
 
@@ -47,8 +48,8 @@ def test_a_valid_environment_is_read() -> None:
 
 
 def test_incident_manager_off_needs_no_response_plan() -> None:
-    env = {**VALID, "INCIDENT_MANAGER_ENABLED": "false"}
-    del env["RESPONSE_PLAN_ARN"]
+    env = {**VALID, EnvVar.INCIDENT_MANAGER_ENABLED: "false"}
+    del env[EnvVar.RESPONSE_PLAN_ARN]
 
     config = IntakeConfig.from_env(env)
 
@@ -58,36 +59,36 @@ def test_incident_manager_off_needs_no_response_plan() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"QUARANTINE_GROUP_NAME": None}, "QUARANTINE_GROUP_NAME: environment variable is not set"),
-        ({"QUARANTINE_GROUP_NAME": "bad group"}, "QUARANTINE_GROUP_NAME: expected a thing group name"),
-        ({"INCIDENT_MANAGER_ENABLED": "yes"}, "INCIDENT_MANAGER_ENABLED: expected one of true, false, got 'yes'"),
-        ({"RESPONSE_PLAN_ARN": None}, "RESPONSE_PLAN_ARN: environment variable is not set"),
-        ({"RESPONSE_PLAN_ARN": "arn:aws:sns:us-east-1:123456789012:x"},
+        ({EnvVar.QUARANTINE_GROUP_NAME: None}, "QUARANTINE_GROUP_NAME: environment variable is not set"),
+        ({EnvVar.QUARANTINE_GROUP_NAME: "bad group"}, "QUARANTINE_GROUP_NAME: expected a thing group name"),
+        ({EnvVar.INCIDENT_MANAGER_ENABLED: "yes"}, "INCIDENT_MANAGER_ENABLED: expected one of true, false, got 'yes'"),
+        ({EnvVar.RESPONSE_PLAN_ARN: None}, "RESPONSE_PLAN_ARN: environment variable is not set"),
+        ({EnvVar.RESPONSE_PLAN_ARN: "arn:aws:sns:us-east-1:123456789012:x"},
          "RESPONSE_PLAN_ARN: expected an Incident Manager response plan ARN"),
-        ({"INCIDENT_MANAGER_ENABLED": "false"},
+        ({EnvVar.INCIDENT_MANAGER_ENABLED: "false"},
          "RESPONSE_PLAN_ARN: must be unset when INCIDENT_MANAGER_ENABLED is false"),
-        ({"RESPONDERS_TOPIC_ARN": "fleetguard-responders"}, "RESPONDERS_TOPIC_ARN: expected an SNS topic ARN"),
-        ({"NOTICE_LEDGER_TABLE": None}, "NOTICE_LEDGER_TABLE: environment variable is not set"),
-        ({"NOTICE_LEDGER_TABLE": "notices/table"}, "NOTICE_LEDGER_TABLE: expected a DynamoDB table name"),
-        ({"IMPACT_RULES": "{"}, "IMPACT_RULES: not valid JSON"),
-        ({"IMPACT_RULES": "[]"}, "IMPACT_RULES: expected a JSON object, got list"),
-        ({"IMPACT_RULES": '{"byProfile": {}}'}, "IMPACT_RULES.default: required field is missing"),
-        ({"IMPACT_RULES": '{"default": 0}'}, "IMPACT_RULES.default: expected an impact integer 1-5, got 0"),
-        ({"IMPACT_RULES": '{"default": true}'}, "IMPACT_RULES.default: expected an impact integer 1-5, got True"),
-        ({"IMPACT_RULES": '{"default": 3, "byProfile": {"p": 6}}'},
+        ({EnvVar.RESPONDERS_TOPIC_ARN: "fleetguard-responders"}, "RESPONDERS_TOPIC_ARN: expected an SNS topic ARN"),
+        ({EnvVar.NOTICE_LEDGER_TABLE: None}, "NOTICE_LEDGER_TABLE: environment variable is not set"),
+        ({EnvVar.NOTICE_LEDGER_TABLE: "notices/table"}, "NOTICE_LEDGER_TABLE: expected a DynamoDB table name"),
+        ({EnvVar.IMPACT_RULES: "{"}, "IMPACT_RULES: not valid JSON"),
+        ({EnvVar.IMPACT_RULES: "[]"}, "IMPACT_RULES: expected a JSON object, got list"),
+        ({EnvVar.IMPACT_RULES: '{"byProfile": {}}'}, "IMPACT_RULES.default: required field is missing"),
+        ({EnvVar.IMPACT_RULES: '{"default": 0}'}, "IMPACT_RULES.default: expected an impact integer 1-5, got 0"),
+        ({EnvVar.IMPACT_RULES: '{"default": true}'}, "IMPACT_RULES.default: expected an impact integer 1-5, got True"),
+        ({EnvVar.IMPACT_RULES: '{"default": 3, "byProfile": {"p": 6}}'},
          "IMPACT_RULES.byProfile.p: expected an impact integer 1-5, got 6"),
-        ({"IMPACT_RULES": '{"default": 3, "byConfidence": {"EXTREME": 1}}'},
+        ({EnvVar.IMPACT_RULES: '{"default": 3, "byConfidence": {"EXTREME": 1}}'},
          "IMPACT_RULES.byConfidence: unknown key(s) EXTREME; expected HIGH, LOW, MEDIUM"),
-        ({"IMPACT_RULES": '{"default": 3, "byThing": {}}'}, "IMPACT_RULES: unknown key(s) byThing"),
-        ({"AUDIT_ROUTING": '{"incidentChecks": "LOGGING_DISABLED_CHECK"}'},
+        ({EnvVar.IMPACT_RULES: '{"default": 3, "byThing": {}}'}, "IMPACT_RULES: unknown key(s) byThing"),
+        ({EnvVar.AUDIT_ROUTING: '{"incidentChecks": "LOGGING_DISABLED_CHECK"}'},
          "AUDIT_ROUTING.incidentChecks: expected an array, got str"),
-        ({"AUDIT_ROUTING": '{"incidentChecks": ["logging_disabled"]}'},
+        ({EnvVar.AUDIT_ROUTING: '{"incidentChecks": ["logging_disabled"]}'},
          "AUDIT_ROUTING.incidentChecks[0]: expected an audit check name"),
-        ({"AUDIT_ROUTING": '{"notify": []}'}, "AUDIT_ROUTING: unknown key(s) notify; expected incidentChecks"),
-        ({"IOT_LOG_GROUP": "AWS Iot Logs"}, "IOT_LOG_GROUP: expected a CloudWatch Logs group name"),
-        ({"STORM_THRESHOLD": "1"}, "STORM_THRESHOLD: expected an integer >= 2, got '1'"),
-        ({"STORM_THRESHOLD": "ten"}, "STORM_THRESHOLD: expected an integer >= 2, got 'ten'"),
-        ({"ADD_TO_QUARANTINE_ACTION_NAME": "add to quarantine"},
+        ({EnvVar.AUDIT_ROUTING: '{"notify": []}'}, "AUDIT_ROUTING: unknown key(s) notify; expected incidentChecks"),
+        ({EnvVar.IOT_LOG_GROUP: "AWS Iot Logs"}, "IOT_LOG_GROUP: expected a CloudWatch Logs group name"),
+        ({EnvVar.STORM_THRESHOLD: "1"}, "STORM_THRESHOLD: expected an integer >= 2, got '1'"),
+        ({EnvVar.STORM_THRESHOLD: "ten"}, "STORM_THRESHOLD: expected an integer >= 2, got 'ten'"),
+        ({EnvVar.ADD_TO_QUARANTINE_ACTION_NAME: "add to quarantine"},
          "ADD_TO_QUARANTINE_ACTION_NAME: expected a mitigation action name"),
     ],
 )

@@ -32,7 +32,7 @@ from functions.incidents import (
 )
 from functions.messages import AuditNotification, ViolationEvent, parse_message
 from functions.notices import Notice, publish
-from tests.functions.test_intake_support import LOG_GROUP, PLAN_ARN, incident_arn, violation
+from tests.functions.intake_support import LOG_GROUP, PLAN_ARN, incident_arn, violation
 
 SCOPE = AccountScope("aws", "eu-west-1", "123456789012")
 LONGEST_NAME = "n" * 127 + ":"

@@ -11,7 +11,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from functions.notice_ledger import CLAIM_LEASE, NOTICE_RETENTION, NoticeInFlightError, NoticeLedger
-from tests.functions.test_intake_support import NOTICE_TABLE, REGION, create_notice_table
+from tests.functions.intake_support import NOTICE_TABLE, REGION, create_notice_table
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

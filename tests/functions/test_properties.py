@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from functions import intake
 from functions.messages import MessageError, message_from_sns_record, message_from_sqs_body, parse_message
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     AUDIT_ROUTING,
     PLAN_ARN,
     REGION,
@@ -40,7 +40,7 @@ from tests.functions.test_intake_support import (
     use_clients,
 )
 
-pytest_plugins = ("tests.functions.test_intake_support",)
+pytest_plugins = ("tests.functions.intake_support",)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -22,10 +22,11 @@ from botocore.stub import ANY  # type: ignore[import-untyped]
 from moto.core.models import botocore_stubber as moto_stubber
 
 from functions import aws_clients, intake
+from functions.contract import EnvVar, Outcome, RecordOutcome
 from functions.messages import ViolationEvent, parse_message
 from functions.storm import StormKey, StormResponse, find_storms, task_chunks, task_id
 from functions.storm import client_request_token as storm_client_request_token
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     ACCOUNT,
     GROUP,
     PLAN_ARN,
@@ -42,7 +43,7 @@ from tests.functions.test_intake_support import (
     violation,
 )
 
-pytest_plugins = ("tests.functions.test_intake_support",)
+pytest_plugins = ("tests.functions.intake_support",)
 
 STORM_TIME = datetime(2019, 11, 15, 3, 0, tzinfo=UTC)
 """The hour of the seed violation time: the storm period of every storm built here."""
@@ -129,6 +130,25 @@ def expect_tasks(stubbed: Stubbed, violation_ids: Sequence[str]) -> list[str]:
     return ids
 
 
+def expect_storm_answered(
+    stubbed: Stubbed, messages: Sequence[dict[str, Any]], things: Sequence[dict[str, Any]] | None = None
+) -> list[str]:
+    """Expect the mitigation tasks for every message's violation and one fleet incident naming the devices of
+    ``things`` (every message's by default); return the task ids."""
+    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
+    named = messages if things is None else things
+    expect_fleet_incident(stubbed, [message["thingName"] for message in named], task_ids)
+    return task_ids
+
+
+def storm_note(messages: Sequence[dict[str, Any]], context: Any, timeline_notes: list[str]) -> str:
+    """Run one batch of ``messages`` through the intake, which must handle every record, and return the
+    fleet incident's one timeline note."""
+    assert run(sqs_event(storm_records(messages)), context) == {"batchItemFailures": []}
+    [note] = timeline_notes
+    return note
+
+
 def storm_records(
     messages: Sequence[dict[str, Any]], *, prefix: str = "s", receive_count: int = 1
 ) -> list[dict[str, Any]]:
@@ -144,7 +164,7 @@ def im_enabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
 @pytest.fixture
 def im_disabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
     set_intake_env(monkeypatch, incident_manager=False, storm_threshold=5)
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", MOTO_IOT_DATA_ENDPOINT)
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, MOTO_IOT_DATA_ENDPOINT)
 
 
 @pytest.fixture
@@ -246,11 +266,9 @@ def test_at_or_above_the_threshold_one_fleet_incident_and_bulk_containment(
     count: int, stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
     messages = storm_violations(count)
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in messages], task_ids)
+    expect_storm_answered(stubbed, messages)
 
-    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
-    [note] = timeline_notes
+    note = storm_note(messages, lambda_context, timeline_notes)
     assert note.startswith(f"Alert storm: {count} in-alarm violations of behavior MessagesPub of security profile "
                            f"MySecProfile on {count} device(s)")
     assert f"1 of 1 Device Defender mitigation task(s) started to add the devices to thing group {GROUP}" in note
@@ -265,12 +283,10 @@ def test_client_ids_in_a_storm_are_contained_in_bulk_and_named_but_not_listed_as
     clients = [violation(name, violation_id=f"client{index}")
                for index, name in enumerate(["gw 7/a", "Str\u00f6m #1"])]
     messages = things + clients
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
     # Only the three things become related items; the stubbed client answers nothing else.
-    expect_fleet_incident(stubbed, [message["thingName"] for message in things], task_ids)
+    expect_storm_answered(stubbed, messages, things)
 
-    assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
-    [note] = timeline_notes
+    note = storm_note(messages, lambda_context, timeline_notes)
     assert "on 5 device(s)" in note
     assert "gw 7/a" in note
 
@@ -280,8 +296,7 @@ def test_a_large_storm_is_400_tasks_per_10000_and_lists_only_20_devices_per_batc
     stubbed: Stubbed, lambda_context: Any, timeline_notes: list[str]
 ) -> None:
     messages = storm_violations(1000)
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in messages])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in messages], task_ids)
+    task_ids = expect_storm_answered(stubbed, messages)
 
     assert run(sqs_event(storm_records(messages)), lambda_context) == {"batchItemFailures": []}
     assert len(task_ids) == 40
@@ -306,8 +321,7 @@ def test_mixed_batch_storm_single_cleared_and_malformed(
         sqs_record(cleared, message_id="m-cleared"),
         *storm_records(storm[15:]),
     ]
-    task_ids = expect_tasks(stubbed, [message["violationId"] for message in storm])
-    expect_fleet_incident(stubbed, [message["thingName"] for message in storm], task_ids)
+    expect_storm_answered(stubbed, storm)
     stubbed.incidents.add_response(
         "start_incident",
         {"incidentRecordArn": incident_arn("single")},
@@ -321,9 +335,11 @@ def test_mixed_batch_storm_single_cleared_and_malformed(
     assert failed_ids(response) == ["m-malformed"]
     assert "violationEventType: required field is missing" in intake_logs.failure_reasons()["m-malformed"]
     outcomes = {entry["record_id"]: entry["outcome"] for entry in intake_logs.with_message("record handled")}
-    assert outcomes["m-single"] == f"incident {incident_arn('single')}"
-    assert outcomes["m-cleared"] == "logged alarm-cleared"
-    assert outcomes["s-fleetv00000"] == "storm member (MessagesPub of security profile MySecProfile)"
+    assert outcomes["m-single"] == str(RecordOutcome(Outcome.INCIDENT, incident_arn('single')))
+    assert outcomes["m-cleared"] == str(RecordOutcome(Outcome.LOGGED, "alarm-cleared"))
+    assert outcomes["s-fleetv00000"] == str(
+        RecordOutcome(Outcome.STORM_MEMBER, "(MessagesPub of security profile MySecProfile)")
+    )
     assert len(outcomes) == 32
 
 
@@ -518,7 +534,7 @@ def moto_restored() -> Iterator[None]:
 def test_a_throttled_registry_call_succeeds_on_retry(
     retry_mode: str, monkeypatch: pytest.MonkeyPatch, responders: Responders, lambda_context: Any
 ) -> None:
-    monkeypatch.setenv("AWS_RETRY_MODE", retry_mode)
+    monkeypatch.setenv(EnvVar.AWS_RETRY_MODE, retry_mode)
     iot = boto3.client("iot", region_name=REGION)
     iot.create_thing_group(thingGroupName=GROUP)
     iot.create_thing(thingName="dev-IZWB")
@@ -559,8 +575,7 @@ def test_later_batches_of_a_storm_fold_into_the_same_fleet_incident(stubbed: Stu
     first, second = messages[:6], messages[6:]
     for batch in (first, second):
         # The identical StartIncident request (same clientToken) for both batches; each lists its own devices.
-        task_ids = expect_tasks(stubbed, [message["violationId"] for message in batch])
-        expect_fleet_incident(stubbed, [message["thingName"] for message in batch], task_ids)
+        expect_storm_answered(stubbed, batch)
 
     for batch in (first, second):
         assert run(sqs_event(storm_records(batch)), lambda_context) == {"batchItemFailures": []}

@@ -18,8 +18,8 @@ import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
 
 from functions import intake
+from functions.contract import EnvVar, create_notice_table_request
 from functions.intake import AwsClients
-from functions.notice_table import create_table_request
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -46,24 +46,24 @@ def set_intake_env(
     monkeypatch: pytest.MonkeyPatch, *, incident_manager: bool, storm_threshold: int = 50
 ) -> None:
     values = {
-        "QUARANTINE_GROUP_NAME": GROUP,
-        "INCIDENT_MANAGER_ENABLED": "true" if incident_manager else "false",
-        "RESPONDERS_TOPIC_ARN": TOPIC_ARN,
-        "IMPACT_RULES": json.dumps(IMPACT_RULES),
-        "AUDIT_ROUTING": json.dumps(AUDIT_ROUTING),
-        "IOT_LOG_GROUP": LOG_GROUP,
-        "STORM_THRESHOLD": str(storm_threshold),
-        "STORM_WINDOW_SECONDS": "60",
-        "ADD_TO_QUARANTINE_ACTION_NAME": ACTION,
-        "POWERTOOLS_SERVICE_NAME": "fleetguard-intake",
-        "NOTICE_LEDGER_TABLE": NOTICE_TABLE,
+        EnvVar.QUARANTINE_GROUP_NAME: GROUP,
+        EnvVar.INCIDENT_MANAGER_ENABLED: "true" if incident_manager else "false",
+        EnvVar.RESPONDERS_TOPIC_ARN: TOPIC_ARN,
+        EnvVar.IMPACT_RULES: json.dumps(IMPACT_RULES),
+        EnvVar.AUDIT_ROUTING: json.dumps(AUDIT_ROUTING),
+        EnvVar.IOT_LOG_GROUP: LOG_GROUP,
+        EnvVar.STORM_THRESHOLD: str(storm_threshold),
+        EnvVar.STORM_WINDOW_SECONDS: "60",
+        EnvVar.ADD_TO_QUARANTINE_ACTION_NAME: ACTION,
+        EnvVar.POWERTOOLS_SERVICE_NAME: "fleetguard-intake",
+        EnvVar.NOTICE_LEDGER_TABLE: NOTICE_TABLE,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     if incident_manager:
-        monkeypatch.setenv("RESPONSE_PLAN_ARN", PLAN_ARN)
+        monkeypatch.setenv(EnvVar.RESPONSE_PLAN_ARN, PLAN_ARN)
     else:
-        monkeypatch.delenv("RESPONSE_PLAN_ARN", raising=False)
+        monkeypatch.delenv(EnvVar.RESPONSE_PLAN_ARN, raising=False)
 
 
 # --- messages ---------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ class Responders:
 
 def create_notice_table() -> None:
     """The notice ledger table in moto."""
-    boto3.client("dynamodb", region_name=REGION).create_table(**create_table_request(NOTICE_TABLE))
+    boto3.client("dynamodb", region_name=REGION).create_table(**create_notice_table_request(NOTICE_TABLE))
 
 
 @pytest.fixture

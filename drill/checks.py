@@ -1,0 +1,109 @@
+"""The drill's expectations, checked against what it observed: every difference as a readable sentence."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from drill.observed import Observed
+from drill.scenario import QUARANTINE_POLICY, Expectations, Scenario
+from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
+
+MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+"""StartDetectMitigationActionsTask's taskId (iot service model, MitigationActionsTaskId)."""
+
+
+def check_expectations(observed: Observed, scenario: Scenario) -> list[str]:
+    """Every way the observation differs from the scenario's expectations, as readable sentences."""
+    return [
+        *_check_outcomes(observed, scenario.expectations),
+        *_check_mitigation_tasks(observed, scenario),
+        *_check_notifications(observed, scenario.expectations),
+        *_check_state(observed, scenario),
+    ]
+
+
+def _check_outcomes(observed: Observed, expected: Expectations) -> list[str]:
+    failures: list[str] = []
+
+    def same(what: str, actual: Iterable[str], wanted: frozenset[str]) -> None:
+        if set(actual) != wanted:
+            failures.append(f"{what}: expected {_names(wanted)}, got {_names(actual)}")
+
+    same("contained", observed.contained, expected.contained)
+    same("in the quarantine group before releases", observed.quarantined_before_releases, expected.contained)
+    same("storm devices handed to Device Defender", observed.bulk_contained, expected.bulk_contained)
+    same("released", observed.released, expected.released)
+    same("in the quarantine group at the end", observed.quarantined_at_end, expected.quarantined_at_end)
+    same("ignored alerts", observed.ignored, frozenset(expected.ignored))
+    for label, phrase in expected.ignored.items():
+        reason = observed.ignored.get(label)
+        if reason is not None and phrase not in reason:
+            failures.append(f"ignored alert {label}: expected the reason to mention {phrase!r}, got {reason!r}")
+    if len(observed.dead_lettered) != len(set(observed.dead_lettered)):
+        failures.append(f"dead-letter queue: an alert is there more than once: {sorted(observed.dead_lettered)}")
+    same("dead-lettered alerts", observed.dead_lettered, expected.dead_lettered)
+    unexplained = sorted(set(observed.failures) - expected.dead_lettered)
+    if unexplained:
+        failures.append(f"records failed that were not expected to: {', '.join(unexplained)}")
+    return failures
+
+
+def _check_mitigation_tasks(observed: Observed, scenario: Scenario) -> list[str]:
+    alerts = scenario.alerts
+    wanted = [
+        sorted(json.loads(alerts[label].message)["violationId"] for label in labels)
+        for labels in scenario.expectations.mitigation_tasks
+    ]
+    made = [sorted(task.violation_ids) for task in observed.mitigation_tasks]
+    failures = []
+    if made != wanted:
+        failures.append(f"Device Defender mitigation tasks: expected tasks for violations {wanted}, got {made}")
+    failures += [
+        f"mitigation task id {task.task_id!r}: expected {MITIGATION_TASK_ID_PATTERN.pattern}"
+        for task in observed.mitigation_tasks
+        if not MITIGATION_TASK_ID_PATTERN.fullmatch(task.task_id)
+    ]
+    return failures
+
+
+def _check_notifications(observed: Observed, expected: Expectations) -> list[str]:
+    failures = [
+        f"responders notification: none with {phrase!r} in its subject ({why})"
+        for phrase, why in expected.notified.items()
+        if not any(phrase in subject for subject in observed.notifications)
+    ]
+    if len(observed.notifications) != expected.notification_count:
+        failures.append(
+            f"responders notifications: expected {expected.notification_count}, got {len(observed.notifications)}: "
+            + "; ".join(observed.notifications)
+        )
+    return failures
+
+
+def _check_state(observed: Observed, scenario: Scenario) -> list[str]:
+    failures: list[str] = []
+    if observed.left_in_intake_queue:
+        failures.append(f"intake queue: {observed.left_in_intake_queue} record(s) left; expected it empty")
+    if not observed.quarantine_policy_attached:
+        failures.append(f"quarantine group: policy {QUARANTINE_POLICY} is not attached")
+    for device in scenario.devices:
+        desired = observed.shadows.get(device.name, {})
+        changed = {key: desired.get(key) for key, value in device.desired.items() if desired.get(key) != value}
+        if changed:
+            failures.append(f"shadow of {device.name}: desired keys the drill set were changed: {changed}")
+        present = sorted(key for key in QUARANTINE_SHADOW_KEYS if key in desired)
+        if device.name in scenario.expectations.quarantined_at_end:
+            if desired.get(QUARANTINE_KEY) is not True:
+                failures.append(f"shadow of {device.name}: expected desired.{QUARANTINE_KEY}=true, got {desired}")
+        elif present:
+            failures.append(f"shadow of {device.name}: quarantine keys {', '.join(present)} present, but the device "
+                            "is not quarantined")
+    return failures
+
+
+def _names(names: Iterable[str]) -> str:
+    ordered = sorted(names)
+    return f"{len(ordered)} [{', '.join(ordered)}]"

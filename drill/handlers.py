@@ -1,0 +1,155 @@
+"""The handlers' side of the drill: they run unchanged, in process, configured as the stack would configure
+them and pointed at the emulator.
+
+Their clients come from ``functions.aws_clients``, pointed at the emulator with ``AWS_ENDPOINT_URL``
+(botocore's own setting). The IoT data endpoint is the one exception: the factory accepts only
+``https://`` data endpoints and the emulator speaks plain HTTP, so for the drill's duration
+``aws_clients.data_endpoint_url`` answers with the emulator's URL. Incident Manager, which the emulator
+lacks, is switched off: the intake then takes its documented fallback path (contain the device itself and
+notify the responders topic). Device Defender's StartDetectMitigationActionsTask, which the emulator lacks
+too, is answered by a botocore Stubber with the parameters the storm must produce, given to the intake
+through its ``CLIENTS.mitigation`` seam; the emulator cannot run the task, so storm devices are reported
+as handed to Device Defender, not as contained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Final
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
+
+from drill.emulator import Clients, Plumbing
+from drill.observed import MitigationTask
+from drill.scenario import (
+    ACCOUNT_ID,
+    IOT_LOG_GROUP,
+    MITIGATION_ACTION,
+    NOTICE_TABLE,
+    QUARANTINE_GROUP,
+    REGION,
+    Scenario,
+)
+from functions import aws_clients, intake, storm
+from functions.contract import EnvVar, IntakeEnvironment
+
+FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
+
+# Variables the drill sets or clears; everything else in the environment is left alone and all of these
+# are restored afterwards, so an in-process run (the test) leaves no trace.
+_CLEARED_ENV: Final = (
+    "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_IOT", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_IOT_DATA", "AWS_ENDPOINT_URL_SSM_INCIDENTS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    EnvVar.IOT_DATA_ENDPOINT, EnvVar.RESPONSE_PLAN_ARN,
+)
+
+
+def handler_environment(url: str, scenario: Scenario, plumbing: Plumbing) -> dict[str, str]:
+    """The handlers' environment as the stack would set it, with Incident Manager off (the emulator has
+    none), plus credentials and the emulator's endpoint."""
+    contract = IntakeEnvironment(
+        quarantine_group_name=QUARANTINE_GROUP,
+        incident_manager_enabled=False,
+        response_plan_arn=None,
+        responders_topic_arn=plumbing.responders_topic_arn,
+        impact_rules=json.dumps({"default": 3, "byConfidence": {"HIGH": 2, "MEDIUM": 3, "LOW": 4}}),
+        audit_routing=json.dumps({"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"]}),
+        iot_log_group=IOT_LOG_GROUP,
+        storm_threshold=scenario.storm_threshold,
+        add_to_quarantine_action_name=MITIGATION_ACTION,
+        notice_ledger_table=NOTICE_TABLE,
+        storm_window_seconds=0,
+        retry_mode="standard",
+    )
+    return {
+        "AWS_ACCESS_KEY_ID": "drill",
+        "AWS_SECRET_ACCESS_KEY": "drill",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": url,
+        **contract.to_environment(),
+        EnvVar.POWERTOOLS_LOG_LEVEL.value: "INFO",
+    }
+
+
+@contextmanager
+def handlers_pointed_at(url: str, environment: Mapping[str, str]) -> Iterator[None]:
+    """Set the handlers' environment and point ``functions.aws_clients`` at the emulator; undo both."""
+    saved = {name: os.environ.get(name) for name in (*environment, *_CLEARED_ENV)}
+    original_data_endpoint = aws_clients.data_endpoint_url
+    for name in _CLEARED_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+    aws_clients.data_endpoint_url = lambda: url
+    # Cached clients of an earlier run (or of tests) point elsewhere.
+    aws_clients.client.cache_clear()
+    aws_clients.iot_data.cache_clear()
+    try:
+        yield
+    finally:
+        aws_clients.client.cache_clear()
+        aws_clients.iot_data.cache_clear()
+        aws_clients.data_endpoint_url = original_data_endpoint
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def lambda_context(function_name: str, request_id: str) -> LambdaContext:
+    """A Lambda context as the runtime passes it: Powertools and the intake read these attributes."""
+    context = LambdaContext()
+    # Powertools' context type declares its state as these attributes, read through properties.
+    context._function_name = function_name
+    context._function_version = "$LATEST"
+    context._invoked_function_arn = FUNCTION_ARN_PREFIX + function_name
+    context._memory_limit_in_mb = 256
+    context._aws_request_id = request_id
+    context._log_group_name = f"/aws/lambda/{function_name}"
+    context._log_stream_name = "drill"
+    return context
+
+
+@contextmanager
+def mitigation_stand_in(url: str, scenario: Scenario, requests: list[MitigationTask]) -> Iterator[None]:
+    """Answer the intake's StartDetectMitigationActionsTask calls (the emulator has no Device Defender)
+    with a Stubber that expects exactly the scenario's tasks; every request is recorded in ``requests``."""
+    alerts = scenario.alerts
+    client = Clients.for_emulator(url).iot
+    stubber = Stubber(client)
+    for labels in scenario.expectations.mitigation_tasks:
+        violation_ids = sorted(json.loads(alerts[label].message)["violationId"] for label in labels)
+        stubber.add_response(
+            "start_detect_mitigation_actions_task",
+            {"taskId": storm.task_id(violation_ids)},
+            expected_params={
+                # The intake's idempotency scheme is its own; the API bounds are checked afterwards.
+                "taskId": ANY,
+                "clientRequestToken": ANY,
+                "target": {"violationIds": violation_ids},
+                "actions": [MITIGATION_ACTION],
+                "includeOnlyActiveViolations": False,
+            },
+        )
+
+    def record(params: Mapping[str, Any], **_: Any) -> None:
+        requests.append(MitigationTask(
+            str(params.get("taskId")),
+            tuple(params.get("target", {}).get("violationIds", ())),
+            tuple(params.get("actions", ())),
+        ))
+
+    client.meta.events.register("before-parameter-build.iot.StartDetectMitigationActionsTask", record)
+    original = intake.CLIENTS
+    intake.CLIENTS = replace(original, mitigation=lambda: client)
+    try:
+        with stubber:
+            yield
+    finally:
+        intake.CLIENTS = original

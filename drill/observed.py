@@ -1,0 +1,89 @@
+"""What a drill run saw: containments, mitigation tasks, the emulator's final state, and the run's
+working state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from drill.emulator import Clients, Plumbing
+from drill.logs import LogSink, Timeline
+from drill.scenario import Alert, Scenario
+
+
+@dataclass(frozen=True)
+class Containment:
+    took_ms: float
+    """Intake: from the alert's publication to confirmed containment. Contain function: the call."""
+    by: str
+
+
+@dataclass(frozen=True)
+class MitigationTask:
+    task_id: str
+    violation_ids: tuple[str, ...]
+    actions: tuple[str, ...]
+
+
+@dataclass
+class Observed:
+    """What happened, as the handlers reported it and the emulator's state shows it."""
+
+    contained: dict[str, Containment] = field(default_factory=dict)
+    """Thing -> how and how fast it was first contained."""
+    bulk_contained: dict[str, str] = field(default_factory=dict)
+    """Storm device -> the intake's outcome for its alert."""
+    mitigation_tasks: list[MitigationTask] = field(default_factory=list)
+    """StartDetectMitigationActionsTask requests the intake made, in order."""
+    quarantined_before_releases: frozenset[str] = frozenset()
+    """Quarantine group members once the waves and operator containments were handled."""
+    released: dict[str, float] = field(default_factory=dict)
+    """Thing -> ms the release function took to release a thing that was in the quarantine group."""
+    quarantined_at_end: frozenset[str] = frozenset()
+    ignored: dict[str, str] = field(default_factory=dict)
+    """Alert label -> the intake's outcome and reason for doing nothing."""
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    """Alert label -> the intake's failure reason per delivery."""
+    dead_lettered: list[str] = field(default_factory=list)
+    """Alert labels found in the dead-letter queue."""
+    notifications: list[str] = field(default_factory=list)
+    """Subjects of the responders notifications."""
+    shadows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Thing -> desired state at the end."""
+    left_in_intake_queue: int = 0
+    quarantine_policy_attached: bool = False
+
+
+@dataclass
+class DrillReport:
+    scenario: Scenario
+    observed: Observed
+    timeline: Timeline
+    emulator_url: str
+    failures: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    clients: Clients
+    plumbing: Plumbing
+    timeline: Timeline
+    logs: LogSink
+    observed: Observed = field(default_factory=Observed)
+    published_at: dict[str, float] = field(default_factory=dict)
+    labels_by_message: dict[str, Alert] = field(default_factory=dict)
+    invocations: int = 0
+
+    def alert_of_body(self, body: str) -> Alert | None:
+        """The scenario alert an SQS body (an SNS notification) carries."""
+        try:
+            message = json.loads(body).get("Message")
+        except (ValueError, AttributeError):
+            return None
+        return self.labels_by_message.get(message) if isinstance(message, str) else None

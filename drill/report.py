@@ -1,0 +1,61 @@
+"""The drill's printed report: the timeline, then a summary of what happened and whether it held."""
+
+from __future__ import annotations
+
+from drill.observed import DrillReport
+from drill.scenario import ACCOUNT_ID, REGION, Alert
+
+
+def render(report: DrillReport) -> str:
+    observed, scenario = report.observed, report.scenario
+    lines = [
+        "fleetguard drill: incident-response game day on an embedded AWS emulator",
+        f"emulator: moto server at {report.emulator_url} (account {ACCOUNT_ID}, {REGION})",
+        "Incident Manager: not in the emulator; the intake runs its fallback path "
+        "(contain the device itself, notify the responders topic)",
+        "Device Defender mitigation tasks: not in the emulator; a stub checks and answers the intake's requests",
+        "",
+        "Timeline (ms since start)",
+    ]
+    lines += [f"{at:8.0f}  {text}" for at, text in sorted(report.timeline.entries, key=lambda entry: entry[0])]
+    lines += ["", "Summary"]
+    lines.append(f"  contained ({len(observed.contained)}):")
+    lines += [
+        f"    {thing}: {containment.took_ms:.0f} ms by the {containment.by}"
+        for thing, containment in observed.contained.items()
+    ]
+    lines.append(f"  storm devices handed to Device Defender ({len(observed.bulk_contained)}): "
+                 + (", ".join(sorted(observed.bulk_contained)) or "none")
+                 + "  (the emulator cannot run the task: they stay outside the quarantine group)")
+    lines += [
+        f"    mitigation task {task.task_id}: {len(task.violation_ids)} violation(s), actions {', '.join(task.actions)}"
+        for task in observed.mitigation_tasks
+    ]
+    lines.append(f"  released ({len(observed.released)}): " + (", ".join(
+        f"{thing} in {ms:.0f} ms" for thing, ms in observed.released.items()
+    ) or "none"))
+    lines.append(f"  still quarantined ({len(observed.quarantined_at_end)}): "
+                 + (", ".join(sorted(observed.quarantined_at_end)) or "none"))
+    lines.append(f"  ignored ({len(observed.ignored)}):")
+    alerts = scenario.alerts
+    lines += [
+        f"    {_describe(alerts.get(label), label)}: {reason}" for label, reason in sorted(observed.ignored.items())
+    ]
+    lines.append(f"  dead-lettered ({len(observed.dead_lettered)}):")
+    lines += [
+        f"    {_describe(alerts.get(label), label)}: {observed.failures.get(label, ['no failure logged'])[-1]}"
+        for label in sorted(observed.dead_lettered)
+    ]
+    lines.append(f"  responders notifications ({len(observed.notifications)}):")
+    lines += [f"    {subject}" for subject in observed.notifications]
+    lines.append("")
+    if report.failures:
+        lines.append(f"EXPECTATIONS FAILED ({len(report.failures)}):")
+        lines += [f"  - {failure}" for failure in report.failures]
+    else:
+        lines.append(f"All expectations met ({len(alerts)} alerts, {len(scenario.devices)} devices).")
+    return "\n".join(lines) + "\n"
+
+
+def _describe(alert: Alert | None, label: str) -> str:
+    return f"{label} [{alert.thing_name}]" if alert is not None and alert.thing_name else label

@@ -1,0 +1,203 @@
+"""The stack-function contract: each config object reads back what it renders, errors name the variable,
+outcomes read back from their text, and no contract name is spelled outside ``functions/contract.py``."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import botocore.session  # type: ignore[import-untyped]
+import pytest
+
+from functions.contract import (
+    DETAILED_OUTCOMES,
+    OUTPUT_TYPES,
+    ContainmentEnvironment,
+    EnvVar,
+    IntakeEnvironment,
+    Outcome,
+    OutputKey,
+    RecordOutcome,
+    Status,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = ROOT / "functions" / "contract.py"
+SCANNED = ("components", "functions", "drill", "benchmarks", "tools", "tests", "__main__.py", "stack_outputs.py")
+
+AWS_MEMBER_NAMES = {
+    OutputKey.INCIDENT_RECORD_ARN: ("ssm-incidents", "StartIncidentOutput"),
+    OutputKey.THINGS: ("iot", "ListThingsInThingGroupResponse"),
+}
+"""Output keys that are also members of an AWS API shape: code that reads AWS's answer spells AWS's name,
+which merely looks like ours, so these two are not searched for."""
+
+
+def guarded_values() -> dict[str, str]:
+    """Every value only the contract may spell -> what it is."""
+    values: dict[str, str] = {}
+    values.update({name.value: "environment variable" for name in EnvVar})
+    values.update({key.value: "output key" for key in OutputKey if key not in AWS_MEMBER_NAMES})
+    values.update({status.value: "status value" for status in Status})
+    values.update({outcome.value: "intake outcome" for outcome in Outcome if outcome not in DETAILED_OUTCOMES})
+    return values
+
+
+def contract_literals(source: str, guarded: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """(line, value) for each string constant that is a guarded value, or starts like an outcome followed by
+    its detail (possibly the constant part of an f-string that renders one). An outcome with a detail is
+    never written bare, and some of them are ordinary words ("incident"), so the bare word is allowed."""
+    outcomes = [outcome.value for outcome in DETAILED_OUTCOMES]
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+            continue
+        text = node.value
+        if text in guarded or any(text.startswith(f"{outcome} ") for outcome in outcomes):
+            yield node.lineno, text
+
+
+def scanned_files() -> Iterator[Path]:
+    for name in SCANNED:
+        path = ROOT / name
+        if path.is_file():
+            yield path
+        else:
+            yield from (file for file in sorted(path.rglob("*.py")) if ".venv" not in file.parts)
+
+
+def test_no_contract_name_is_spelled_outside_the_contract() -> None:
+    guarded = guarded_values()
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {value!r}"
+        for path in scanned_files()
+        if path != CONTRACT
+        for line, value in contract_literals(path.read_text(encoding="utf-8"), guarded)
+    ]
+    assert found == []
+
+
+def test_the_scan_finds_a_name_written_by_hand() -> None:
+    source = (
+        f"env = {{{EnvVar.NOTICE_LEDGER_TABLE.value!r}: table}}\n"
+        f"done = result[{OutputKey.STATUS.value!r}] == {Status.RELEASED.value!r}\n"
+        f"ignored = outcome.startswith({Outcome.LOGGED.value + ' '!r})\n"
+        f"line = f{Outcome.INCIDENT.value + ' '!r}'{{arn}}'\n"
+    )
+    assert sorted(line for line, _ in contract_literals(source, guarded_values())) == [1, 2, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("key", "where"), sorted(AWS_MEMBER_NAMES.items()))
+def test_the_unsearched_output_keys_really_are_aws_member_names(key: OutputKey, where: tuple[str, str]) -> None:
+    service, shape = where
+    model = botocore.session.get_session().get_service_model(service)
+    assert key.value in model.shape_for(shape).members
+
+
+def test_the_scan_covers_every_module_that_talks_to_the_functions() -> None:
+    scanned = {path.relative_to(ROOT).parts[0] for path in scanned_files()}
+    assert scanned >= {"components", "functions", "drill", "benchmarks", "tools", "tests", "__main__.py"}
+
+
+# --- configuration objects ----------------------------------------------------------------------------------
+
+
+def intake_environment() -> IntakeEnvironment[str]:
+    return IntakeEnvironment(
+        quarantine_group_name="fleetguard-quarantine",
+        incident_manager_enabled=True,
+        response_plan_arn="arn:aws:ssm-incidents::123456789012:response-plan/fleetguard-device",
+        responders_topic_arn="arn:aws:sns:us-east-1:123456789012:fleetguard-responders",
+        impact_rules='{"default": 3}',
+        audit_routing='{"incidentChecks": []}',
+        iot_log_group="AWSIotLogsV2",
+        storm_threshold=50,
+        add_to_quarantine_action_name="fleetguard-add-to-quarantine",
+        notice_ledger_table="fleetguard-intake-notices",
+        storm_window_seconds=60,
+        service_name="fleetguard-intake",
+        retry_mode="adaptive",
+        iot_data_endpoint="data-ats.iot.us-east-1.amazonaws.com",
+    )
+
+
+def test_the_intake_environment_reads_back_what_it_renders() -> None:
+    config = intake_environment()
+    rendered = config.to_environment()
+
+    assert all(isinstance(value, str) and type(name) is str for name, value in rendered.items())
+    # Every variable but the log level, which the function component sets for every function.
+    assert set(rendered) == {name.value for name in EnvVar} - {EnvVar.POWERTOOLS_LOG_LEVEL.value}
+    assert IntakeEnvironment.from_environment(rendered) == config
+
+
+def test_without_incident_manager_the_intake_environment_has_no_response_plan() -> None:
+    config = IntakeEnvironment(**{**intake_environment().__dict__, "incident_manager_enabled": False,
+                                  "response_plan_arn": None})
+    rendered = config.to_environment()
+
+    assert EnvVar.RESPONSE_PLAN_ARN.value not in rendered
+    assert rendered[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
+    assert IntakeEnvironment.from_environment(rendered) == config
+
+
+def test_the_containment_environment_reads_back_what_it_renders() -> None:
+    config = ContainmentEnvironment(
+        quarantine_group_name="fleetguard-quarantine", service_name="fleetguard-contain", retry_mode="standard",
+        iot_data_endpoint="data-ats.iot.us-east-1.amazonaws.com",
+    )
+    rendered = config.to_environment()
+
+    assert set(rendered) == {EnvVar.QUARANTINE_GROUP_NAME, EnvVar.POWERTOOLS_SERVICE_NAME, EnvVar.AWS_RETRY_MODE,
+                             EnvVar.IOT_DATA_ENDPOINT}
+    assert ContainmentEnvironment.from_environment(rendered) == config
+    # The runtime variables are optional: the libraries that read them have defaults.
+    minimal = {EnvVar.QUARANTINE_GROUP_NAME.value: "fleetguard-quarantine"}
+    assert ContainmentEnvironment.from_environment(minimal) == ContainmentEnvironment("fleetguard-quarantine")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (EnvVar.STORM_THRESHOLD, None, "environment variable is not set"),
+        (EnvVar.STORM_WINDOW_SECONDS, "a minute", "expected a whole number of seconds, got 'a minute'"),
+        (EnvVar.IMPACT_RULES, "", "environment variable is not set"),
+        (EnvVar.IOT_LOG_GROUP, "AWS Iot Logs", "expected a CloudWatch Logs group name"),
+    ],
+)
+def test_a_missing_or_malformed_variable_is_named(name: EnvVar, value: str | None, message: str) -> None:
+    rendered = intake_environment().to_environment()
+    env = {key: text for key, text in {**rendered, name.value: value}.items() if text is not None}
+
+    with pytest.raises(ValueError, match=f"^{name}: {message}"):
+        IntakeEnvironment.from_environment(env)
+
+
+# --- outcomes and results ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(Outcome))
+def test_an_outcome_reads_back_from_its_logged_text(kind: Outcome) -> None:
+    detail = "(MessagesSent of security profile p) x" if kind in DETAILED_OUTCOMES else ""
+    outcome = RecordOutcome(kind, detail)
+    text = str(outcome)
+
+    assert text == (f"{kind} {detail}" if detail else kind.value)
+    assert RecordOutcome.parse(text) == outcome
+
+
+@pytest.mark.parametrize("kind", list(Outcome))
+def test_an_outcome_has_a_detail_exactly_when_it_should(kind: Outcome) -> None:
+    with pytest.raises(ValueError, match="detail"):
+        RecordOutcome(kind, "" if kind in DETAILED_OUTCOMES else "unexpected")
+
+
+@pytest.mark.parametrize("text", ["contained", f"{Outcome.INCIDENT}", f"{Outcome.CONTAINED} twice"])
+def test_text_that_is_no_outcome_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not an intake outcome"):
+        RecordOutcome.parse(text)
+
+
+def test_every_output_key_has_an_ssm_type() -> None:
+    assert set(OUTPUT_TYPES) == set(OutputKey)
+    assert set(OUTPUT_TYPES.values()) <= {"String", "Integer", "Boolean", "StringMap", "StringList", "MapList"}
