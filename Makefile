@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACK_VENV := policies/.venv
 PACK_STAMP := $(PACK_VENV)/.installed
 STACK ?= dev
-PROGRAM_PATHS := __main__.py stack_outputs.py settings components functions tools tests benchmarks drill
+PROGRAM_PATHS := __main__.py stack_outputs.py settings components functions tools harness tests benchmarks drill
 LINT_PATHS := $(PROGRAM_PATHS) policies examples
 
 .PHONY: help venv test lint typecheck unit pack-check policy-check drill bench lock clean config-reference

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.analyzer import POLICY_CONFIG_DIR, AnalyzerResource, PolicyPackProcess, PreviewReport, urn_for
 from tests.policies.stack_builders import (
     audit_configuration,
     compliant_stack,
@@ -36,7 +37,6 @@ from tests.policies.stack_builders import (
     topic,
     work_and_dead_letter_queues,
 )
-from tools.analyzer_client import POLICY_CONFIG_DIR, AnalyzerResource, PolicyPackProcess, PreviewReport, urn_for
 
 GOAL_PER_SECOND = 1000
 

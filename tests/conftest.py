@@ -8,7 +8,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from tools.mockstack import StackRun, run_stack
+from harness.mockstack import StackRun, run_stack
 
 # CI runs the property tests on a fixed seed, so a landing never fails on a newly drawn example; local runs
 # keep exploring (and hypothesis replays any failure they find from its database).

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import StackRun, run_stack
+from tests.support.aws_actions import unknown_actions, wildcard_actions
+from tests.support.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
+from tests.support.iam_reference import authorisation_gaps, reference_version
 from tests.test_stack_outputs import ALL_OFF
-from tools.aws_actions import unknown_actions, wildcard_actions
-from tools.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
-from tools.iam_reference import authorisation_gaps, reference_version
-from tools.mockstack import StackRun, run_stack
 
 # Pulumi type -> input properties that hold one policy document (JSON text in the classic provider).
 POLICY_INPUTS: dict[str, tuple[str, ...]] = {

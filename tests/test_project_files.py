@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.analyzer import POLICY_CONFIG_DIR
+from harness.mockstack import REPO_ROOT, load_stack_config, run_stack
 from settings import TOP_LEVEL_KEYS, ConfigError, load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
-from tools.analyzer_client import POLICY_CONFIG_DIR
-from tools.mockstack import REPO_ROOT, load_stack_config, run_stack
 
 REQUIRED_KEYS = {"environment", "owner"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from harness.mockstack import REPO_ROOT, StackRun
 from tools.config_reference import render_into
-from tools.mockstack import REPO_ROOT, StackRun
 
 README = (REPO_ROOT / "README.md").read_text()
 

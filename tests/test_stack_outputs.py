@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import stack_outputs as out
-from tools.mockstack import StackRun, run_stack
+from harness.mockstack import StackRun, run_stack
 
 PINNED_NAMES = {
     "alertTopicArn", "alertKeyArn", "respondersTopicArn", "alertPublishRoleArn", "auditRoleArn",

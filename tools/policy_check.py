@@ -3,7 +3,7 @@
 ``pulumi up --policy-pack policies`` runs the pack twice: over the preview, where every value a provider
 computes is still unknown, and, when the preview has no mandatory violation, over the update, where every
 value is known. This command does the same for a new stack: it runs the program under Pulumi mocks once
-per phase (``tools.mockstack.Phase``), boots the pack for each phase as the engine does, sends every
+per phase (``harness.mockstack.Phase``), boots the pack for each phase as the engine does, sends every
 registered resource through Remediate and Analyze and the whole stack through AnalyzeStack, and prints
 each phase's violations the way the CLI would. It exits 1 when either phase has a mandatory violation
 (2 when the policy config itself is invalid).
@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.analyzer_client import (
+from harness.analyzer import (
     POLICY_CONFIG_DIR,
     AnalyzerResource,
     PolicyConfigError,
@@ -31,7 +31,7 @@ from tools.analyzer_client import (
     iter_lines,
     pack_version,
 )
-from tools.mockstack import Phase, run_stack
+from harness.mockstack import Phase, run_stack
 
 EXIT_OK = 0
 EXIT_MANDATORY_VIOLATION = 1

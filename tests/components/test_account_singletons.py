@@ -11,7 +11,7 @@ import pytest
 
 import stack_outputs as out
 from components.iam import ROLE_NAME_MAX_LENGTH, regional_role_name
-from tools.mockstack import REGION, RegisteredResource, StackRun, load_stack_config, run_stack
+from harness.mockstack import REGION, RegisteredResource, StackRun, load_stack_config, run_stack
 
 NAME_PROPERTIES = {
     "aws:iam/role:Role": "name",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import stack_outputs as out
-from tools import mockstack
-from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack_config, run_stack
+from harness import mockstack
+from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack_config, run_stack
 
 CONTACTS = "fleetguard-prod-contacts"
 PLAN_TYPE = "aws:ssmcontacts/plan:Plan"

@@ -10,10 +10,10 @@ import pytest
 
 import stack_outputs as out
 from components.fleet import escape_query_term, kpi_query
+from harness import mockstack
+from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 from settings import ConfigError
 from settings.fleet import DEFAULT_INDEX_READY_TIMEOUT_SECONDS, FirmwareSettings, Kpi
-from tools import mockstack
-from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 
 INDEX_READY = "pulumi-python:dynamic/fleetguard:IndexReady"
 TAGS_REQUIRED = {"Project": "fleetguard", "Environment": "prod", "Owner": "iot-security"}

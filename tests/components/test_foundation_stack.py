@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 import stack_outputs as out
+from harness import mockstack
+from harness.mockstack import StackRun, run_stack
 from settings import ConfigError
 from settings.facts import AUDIT_CHECKS, CRITICAL_AUDIT_CHECKS
-from tools import mockstack
-from tools.mockstack import StackRun, run_stack
 
 
 def policy(document: str | dict[str, Any]) -> dict[str, Any]:

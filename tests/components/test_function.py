@@ -22,8 +22,8 @@ from components.function import (
     powertools_layer_name,
 )
 from functions.contract import EnvVar
+from harness.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun
 from settings.facts import POWERTOOLS_LOG_LEVELS
-from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun
 
 
 def children(stack: StackRun, parent: RegisteredResource) -> dict[str, RegisteredResource]:

@@ -16,7 +16,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.index_ready import IndexReadyProvider
 from components.index_wait import IndexWaitError
-from tools.mockstack import REPO_ROOT
+from harness.mockstack import REPO_ROOT
 
 REGION = "eu-west-1"
 PROPS: dict[str, Any] = {

@@ -11,12 +11,12 @@ import pytest
 import stack_outputs as out
 from functions.contract import EnvVar
 from functions.intake_config import IntakeConfig
+from harness import mockstack
+from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack_config, run_stack
 from settings import load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
 from settings.response import IncidentResponseSettings
-from tools import mockstack
-from tools.aws_actions import unknown_actions, wildcard_actions
-from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_stack_config, run_stack
+from tests.support.aws_actions import unknown_actions, wildcard_actions
 
 INTAKE_CONTRACT_ENV = {
     EnvVar.QUARANTINE_GROUP_NAME, EnvVar.INCIDENT_MANAGER_ENABLED, EnvVar.RESPONDERS_TOPIC_ARN, EnvVar.IMPACT_RULES,

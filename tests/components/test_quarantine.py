@@ -16,8 +16,8 @@ from botocore.loaders import Loader  # type: ignore[import-untyped]
 import stack_outputs as out
 from components.quarantine import IOT_POLICY_MAX_CHARS, quarantine_policy_document
 from functions.contract import EnvVar
+from harness.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun, run_stack
 from settings.facts import QUARANTINE_ROLE, ROLE_TAG_KEY
-from tools.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun, run_stack
 
 IOT = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}"
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"

@@ -14,8 +14,8 @@ import stack_outputs as out
 from components.response import runbook_document
 from functions.containment import parse_request
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
-from tools.aws_actions import unknown_actions, wildcard_actions
-from tools.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
+from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
+from tests.support.aws_actions import unknown_actions, wildcard_actions
 
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
 STEP_ACTIONS_WITHOUT_OUTPUTS = ("aws:pause", "aws:branch")

@@ -16,9 +16,9 @@ import pytest
 
 import stack_outputs as out
 from components.security_hub import FINDING_INPUT_PATHS, FINDING_MESSAGE_TEMPLATE
+from harness import mockstack
+from harness.mockstack import ACCOUNT_ID, StackRun, run_stack
 from settings import ConfigError
-from tools import mockstack
-from tools.mockstack import ACCOUNT_ID, StackRun, run_stack
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 AUDIT_PRODUCT = "arn:aws:securityhub:us-east-1::product/aws/iot-device-defender-audit"

@@ -7,7 +7,7 @@ import ast
 import pytest
 
 import stack_outputs
-from tools.mockstack import REPO_ROOT, StackRun, run_stack
+from harness.mockstack import REPO_ROOT, StackRun, run_stack
 
 CONSUMER = REPO_ROOT / "examples" / "soc_consumer"
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.analyzer_client import PolicyPackProcess
-from tools.mockstack import Phase
+from harness.analyzer import PolicyPackProcess
+from harness.mockstack import Phase
 
 PACK_FIXTURES = frozenset({"pack_process", "preview_pack_process"})
 

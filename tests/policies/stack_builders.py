@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi.output import UNKNOWN, Unknown
 
+from harness.analyzer import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
 from settings.facts import (
     AUDIT_CHECKS_BY_NAME,
     CRITICAL_AUDIT_CHECKS,
@@ -17,7 +18,6 @@ from settings.facts import (
     QUARANTINE_ROLE,
     ROLE_TAG_KEY,
 )
-from tools.analyzer_client import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
 
 STACK = "policytest"
 PROJECT = "fleetguard"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyzer import PolicyConfigError, PolicyPackProcess
 from tests.policies.stack_builders import (
     CRITICAL_CHECKS,
     audit_configuration,
@@ -17,7 +18,6 @@ from tests.policies.stack_builders import (
     violations,
     without,
 )
-from tools.analyzer_client import PolicyConfigError, PolicyPackProcess
 
 CRITICAL = "audit-critical-checks-enabled"
 NOTIFICATIONS = "audit-notifications-enabled"

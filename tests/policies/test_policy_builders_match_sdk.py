@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from harness.analyzer import AnalyzerResource
 from tests.policies.stack_builders import compliant_stack, log_group
 from tests.policies.test_policy_tagging import TAGGABLE
-from tools.analyzer_client import AnalyzerResource
 
 
 def sdk_file(type_token: str) -> Path:

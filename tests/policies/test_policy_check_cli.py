@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.analyzer_client import POLICY_CONFIG_DIR, PolicyPackProcess
-from tools.mockstack import Phase
+from harness.analyzer import POLICY_CONFIG_DIR, PolicyPackProcess
+from harness.mockstack import Phase
 from tools.policy_check import EXIT_BAD_CONFIG, EXIT_MANDATORY_VIOLATION, EXIT_OK, main
 
 Packs = dict[Phase, PolicyPackProcess]

@@ -10,8 +10,7 @@ import pulumi
 import pytest
 from pulumi.output import UNKNOWN
 
-from tests.policies.stack_builders import changed, kms_key, security_profile, violations
-from tools.analyzer_client import (
+from harness.analyzer import (
     UNKNOWN_SENTINEL,
     AnalyzerResource,
     PackStartError,
@@ -19,6 +18,7 @@ from tools.analyzer_client import (
     from_registrations,
     to_wire,
 )
+from tests.policies.stack_builders import changed, kms_key, security_profile, violations
 
 
 @pytest.mark.slow

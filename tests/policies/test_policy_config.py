@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.policies.stack_builders import changed, kms_key, topic, violations
-from tools.analyzer_client import (
+from harness.analyzer import (
     POLICY_CONFIG_DIR,
     EnforcementLevel,
     PolicyConfigError,
     PolicyPackProcess,
     reconcile_policy_config,
 )
+from tests.policies.stack_builders import changed, kms_key, topic, violations
 
 DEV = POLICY_CONFIG_DIR / "dev.json"
 PROD = POLICY_CONFIG_DIR / "prod.json"

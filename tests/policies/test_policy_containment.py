@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from harness.analyzer import AnalyzerResource, PolicyPackProcess
 from tests.policies.stack_builders import (
     NATIVE_TAGS,
     QUARANTINE_MARK,
@@ -25,7 +26,6 @@ from tests.policies.stack_builders import (
     violations,
     without,
 )
-from tools.analyzer_client import AnalyzerResource, PolicyPackProcess
 
 RULE = "containment-quarantine-group"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyzer import PolicyPackProcess
 from tests.policies.stack_builders import (
     ML_BEHAVIOR,
     RULE_BEHAVIOR,
@@ -17,7 +18,6 @@ from tests.policies.stack_builders import (
     violations,
     without,
 )
-from tools.analyzer_client import PolicyPackProcess
 
 ALERT = "detect-profile-alert-target"
 TARGETS = "detect-profile-has-targets"

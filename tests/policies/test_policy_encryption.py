@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from harness.analyzer import PolicyPackProcess
 from tests.policies.stack_builders import (
     KEY_ARN,
     changed,
@@ -24,7 +25,6 @@ from tests.policies.stack_builders import (
     without,
     work_and_dead_letter_queues,
 )
-from tools.analyzer_client import PolicyPackProcess
 
 KMS = "messaging-customer-managed-kms"
 ROTATION = "kms-key-rotation"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyzer import AnalyzerResource, PolicyPackProcess
 from tests.policies.stack_builders import (
     allow,
     deny,
@@ -16,7 +17,6 @@ from tests.policies.stack_builders import (
     unknown,
     violations,
 )
-from tools.analyzer_client import AnalyzerResource, PolicyPackProcess
 
 RULE = "iam-no-wildcard-actions"
 TRUST = document({"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"})

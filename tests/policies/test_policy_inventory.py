@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from harness.analyzer import EnforcementLevel, PolicyInfo, PolicyPackProcess
+from harness.mockstack import REPO_ROOT
 from settings.facts import CRITICAL_AUDIT_CHECKS, QUARANTINE_ROLE, ROLE_TAG_KEY
-from tools.analyzer_client import EnforcementLevel, PolicyInfo, PolicyPackProcess
-from tools.mockstack import REPO_ROOT
 
 INVENTORY = {
     # name: (severity, policy type)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from harness.analyzer import EnforcementLevel, PolicyPackProcess
 from tests.policies.stack_builders import (
     PREFIX,
     THING,
@@ -18,7 +19,6 @@ from tests.policies.stack_builders import (
     unknown,
     violations,
 )
-from tools.analyzer_client import EnforcementLevel, PolicyPackProcess
 
 IOT_RULES = ("iot-policy-no-wildcard-actions", "iot-policy-no-wildcard-resources",
              "iot-policy-client-id-bound-to-thing")

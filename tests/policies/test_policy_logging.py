@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyzer import PolicyPackProcess
 from tests.policies.stack_builders import changed, kms_key, log_group, logging_options, resource, unknown, violations
-from tools.analyzer_client import PolicyPackProcess
 
 IOT_LOGGING = "iot-logging-enabled"
 RETENTION = "log-group-retention"

@@ -13,6 +13,15 @@ from collections import Counter
 
 import pytest
 
+from harness.analyzer import (
+    POLICY_CONFIG_DIR,
+    AnalyzerResource,
+    EnforcementLevel,
+    PolicyPackProcess,
+    PreviewReport,
+    from_registrations,
+)
+from harness.mockstack import Phase, StackRun, run_stack
 from tests.policies.stack_builders import (
     allow,
     changed,
@@ -24,15 +33,6 @@ from tests.policies.stack_builders import (
     unknown,
     without,
 )
-from tools.analyzer_client import (
-    POLICY_CONFIG_DIR,
-    AnalyzerResource,
-    EnforcementLevel,
-    PolicyPackProcess,
-    PreviewReport,
-    from_registrations,
-)
-from tools.mockstack import Phase, StackRun, run_stack
 
 STACKS = ("dev", "prod")
 WILDCARD_RULE = "iam-no-wildcard-actions"

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from harness.analyzer import PolicyPackProcess
 from tests.policies.stack_builders import (
     changed,
     compliant_stack,
@@ -20,7 +21,6 @@ from tests.policies.stack_builders import (
     violations,
     without,
 )
-from tools.analyzer_client import PolicyPackProcess
 
 RULE = "incident-response-ready"
 INCIDENT_TYPES = ("aws:ssmincidents/responsePlan:ResponsePlan", "aws:ssmcontacts/contact:Contact",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyzer import PolicyPackProcess
 from tests.policies.stack_builders import (
     compliant_stack,
     kms_key,
@@ -14,7 +15,6 @@ from tests.policies.stack_builders import (
     violations,
     without,
 )
-from tools.analyzer_client import PolicyPackProcess
 
 RULE = "securityhub-device-defender-integrations"
 HUB_TYPES = ("aws:securityhub/account:Account", "aws:securityhub/productSubscription:ProductSubscription")

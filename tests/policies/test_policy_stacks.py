@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.stack_builders import allow, document
-from tools.analyzer_client import (
+from harness.analyzer import (
     POLICY_CONFIG_DIR,
     AnalyzerResource,
     PolicyPackProcess,
@@ -30,7 +29,8 @@ from tools.analyzer_client import (
     from_registrations,
     urn_for,
 )
-from tools.mockstack import StackRun, load_stack_config, run_stack
+from harness.mockstack import StackRun, load_stack_config, run_stack
+from tests.policies.stack_builders import allow, document
 
 STACKS = ("dev", "prod")
 Breakage = Callable[[list[AnalyzerResource]], list[AnalyzerResource]]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from harness.analyzer import UNKNOWN_SENTINEL, AnalyzerResource, EnforcementLevel, PolicyPackProcess, ProviderInfo
 from tests.policies.stack_builders import (
     NATIVE_TAGS,
     TAGS,
@@ -21,7 +22,6 @@ from tests.policies.stack_builders import (
     unknown,
     violations,
 )
-from tools.analyzer_client import UNKNOWN_SENTINEL, AnalyzerResource, EnforcementLevel, PolicyPackProcess, ProviderInfo
 
 RULE = "required-tags"
 DEFAULTS = {"Project": "fleetguard", "Environment": "test", "Owner": "iot-security"}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
-from tools.mockstack import load_stack_config
 
 BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 DAILY_LOGGING_AUDIT = {"name": "daily-logging", "frequency": "DAILY", "checks": ["LOGGING_DISABLED_CHECK"]}

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.fleet import AbortCriterion, FleetSettings, Kpi, MetricSettings, RetryCriterion, RolloutSettings
-from tools.mockstack import load_stack_config
 
 BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 RECOVERY: dict[str, Any] = {

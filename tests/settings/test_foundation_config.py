@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.facts import AUDIT_CHECKS, CRITICAL_AUDIT_CHECKS
-from tools.mockstack import load_stack_config
 
 BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 

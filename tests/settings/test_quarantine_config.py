@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import (
@@ -14,7 +15,6 @@ from settings.quarantine import (
     POWERTOOLS_LAYER_VERSION,
     QuarantineSettings,
 )
-from tools.mockstack import load_stack_config
 
 BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 

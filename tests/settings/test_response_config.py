@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
 from settings.response import IncidentResponseSettings
-from tools.mockstack import load_stack_config
 
 BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 KEY = "fleetguard:incidentResponse"

@@ -1,4 +1,4 @@
-"""tools.aws_schemas against inputs the pulumi-aws-native SDK really sends (see sample_native_program)."""
+"""tests.support.aws_schemas against inputs the pulumi-aws-native SDK really sends (see sample_native_program)."""
 
 import copy
 import shutil
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tools.aws_schemas import (
+from harness.mockstack import RegisteredResource, run_stack
+from tests.support.aws_schemas import (
     CFN_NAMESPACES,
     cfn_schema,
     cfn_type_name,
@@ -15,7 +16,6 @@ from tools.aws_schemas import (
     unwrap_secrets,
     validate_native_resource,
 )
-from tools.mockstack import RegisteredResource, run_stack
 
 SAMPLE_PROGRAM = Path(__file__).with_name("sample_native_program.py")
 SAMPLE_NAMES = (

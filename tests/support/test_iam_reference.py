@@ -1,11 +1,11 @@
-"""tools.iam_reference: statements checked against the Service Authorization Reference's resource types."""
+"""tests.support.iam_reference: statements checked against the Service Authorization Reference's resource types."""
 
 import json
 from typing import Any
 
 import pytest
 
-from tools.iam_reference import arn_may_match, authorisation_gaps, reference_version, resource_types
+from tests.support.iam_reference import arn_may_match, authorisation_gaps, reference_version, resource_types
 
 ACCOUNT = "123456789012"
 RESPONSE_PLAN = f"arn:aws:ssm-incidents::{ACCOUNT}:response-plan/fleet-plan"

@@ -1,11 +1,11 @@
-"""tools.aws_actions: policy actions checked against botocore's service models."""
+"""tests.support.aws_actions: policy actions checked against botocore's service models."""
 
 import json
 from typing import Any
 
 import pytest
 
-from tools.aws_actions import (
+from tests.support.aws_actions import (
     NON_API_ACTIONS,
     SERVICE_MODELS,
     service_operations,

