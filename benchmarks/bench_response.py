@@ -46,6 +46,8 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from functions.contract import EnvVar, IntakeEnvironment, create_notice_table_request
+from harness.lambda_context import lambda_context
+from settings.facts import IOT_LOG_GROUP
 from tools.config_reference import replace_block
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,17 +173,6 @@ def bench_contain(devices: int) -> str:
 # --- 2. an alert storm through the intake -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FakeContext:
-    function_name: str = "fleetguard-intake"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fleetguard-intake"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-    log_group_name: str = "/aws/lambda/fleetguard-intake"
-    log_stream_name: str = "bench"
-
-
 def storm_batches(size: int) -> list[dict[str, Any]]:
     """``size`` in-alarm violations of one behavior, one device each, as SQS batches of SNS envelopes."""
     batches = []
@@ -268,7 +259,7 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
         responders_topic_arn=TOPIC_ARN,
         impact_rules=json.dumps({"default": 3}),
         audit_routing=json.dumps({"incidentChecks": []}),
-        iot_log_group="AWSIotLogsV2",
+        iot_log_group=IOT_LOG_GROUP,
         storm_threshold=scenario.threshold,
         add_to_quarantine_action_name=ACTION,
         notice_ledger_table=NOTICE_TABLE,
@@ -289,7 +280,8 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
             queue_stub_responses(scenario, size, incidents, mitigation)
             if traced:
                 tracemalloc.start()
-            context: Any = FakeContext()
+            context = lambda_context("fleetguard-intake", region=REGION, account_id=ACCOUNT, memory_mb=512,
+                                     log_stream="bench")
             failures = 0
             started = time.perf_counter()
             for batch in batches:

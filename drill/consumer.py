@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from drill.emulator import SQS_RECEIVE_MAX, queue_counts
-from drill.handlers import lambda_context
 from drill.logs import HandlerLog
 from drill.observed import Containment, Run
-from drill.scenario import INTAKE_QUEUE, REGION, Alert
+from drill.scenario import ACCOUNT_ID, INTAKE_QUEUE, REGION, Alert
 from functions import intake
 from functions.contract import IGNORED_OUTCOMES, Outcome, RecordOutcome
+from harness.lambda_context import lambda_context
 
 VISIBILITY_MARGIN_SECONDS: Final = 0.05
 
@@ -113,7 +113,8 @@ def _invoke_intake(run: Run, messages: Sequence[Mapping[str, Any]]) -> None:
     batch_ids = {message["MessageId"] for message in messages}
     alerts = {message["MessageId"]: run.alert_of_body(message["Body"]) for message in messages}
     event = {"Records": [_lambda_record(message, run.plumbing.intake_queue_arn) for message in messages]}
-    context = lambda_context("fleetguard-drill-intake", f"00000000-0000-4000-8000-{run.invocations:012d}")
+    context = lambda_context("fleetguard-drill-intake", region=REGION, account_id=ACCOUNT_ID,
+                             request_id=f"00000000-0000-4000-8000-{run.invocations:012d}", log_stream="drill")
     first_log = len(run.logs.records)
     started = run.timeline.now_ms()
     try:

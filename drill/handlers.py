@@ -21,14 +21,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Final
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from drill.emulator import Clients, Plumbing
 from drill.observed import MitigationTask
 from drill.scenario import (
     ACCOUNT_ID,
-    IOT_LOG_GROUP,
     MITIGATION_ACTION,
     NOTICE_TABLE,
     QUARANTINE_GROUP,
@@ -37,6 +35,7 @@ from drill.scenario import (
 )
 from functions import aws_clients, intake, storm
 from functions.contract import EnvVar, IntakeEnvironment
+from settings.facts import IOT_LOG_GROUP
 
 FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
 
@@ -100,20 +99,6 @@ def handlers_pointed_at(url: str, environment: Mapping[str, str]) -> Iterator[No
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def lambda_context(function_name: str, request_id: str) -> LambdaContext:
-    """A Lambda context as the runtime passes it: Powertools and the intake read these attributes."""
-    context = LambdaContext()
-    # Powertools' context type declares its state as these attributes, read through properties.
-    context._function_name = function_name
-    context._function_version = "$LATEST"
-    context._invoked_function_arn = FUNCTION_ARN_PREFIX + function_name
-    context._memory_limit_in_mb = 256
-    context._aws_request_id = request_id
-    context._log_group_name = f"/aws/lambda/{function_name}"
-    context._log_stream_name = "drill"
-    return context
 
 
 @contextmanager

@@ -11,13 +11,14 @@ from typing import TextIO
 from drill.checks import check_expectations
 from drill.consumer import DrillError, drain_intake
 from drill.emulator import Clients, build_fleet, drain_queue, emulator, quarantined, queue_counts
-from drill.handlers import handler_environment, handlers_pointed_at, lambda_context, mitigation_stand_in
+from drill.handlers import handler_environment, handlers_pointed_at, mitigation_stand_in
 from drill.logs import LogSink, Timeline, captured_logs
 from drill.observed import Containment, DrillReport, Run
 from drill.report import render
-from drill.scenario import QUARANTINE_GROUP, QUARANTINE_POLICY, Alert, Scenario, default_scenario
+from drill.scenario import ACCOUNT_ID, QUARANTINE_GROUP, QUARANTINE_POLICY, REGION, Alert, Scenario, default_scenario
 from functions import contain, intake, release
 from functions.contract import OutputKey, Status
+from harness.lambda_context import lambda_context
 
 
 def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> DrillReport:
@@ -74,7 +75,8 @@ def _publish_wave(run: Run, number: int, name: str, alerts: Sequence[Alert]) -> 
 
 def _operator_contains(run: Run) -> None:
     for number, planned in enumerate(run.scenario.operator_contains, start=1):
-        context = lambda_context("fleetguard-drill-contain", f"00000000-0000-4000-a000-{number:012d}")
+        context = lambda_context("fleetguard-drill-contain", region=REGION, account_id=ACCOUNT_ID,
+                                 request_id=f"00000000-0000-4000-a000-{number:012d}", log_stream="drill")
         already = planned.thing_name in quarantined(run.clients)
         started = run.timeline.now_ms()
         result = contain.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)
@@ -92,7 +94,8 @@ def _operator_contains(run: Run) -> None:
 
 def _release_devices(run: Run) -> None:
     for number, planned in enumerate(run.scenario.releases, start=1):
-        context = lambda_context("fleetguard-drill-release", f"00000000-0000-4000-9000-{number:012d}")
+        context = lambda_context("fleetguard-drill-release", region=REGION, account_id=ACCOUNT_ID,
+                                 request_id=f"00000000-0000-4000-9000-{number:012d}", log_stream="drill")
         was_quarantined = planned.thing_name in run.observed.quarantined_before_releases
         started = run.timeline.now_ms()
         result = release.handler({"thingName": planned.thing_name, "reason": planned.reason}, context)

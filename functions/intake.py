@@ -51,7 +51,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -60,7 +60,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import aws_clients
 from functions.aws_clients import Client
-from functions.containment import ContainResult, ThingNotFoundError, contain_thing
+from functions.containment import MAX_REASON_LENGTH, ContainResult, ThingNotFoundError, contain_thing
 from functions.contract import Outcome, RecordOutcome
 from functions.incidents import AccountScope, audit_incident_request, digest, violation_incident_request
 from functions.intake_config import IntakeConfig, configured_confidence
@@ -75,9 +75,6 @@ from functions.messages import (
 from functions.notice_ledger import NoticeLedger
 from functions.notices import Notice, audit_notice, device_contained_notice, publish, storm_notice
 from functions.storm import StormKey, StormResponse, find_storms, open_fleet_incident, respond_to_storm, storm_key
-
-MAX_CONTAIN_REASON: Final = 256
-"""The contain function's bound on the reason written to the shadow."""
 
 logger = Logger()
 
@@ -365,4 +362,4 @@ def _contain_reason(violation: ViolationEvent) -> str:
         f"Device Defender: behavior {violation.behavior.name} of security profile "
         f"{violation.security_profile_name} in alarm (violation {violation.violation_id})"
     )
-    return reason[:MAX_CONTAIN_REASON]
+    return reason[:MAX_REASON_LENGTH]

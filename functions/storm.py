@@ -102,7 +102,6 @@ def client_request_token(chunk: Sequence[str]) -> str:
 class TaskOutcome:
     task_id: str
     violation_ids: tuple[str, ...]
-    already_started: bool = False
     error: str | None = None
 
 
@@ -123,7 +122,8 @@ def start_quarantine_tasks(iot: Client, chunks: Sequence[tuple[str, ...]], actio
                 clientRequestToken=client_request_token(chunk),
             )
         except iot.exceptions.TaskAlreadyExistsException:
-            outcomes.append(TaskOutcome(identifier, chunk, already_started=True))
+            # A redelivered batch: the task this chunk needs already exists, which is what we wanted.
+            outcomes.append(TaskOutcome(identifier, chunk))
         except Exception as error:  # any failure is reported per record through the batch response
             outcomes.append(TaskOutcome(identifier, chunk, error=describe(error)))
         else:

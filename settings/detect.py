@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from settings import facts
 from settings.reader import Node
 
-# Defaults drawn from the seeds: the reference sample's authorized listening ports (TCP 22/53/443,
-# UDP 90 is replaced by DNS/NTP here), the workshop's message-count and authorization-failure behaviors,
-# and the blog's connection attempts and message size.
+# Defaults drawn from AWS's public material on Device Defender: the authorized listening ports of AWS's
+# incident-response sample (TCP 22/53/443; its UDP 90 is replaced by DNS/NTP here), the message-count and
+# authorization-failure behaviors of the Device Defender Detect workshop, and the connection attempts and
+# message size of AWS's IoT incident-response blog post.
 DEFAULT_RULE_BEHAVIORS: tuple[dict[str, object], ...] = (
     {"name": "AuthorizedListeningTcpPorts", "metric": "aws:listening-tcp-ports",
      "operator": "in-port-set", "value": [22, 53, 443]},

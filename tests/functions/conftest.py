@@ -11,10 +11,12 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 
 from functions import aws_clients
 from functions.contract import EnvVar
+from harness.lambda_context import lambda_context as make_lambda_context
 
 # The intake tests' shared builders and fixtures are a helper module, not a test module: pytest rewrites
 # their asserts only when told before any test module imports them.
@@ -101,19 +103,6 @@ def load_event() -> Callable[[str], Any]:
     return load
 
 
-@dataclass(frozen=True)
-class FakeLambdaContext:
-    """The attributes Powertools' inject_lambda_context reads."""
-
-    function_name: str = "fleetguard-test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:fleetguard-test"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-    log_group_name: str = "/aws/lambda/fleetguard-test"
-    log_stream_name: str = "2026/11/22/[$LATEST]0000"
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    return make_lambda_context("fleetguard-test", region=REGION, account_id="123456789012")

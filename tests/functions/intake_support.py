@@ -1,6 +1,6 @@
 """Shared builders for the intake and storm tests (this module holds no tests).
 
-Device Defender messages are built in the shape of the shipped samples in tests/events/ (seed 002's
+Device Defender messages are built in the shape of the shipped samples in tests/events/ (the Device Defender workshop's
 real violation), wrapped the way the intake queue delivers them: SQS records whose bodies are SNS
 notifications (raw message delivery off).
 """
@@ -20,6 +20,7 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 from functions import intake
 from functions.contract import EnvVar, create_notice_table_request
 from functions.intake import AwsClients
+from settings.facts import IOT_LOG_GROUP
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -28,14 +29,14 @@ TOPIC_NAME = "fleetguard-responders"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 GROUP = "fleetguard-quarantine"
 ACTION = "fleetguard-add-to-quarantine"
-LOG_GROUP = "AWSIotLogsV2"
+LOG_GROUP = IOT_LOG_GROUP
 NOTICE_TABLE = "fleetguard-intake-notices"
 INTAKE_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:fleetguard-intake"
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:fleetguard-alerts"
 IMPACT_RULES = {"default": 3, "byProfile": {"fleetguard-dev-critical": 1}, "byConfidence": {"HIGH": 2, "LOW": 4}}
 AUDIT_ROUTING = {"incidentChecks": ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK", "DEVICE_CERTIFICATE_SHARED_CHECK"]}
 SEED_TIME_MS = 1573786800000
-"""2019-11-15T03:00:00Z, the seed 002 violation's time."""
+"""2019-11-15T03:00:00Z, the workshop violation's time."""
 
 
 def incident_arn(suffix: str) -> str:
@@ -78,7 +79,7 @@ def violation(
     event_type: str = "in-alarm",
     time_ms: int = SEED_TIME_MS,
 ) -> dict[str, Any]:
-    """A rule-based violation message shaped like seed 002's."""
+    """A rule-based violation message shaped like the workshop's."""
     message: dict[str, Any] = {
         "violationEventTime": time_ms,
         "thingName": thing,

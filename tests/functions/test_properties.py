@@ -25,7 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions import intake
-from functions.messages import MessageError, message_from_sns_record, message_from_sqs_body, parse_message
+from functions.messages import (
+    MessageError,
+    ViolationEvent,
+    message_from_sns_record,
+    message_from_sqs_body,
+    parse_message,
+)
 from tests.functions.intake_support import (
     AUDIT_ROUTING,
     PLAN_ARN,
@@ -207,6 +213,29 @@ def test_envelope_readers_only_ever_raise_message_error(record: Any, body: Any) 
     for sqs_body in (json.dumps(body), body):
         with contextlib.suppress(MessageError):
             message_from_sqs_body(sqs_body)
+
+
+@given(
+    key=st.sampled_from(["violationId", "thingName", "securityProfileName", "behavior", "metricValue",
+                         "violationEventType", "violationEventTime", "violationEventAdditionalInfo",
+                         "verificationState"]),
+    value=json_values,
+)
+def test_any_field_replaced_is_parsed_as_given_or_rejected_with_message_error(key: str, value: Any) -> None:
+    message = {
+        "violationEventTime": 1573786800000, "thingName": "dev-IZWB",
+        "behavior": {"criteria": {"value": {"count": 10}, "comparisonOperator": "less-than"},
+                     "name": "MessagesPub", "metric": "aws:num-messages-sent"},
+        "violationEventType": "in-alarm", "metricValue": {"count": 54},
+        "violationId": "37e18651d207bbc74236c13faf146127", "securityProfileName": "MySecProfile",
+    }
+    message[key] = value
+    try:
+        parsed = parse_message(json.dumps(message))
+    except MessageError:
+        return
+    assert isinstance(parsed, ViolationEvent)
+    assert parsed.raw[key] == value
 
 
 @given(broken_violations())

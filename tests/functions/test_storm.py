@@ -46,7 +46,7 @@ from tests.functions.intake_support import (
 pytest_plugins = ("tests.functions.intake_support",)
 
 STORM_TIME = datetime(2019, 11, 15, 3, 0, tzinfo=UTC)
-"""The hour of the seed violation time: the storm period of every storm built here."""
+"""The hour of the workshop violation's time: the storm period of every storm built here."""
 FLEET_ARN = incident_arn("fleet")
 MOTO_IOT_DATA_ENDPOINT = f"data-ats.iot.{REGION}.amazonaws.com"
 
