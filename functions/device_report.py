@@ -119,7 +119,7 @@ def _port_list(metrics: Mapping[str, Any], long_name: str, parent: str) -> tuple
     path = _path(metrics, _METRICS, long_name, parent)
     listing = _object(section, path)
     ports_path = _path(listing, _PORT_LIST, "ports", path)
-    entries = _array(_optional(listing, _PORT_LIST, "ports", path) or [], ports_path)
+    entries = _array(_or_empty(_optional(listing, _PORT_LIST, "ports", path)), ports_path)
     ports: set[int] = set()
     for index, entry in enumerate(entries):
         item_path = f"{ports_path}[{index}]"
@@ -164,7 +164,7 @@ def _established(metrics: Mapping[str, Any], parent: str) -> tuple[tuple[IpAddre
         return None
     listing = _object(established, established_path)
     connections_path = _path(listing, _ESTABLISHED, "connections", established_path)
-    entries = _array(_optional(listing, _ESTABLISHED, "connections", established_path) or [], connections_path)
+    entries = _array(_or_empty(_optional(listing, _ESTABLISHED, "connections", established_path)), connections_path)
     addresses: set[IpAddress] = set()
     for index, entry in enumerate(entries):
         item_path = f"{connections_path}[{index}]"
@@ -248,6 +248,10 @@ def _object(value: object, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ReportError(f"{path}: expected an object, got {type(value).__name__}")
     return value
+
+
+def _or_empty(value: object) -> object:
+    return [] if value is None else value
 
 
 def _array(value: object, path: str) -> list[Any]:
