@@ -442,8 +442,7 @@ def evaluate(profile: EngineProfile, state: DeviceState, observations: Sequence[
             else:
                 run.window(rule, behavior_state, at_ms, value)
     if run.changed:
-        # Free to refine while writing anyway; the device was certainly seen then.
-        working.last_seen_ms = latest_ms
+        working.last_seen_ms = latest_ms  # free to refine while writing anyway
     return Evaluation(working, tuple(run.events), run.changed)
 
 
