@@ -61,7 +61,6 @@ MAX_EMPTY_WINDOWS: Final = 10
 
 class ObservationKind(StrEnum):
     """What a stream record tells about a device."""
-
     REPORT = "report"
     CONNECT = "connect"
     """A connected event or a connect failure (a failure refused for authorization is an AUTH_FAILURE too)."""
@@ -195,7 +194,6 @@ _REPORT_FIELDS: Final[Mapping[str, str]] = {
     "aws:all-bytes-in": "bytes_in", "aws:all-bytes-out": "bytes_out",
     "aws:all-packets-in": "packets_in", "aws:all-packets-out": "packets_out",
 }
-"""The DeviceReport attribute that holds each device-side metric."""
 _EVENT_COUNTS: Final[Mapping[str, ObservationKind]] = {
     "aws:num-authorization-failures": ObservationKind.AUTH_FAILURE,
     "aws:num-connection-attempts": ObservationKind.CONNECT,
@@ -210,6 +208,10 @@ def _source_ip(observation: Observation) -> tuple[IpAddress, ...] | None:
         return (ipaddress.ip_address(observation.source_ip),) if observation.source_ip else None
     except ValueError:
         return None
+
+
+def _report_value(attribute: str) -> Callable[[Observation], Any]:
+    return lambda observation: getattr(observation.report, attribute)
 
 
 @dataclass(frozen=True)
@@ -264,8 +266,7 @@ def _compile(profile: EngineProfile) -> _Plan:
         kind: ObservationKind
         value_of: Callable[[Observation], Any]
         if metric in _REPORT_FIELDS:
-            kind, attribute = ObservationKind.REPORT, _REPORT_FIELDS[metric]
-            value_of = lambda observation, name=attribute: getattr(observation.report, name)  # noqa: E731
+            kind, value_of = ObservationKind.REPORT, _report_value(_REPORT_FIELDS[metric])
         elif metric in _EVENT_COUNTS:
             kind, value_of = _EVENT_COUNTS[metric], lambda _observation: 1
         elif metric == "aws:source-ip-address":
@@ -486,9 +487,8 @@ def invalidate_silent(profile: EngineProfile, state: DeviceState, now_ms: int,
                       silence_ms: int = SILENCE_MS) -> Evaluation:
     """The sweep's verdict: alarm-invalidated for every alarm of a device silent for ``silence_ms``.
 
-    The stored ``last_seen_ms`` may be up to :data:`HEARTBEAT_MS` older than the device's last observation,
-    so the device counts as silent only once ``silence_ms`` plus that margin has passed: an alarm is
-    invalidated at most a heartbeat late, never early.
+    The stored ``last_seen_ms`` may be up to :data:`HEARTBEAT_MS` older than the last observation, so the
+    device counts as silent once ``silence_ms`` plus that margin has passed: at most a heartbeat late.
     """
     working = state.copy()
     run = _Run(profile, working)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,7 +114,7 @@ def test_redelivering_the_same_observations_changes_nothing(batch: list[Observat
 @given(batch=observations(), cuts=st.lists(st.integers(0, 30), max_size=5))
 def test_how_the_stream_is_cut_into_batches_changes_no_event(batch: list[Observation], cuts: list[int]) -> None:
     whole = evaluate(MIXED_PROFILE, DeviceState(DEVICE), batch)
-    state, events = DeviceState(DEVICE), []
+    state, events = DeviceState(DEVICE), list[dict[str, Any]]()
     bounds = [0, *sorted(cut for cut in cuts if cut <= len(batch)), len(batch)]
     for start, end in pairwise(bounds):
         evaluation = evaluate(MIXED_PROFILE, state, batch[start:end])
@@ -130,7 +131,7 @@ def test_writes_skipped_lose_no_alarm(batch: list[Observation]) -> None:
     """Persisting only when ``changed`` says so, a process that reloads its state from the last write and
     goes on raises no alarm the uninterrupted process does not raise (it may miss window datapoints)."""
     uninterrupted = evaluate(MIXED_PROFILE, DeviceState(DEVICE), batch)
-    stored, raised = DeviceState(DEVICE).to_item(), []
+    stored, raised = DeviceState(DEVICE).to_item(), list[dict[str, Any]]()
     state = DeviceState(DEVICE)
     for index, observation in enumerate(batch):
         evaluation = evaluate(MIXED_PROFILE, state, [observation])
