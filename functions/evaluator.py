@@ -36,7 +36,8 @@ Failure mode of in-memory window sums: a process that loads a device's state fro
 which observations a process that stopped without writing had added to the open window. That window,
 the empty-looking ones after it and the window of the first observation after loading are incomplete: a
 stored sum is a lower bound, judged only when it already settles the verdict, and no zero datapoints are
-taken for them. A restart thus misses at most a window's datapoint per behavior, and never invents one.
+taken for them. A restart thus misses at most a window's datapoint per behavior and never invents one
+(a missed normal datapoint can, rarely, let two violating runs count as one streak).
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ class ObservationKind(StrEnum):
     """A connected event or a connect failure (a failure refused for authorization is an AUTH_FAILURE too)."""
     DISCONNECT = "disconnect"
     AUTH_FAILURE = "auth-failure"
-    MESSAGE = "message"
-    """A message the device sent on a topic filter the stack watches."""
+    MESSAGE = "message"  # a message the device sent on a topic filter the stack watches
 
 
 @dataclass(frozen=True, slots=True)
