@@ -10,11 +10,12 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from functions import aws_clients, intake
+from functions.contract import EnvVar
 from functions.device_report import parse_report_text
 from functions.engine_behaviors import EngineBehavior, EngineProfile
 from functions.evaluator import DeviceState, Observation, ObservationKind, evaluate
 from tests.functions.conftest import EVENTS_DIR
-from tests.functions.test_intake_support import (
+from tests.functions.intake_support import (
     GROUP,
     REGION,
     Responders,
@@ -24,7 +25,7 @@ from tests.functions.test_intake_support import (
     sqs_record_from_sns_event,
 )
 
-pytest_plugins = ("tests.functions.test_intake_support",)
+pytest_plugins = ("tests.functions.intake_support",)
 
 MOTO_IOT_DATA_ENDPOINT = f"data-ats.iot.{REGION}.amazonaws.com"
 ENGINE = EngineProfile("fleetguard-engine", (), (
@@ -35,7 +36,7 @@ ENGINE = EngineProfile("fleetguard-engine", (), (
 @pytest.fixture
 def im_disabled(monkeypatch: pytest.MonkeyPatch, moto_aws: None) -> None:
     set_intake_env(monkeypatch, incident_manager=False)
-    monkeypatch.setenv("IOT_DATA_ENDPOINT", MOTO_IOT_DATA_ENDPOINT)
+    monkeypatch.setenv(EnvVar.IOT_DATA_ENDPOINT, MOTO_IOT_DATA_ENDPOINT)
 
 
 def engine_violation(thing: str) -> dict[str, Any]:
