@@ -37,6 +37,7 @@ typecheck: $(STAMP)
 	$(MYPY) $(wildcard $(PROGRAM_PATHS))
 	cd policies && $(MYPY) .
 	cd examples/soc_consumer && $(MYPY) __main__.py
+	$(MYPY) examples/device_agent
 
 # pytest exits 5 when it collected nothing; that must fail loudly, never pass. FAST=1 (local work only)
 # skips the tests marked slow: those that start the policy pack, a server or another interpreter.
