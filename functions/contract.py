@@ -56,6 +56,7 @@ class EnvVar(StrEnum):
     ESCALATION_FUNCTION_ARN = "ESCALATION_FUNCTION_ARN"
     SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
     ESCALATION_STAGES = "ESCALATION_STAGES"
+    OPS_ITEM_TAGS = "OPS_ITEM_TAGS"
 
 
 # --- validation of environment values ------------------------------------------------------------------------

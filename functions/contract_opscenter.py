@@ -42,6 +42,9 @@ OPS_ITEM_CATEGORIES: Final = ("Availability", "Cost", "Performance", "Recovery",
 OPS_ITEM_SEVERITIES: Final = ("1", "2", "3", "4")
 IMPACTS: Final = ("1", "2", "3", "4", "5")
 """Incident impact 1 (critical) ... 5; an OpsItem's Priority takes the same numbers."""
+# SSM tag keys and values (``^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$``; Python's \w and \s stand in for the classes).
+TAG_KEY_PATTERN: Final = re.compile(r"[\w\s.:/=+\-@]{1,128}")
+TAG_VALUE_PATTERN: Final = re.compile(r"[\w\s.:/=+\-@]{0,256}")
 STAGE_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,32}")
 MAX_ESCALATION_STAGES: Final = 5
 MAX_ESCALATION_MINUTES: Final = 1440
@@ -144,9 +147,12 @@ class OpsCenterEnvironment(Generic[Value]):
     scheduler_role_arn: Value
     escalation_stages: Value
     """ESCALATION_STAGES, JSON text (``escalation_stages_json``)."""
+    ops_item_tags: Mapping[str, str]
+    """OPS_ITEM_TAGS: tags every OpsItem carries; the functions' OpsItem permissions are conditioned on them."""
 
     def to_environment(self) -> dict[str, Value | str]:
         return {
+            EnvVar.OPS_ITEM_TAGS.value: json.dumps(dict(sorted(self.ops_item_tags.items()))),
             EnvVar.OPS_CENTER_ENABLED.value: _BOOLEANS[0],
             EnvVar.OPS_ITEM_CATEGORY.value: self.category,
             EnvVar.OPS_ITEM_SEVERITY_BY_IMPACT.value: json.dumps(
@@ -193,7 +199,24 @@ class OpsCenterEnvironment(Generic[Value]):
             ),
             scheduler_role_arn=_matching(env, EnvVar.SCHEDULER_ROLE_ARN, ROLE_ARN_PATTERN, "an IAM role ARN"),
             escalation_stages=stages,
+            ops_item_tags=_ops_item_tags(env),
         )
+
+
+def _ops_item_tags(env: Mapping[str, str]) -> dict[str, str]:
+    name = EnvVar.OPS_ITEM_TAGS
+    try:
+        tags = json.loads(_required(env, name))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name}: not valid JSON ({error.msg} at position {error.pos})") from None
+    if not isinstance(tags, dict) or not tags:
+        raise ValueError(f"{name}: expected a non-empty JSON object of tag keys to values")
+    for key, value in tags.items():
+        if not TAG_KEY_PATTERN.fullmatch(key) or key.lower().startswith("aws:"):
+            raise ValueError(f"{name}: {key!r} is not a tag key SSM accepts")
+        if not isinstance(value, str) or not TAG_VALUE_PATTERN.fullmatch(value):
+            raise ValueError(f"{name}.{key}: expected a tag value matching {TAG_VALUE_PATTERN.pattern}, got {value!r}")
+    return tags
 
 
 @dataclass(frozen=True)

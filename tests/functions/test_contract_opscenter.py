@@ -35,6 +35,7 @@ def ops_center_environment() -> OpsCenterEnvironment[str]:
         escalation_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fleetguard-escalation",
         scheduler_role_arn=f"arn:aws:iam::{ACCOUNT}:role/fleetguard-scheduler",
         escalation_stages=escalation_stages_json(STAGES),
+        ops_item_tags={"fleetguard:stack": "prod"},
     )
 
 
@@ -80,6 +81,8 @@ def test_the_escalation_environment_reads_back_what_it_renders() -> None:
         (EnvVar.ESCALATION_FUNCTION_ARN, "arn:aws:sns:us-east-1:123456789012:x", "expected a Lambda function ARN"),
         (EnvVar.ESCALATION_SCHEDULE_GROUP, "group name", "expected a schedule group name"),
         (EnvVar.OPS_CENTER_ENABLED, "yes", "expected one of true, false"),
+        (EnvVar.OPS_ITEM_TAGS, "{}", "expected a non-empty JSON object"),
+        (EnvVar.OPS_ITEM_TAGS, '{"aws:stack": "prod"}', "'aws:stack' is not a tag key SSM accepts"),
     ],
 )
 def test_a_bad_ops_center_variable_is_named(name: EnvVar, value: str | None, message: str) -> None:
