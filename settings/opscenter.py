@@ -10,7 +10,6 @@ AWS::Chatbot::SlackChannelConfiguration and MicrosoftTeamsChannelConfiguration.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -91,10 +90,6 @@ class OpsCenterSettings:
     escalation: tuple[OpsEscalationStage, ...]
     """In notification order (strictly increasing minutes)."""
     chat: ChatSettings
-
-    def severity_by_impact_json(self) -> str:
-        """The ``OPS_ITEM_SEVERITY_BY_IMPACT`` environment value of the intake contract."""
-        return json.dumps(self.severity_by_impact, sort_keys=True)
 
 
 def parse_ops_center(node: Node, *, incident_manager_enabled: bool) -> OpsCenterSettings:

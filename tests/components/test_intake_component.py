@@ -27,6 +27,10 @@ INTAKE_CONTRACT_ENV = {
 PER_DEVICE_CONTAINMENT = {
     "iot:AddThingToThingGroup", "iot:DescribeThing", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
 }
+OPS_CENTER = {
+    "ssm:CreateOpsItem", "ssm:AddTagsToResource", "ssm:GetOpsItem", "ssm:UpdateOpsItem", "ssm:StartAutomationExecution",
+    "iam:PassRole", "scheduler:CreateSchedule",
+}
 INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", "ssm-incidents:CreateTimelineEvent"}
 ALWAYS = {
     "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
@@ -65,8 +69,10 @@ def grants(stack: StackRun) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def prod_without_incident_manager() -> StackRun:
+    """Neither Incident Manager nor OpsCenter: the intake contains and notifies, nothing more."""
     section = json.loads(load_stack_config("prod")["fleetguard:incidentResponse"])
     section["incidentManager"]["enabled"] = False
+    section["opsCenter"] = {"enabled": False}
     return run_stack("prod", {"incidentResponse": section})
 
 
@@ -238,7 +244,8 @@ def test_without_incident_manager_the_intake_contains_and_notifies(
     assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
     assert EnvVar.RESPONSE_PLAN_ARN not in env
     granted = grants(stack)
-    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT
+    ops_center = OPS_CENTER if stack_name == "dev" else set()
+    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT | ops_center
     group = stack.by_name(f"fleetguard-{stack.stack}-quarantine-group")
     things = f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:thing/*"
     assert granted["iot:AddThingToThingGroup"] == [group.outputs["arn"], things]
