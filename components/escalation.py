@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from components.arns import arn
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
-from components.iam import ops_item_statement, policy_document, service_role, statement
+from components.iam import aws_managed_policy_arn, ops_item_statement, policy_document, service_role, statement
 from functions.contract_opscenter import EscalationEnvironment, EscalationStage, escalation_stages_json
 from settings.facts import ESCALATION_ROLE, ESCALATION_STAGE_ROLE, ESCALATION_STAGES_TAG_KEY, ROLE_TAG_KEY
 from settings.opscenter import ChatSettings, OpsCenterSettings
@@ -29,6 +29,8 @@ FUNCTION_TIMEOUT_SECONDS: Final = 30
 """One GetOpsItem, then one Publish or a few DeleteSchedule calls."""
 FUNCTION_MEMORY_MB: Final = 256
 CHAT_LOGGING_LEVEL: Final = "ERROR"
+CHAT_GUARDRAIL_POLICY: Final = "ReadOnlyAccess"
+"""The AWS managed policy capping what the chat channel may do (its own role has no permissions at all)."""
 
 
 class EscalationArgs(DeploymentArgs):
@@ -185,6 +187,8 @@ class EscalationComponent(pulumi.ComponentResource):
             description=f"Chat channel role of {name}: relays notifications only", tags=args["tags"], opts=child,
         )
         topics: Sequence[pulumi.Input[str]] = [args["responders_topic_arn"]]
+        # The guardrail caps what any role used from the channel may do, should user roles be enabled later.
+        guardrails = [aws_managed_policy_arn(args["partition"], CHAT_GUARDRAIL_POLICY)]
         if chat.slack is not None:
             return aws.chatbot.SlackChannelConfiguration(
                 f"{name}-slack",
@@ -193,6 +197,7 @@ class EscalationComponent(pulumi.ComponentResource):
                 slack_team_id=chat.slack.workspace_id,
                 slack_channel_id=chat.slack.channel_id,
                 sns_topic_arns=topics,
+                guardrail_policy_arns=guardrails,
                 logging_level=CHAT_LOGGING_LEVEL,
                 tags=args["tags"],
                 opts=child,
@@ -206,6 +211,7 @@ class EscalationComponent(pulumi.ComponentResource):
                 channel_id=chat.teams.channel_id,
                 tenant_id=chat.teams.tenant_id,
                 sns_topic_arns=topics,
+                guardrail_policy_arns=guardrails,
                 logging_level=CHAT_LOGGING_LEVEL,
                 tags=args["tags"],
                 opts=child,
