@@ -41,7 +41,7 @@ from functions.containment import (
     things_from_incident,
 )
 from functions.contract import ContainmentEnvironment, Status, containment_result
-from functions.opscenter import progress_request, thing_name_of
+from functions.opscenter import CONTAINMENT_FAILED, progress_request, thing_name_of
 
 logger = Logger()
 
@@ -83,7 +83,7 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         contained.append(result)
     status = Status.CONTAINED if thing_names else Status.NO_DEVICES
     if request.ops_item_id is not None:
-        record_progress(request.ops_item_id, "FAILED" if failures else status.value, thing_names)
+        record_progress(request.ops_item_id, CONTAINMENT_FAILED if failures else status.value, thing_names)
     if failures:
         raise ContainmentError(
             f"{len(failures)} of {len(thing_names)} device(s) not contained: {'; '.join(failures)}"

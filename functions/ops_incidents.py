@@ -100,9 +100,9 @@ class OpsIncidents:
             automation_id = self._start_runbook(ops_item_id, dedup)
         if created or existing.get("Status") == OPEN:
             opened_at = existing.get("CreatedTime", now)
-            self._schedule_escalation(ops_item_id, opened_at, now)
+            self.schedule_escalation(ops_item_id, opened_at, now)
         logger.info(
-            "OpsCenter incident", ops_item_id=ops_item_id, created=created, automation_id=automation_id,
+            "OpsCenter incident", ops_item_id=ops_item_id, opened_now=created, automation_id=automation_id,
         )
         return OpenedOpsItem(ops_item_id, created, automation_id)
 
@@ -114,7 +114,8 @@ class OpsIncidents:
         self.ssm.update_ops_item(**record_automation_request(ops_item_id, execution_id))
         return execution_id
 
-    def _schedule_escalation(self, ops_item_id: str, opened_at: datetime, now: datetime) -> None:
+    def schedule_escalation(self, ops_item_id: str, opened_at: datetime, now: datetime) -> None:
+        """One schedule per stage; one that exists already is kept."""
         requests = escalation_schedule_requests(
             ops_item_id,
             self.settings.stages,

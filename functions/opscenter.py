@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from functions.contract import RequestField
+from functions.contract import OutputKey, RequestField
 from functions.contract_opscenter import ESCALATION_STAGE_KEY, EscalationStage
 from functions.incidents import (
     AccountScope,
@@ -55,6 +55,8 @@ AUTOMATION_TYPE: Final = "AWS::SSM::Automation"
 OPEN: Final = "Open"
 RESOLVED: Final = "Resolved"
 ACKNOWLEDGED: Final = "InProgress"
+CONTAINMENT_FAILED: Final = "FAILED"
+"""The progress written to an OpsItem when a device could not be contained (the contain step then fails)."""
 MIN_LEAD: Final = timedelta(minutes=1)
 """A stage's schedule is never set closer than this to now (a redelivery long after the item opened)."""
 _AUTOMATION_TOKEN_NAMESPACE: Final = uuid.UUID("5b0c2d3e-7f3a-4b8e-9a61-0f1e6d2c4a17")
@@ -236,7 +238,7 @@ def progress_request(ops_item_id: str, status: str, thing_names: Sequence[str], 
     """UpdateOpsItem recording the runbook's containment progress."""
     return {
         "OpsItemId": ops_item_id,
-        "OperationalData": {CONTAINMENT_KEY: _data({"status": status, "thingNames": list(thing_names),
+        "OperationalData": {CONTAINMENT_KEY: _data({OutputKey.STATUS.value: status, "thingNames": list(thing_names),
                                                     "time": iso_time(at)})},
     }
 

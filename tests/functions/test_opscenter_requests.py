@@ -12,7 +12,7 @@ from typing import Any
 import botocore.session  # type: ignore[import-untyped]
 from botocore.validate import validate_parameters  # type: ignore[import-untyped]
 
-from functions.contract import RequestField
+from functions.contract import RequestField, Status
 from functions.contract_opscenter import ESCALATION_STAGE_KEY, EscalationStage
 from functions.messages import ViolationEvent, parse_message
 from functions.opscenter import (
@@ -114,7 +114,7 @@ def test_every_request_is_valid_with_the_longest_names_and_values() -> None:
     check("ssm", "StartAutomationExecution", automation_request(
         OPS_ITEM_ID, "violation-" + "f" * 64, runbook_name="r" * 128, role_arn=ROLE_ARN))
     check("ssm", "UpdateOpsItem", record_automation_request(OPS_ITEM_ID, str(uuid.uuid4())))
-    check("ssm", "UpdateOpsItem", progress_request(OPS_ITEM_ID, "CONTAINED", [LONGEST_NAME], created))
+    check("ssm", "UpdateOpsItem", progress_request(OPS_ITEM_ID, Status.CONTAINED.value, [LONGEST_NAME], created))
     check("ssm", "UpdateOpsItem", resolve_request(OPS_ITEM_ID, LONGEST_NAME, "r" * 256, created))
     for request in escalation_schedule_requests(OPS_ITEM_ID, STAGES, opened_at=created, now=created,
                                                 group="g" * 64, function_arn=FUNCTION_ARN, role_arn=ROLE_ARN):
