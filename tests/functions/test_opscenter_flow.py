@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from functions import aws_clients, contain, escalation, intake, release
-from functions.containment import ThingNotFoundError
+from functions.containment import ThingNotFoundError, parse_request
 from functions.contract import EnvVar, Outcome, OutputKey, RecordOutcome, Status
 from functions.contract_opscenter import (
     EscalationEnvironment,
@@ -389,3 +389,33 @@ def test_a_release_that_fails_leaves_the_item_open(device: Any, ssm: Stubber, la
     # The stubber holds no UpdateOpsItem answer: resolving the item would fail the test.
     with pytest.raises(ThingNotFoundError):
         release.handler({"thingName": "no-such-device", "opsItemId": OPS_ITEM_ID}, lambda_context)
+
+
+# --- the sample events ----------------------------------------------------------------------------------
+
+
+def test_the_sample_escalation_event_names_an_item_and_a_stage(load_event: Any) -> None:
+    assert escalation.parse_event(load_event("scheduler-escalation.json"), STAGES) == (OPS_ITEM_ID, STAGES[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("broken-scheduler-escalation-bad-id.json", "opsItemId: expected an OpsItem id matching"),
+        ("broken-scheduler-escalation-extra-field.json", "event: expected a JSON object with exactly opsItemId, stage"),
+    ],
+)
+def test_the_broken_escalation_events_are_refused(name: str, message: str, load_event: Any) -> None:
+    with pytest.raises(ValueError, match=message):
+        escalation.parse_event(load_event(name), STAGES)
+
+
+def test_the_sample_runbook_request_names_only_the_item(load_event: Any) -> None:
+    request = parse_request(load_event("runbook-contain-ops-item.json"))
+
+    assert (request.thing_name, request.incident_record_arn, request.ops_item_id) == (None, None, OPS_ITEM_ID)
+
+
+def test_the_broken_runbook_request_is_refused(load_event: Any) -> None:
+    with pytest.raises(ValueError, match="opsItemId: expected an OpsItem id matching"):
+        parse_request(load_event("broken-runbook-contain-ops-item-id.json"))
