@@ -285,15 +285,16 @@ class IntakeComponent(pulumi.ComponentResource):
                     sid="AnnotateFleetIncidents",
                 ),
             ]
+        elif args["ops_center"] is not None:
+            # The runbook the intake starts contains the device; the intake records and escalates.
+            statements += _ops_center_statements(args["ops_center"], partition=partition, region=region,
+                                                 account=account)
         else:
-            # Without Incident Manager the intake quarantines each device itself, at once.
+            # With neither, no runbook runs: the intake quarantines each device itself.
             statements += containment_statements(
                 "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
                 group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
             )
-        wiring = args["ops_center"]
-        if wiring is not None:
-            statements += _ops_center_statements(wiring, partition=partition, region=region, account=account)
         return statements
 
 

@@ -368,10 +368,12 @@ class QuarantineComponent(pulumi.ComponentResource):
         release_statements = moving("iot:RemoveThingFromThingGroup", "RemoveFromQuarantineGroup")
         stack_tag = args["ops_item_stack_tag"]
         if stack_tag is not None:
-            for statements in (contain_statements, release_statements):
+            # Contain reads the device from the OpsItem and records its progress there; release resolves it.
+            for statements, actions in ((contain_statements, ["ssm:GetOpsItem", "ssm:UpdateOpsItem"]),
+                                        (release_statements, ["ssm:UpdateOpsItem"])):
                 statements.append(ops_item_statement(
-                    ["ssm:GetOpsItem", "ssm:UpdateOpsItem"], stack_tag=stack_tag, partition=partition,
-                    region=region, account_id=account, sid="RecordOnOwnOpsItems",
+                    actions, stack_tag=stack_tag, partition=partition, region=region, account_id=account,
+                    sid="RecordOnOwnOpsItems",
                 ))
         self.contain_function = FunctionComponent(
             f"{name}-contain",

@@ -235,17 +235,23 @@ def test_with_incident_manager_the_intake_opens_incidents_and_never_contains_alo
     assert granted["ssm-incidents:CreateTimelineEvent"] == [records, plan.outputs["arn"]]
 
 
-@pytest.mark.parametrize("stack_name", ["dev", "prod-without-incident-manager"])
-def test_without_incident_manager_the_intake_contains_and_notifies(
-    stack_name: str, dev_stack: StackRun, prod_without_incident_manager: StackRun
+def test_with_opscenter_the_intake_opens_opsitems_and_the_runbook_contains(dev_stack: StackRun) -> None:
+    env = environment(dev_stack)
+    assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
+    assert env[EnvVar.OPS_CENTER_ENABLED] == "true"
+    assert set(grants(dev_stack)) == ALWAYS | OPS_CENTER
+
+
+def test_without_incident_manager_or_opscenter_the_intake_contains_and_notifies(
+    prod_without_incident_manager: StackRun,
 ) -> None:
-    stack = dev_stack if stack_name == "dev" else prod_without_incident_manager
+    stack = prod_without_incident_manager
     env = environment(stack)
     assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
     assert EnvVar.RESPONSE_PLAN_ARN not in env
+    assert EnvVar.OPS_CENTER_ENABLED not in env
     granted = grants(stack)
-    ops_center = OPS_CENTER if stack_name == "dev" else set()
-    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT | ops_center
+    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT
     group = stack.by_name(f"fleetguard-{stack.stack}-quarantine-group")
     things = f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:thing/*"
     assert granted["iot:AddThingToThingGroup"] == [group.outputs["arn"], things]
