@@ -170,9 +170,8 @@ if ops_center.enabled and response.runbook is not None and response.runbook_role
         "stack_tag": prefix,
     }
     pulumi.export(out.ESCALATION_SCHEDULE_GROUP_NAME, escalation.schedule_group.name)
-    pulumi.export(out.ESCALATION_STAGE_TOPIC_ARNS, {
-        stage.name: topic_arn for stage, topic_arn in zip(ops_center.escalation, escalation.stage_topic_arns, strict=True)
-    })
+    stage_names = [stage.name for stage in ops_center.escalation]
+    pulumi.export(out.ESCALATION_STAGE_TOPIC_ARNS, dict(zip(stage_names, escalation.stage_topic_arns, strict=True)))
     pulumi.export(out.ESCALATION_FUNCTION_ARN, escalation.function.function.arn)
 
 intake = IntakeComponent(f"{prefix}-intake", {

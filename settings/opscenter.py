@@ -11,6 +11,7 @@ AWS::Chatbot::SlackChannelConfiguration and MicrosoftTeamsChannelConfiguration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final
 
 from settings.contacts import EMAIL_PATTERN, PHONE_PATTERN
@@ -126,7 +127,7 @@ def _parse_escalation(node: Node) -> tuple[OpsEscalationStage, ...]:
         node.fail(f"expected at most {MAX_STAGES} stages")
     stages = tuple(stage for stage in (_parse_stage(element) for element in elements) if stage is not None)
     node.fail_duplicates([stage.name for stage in stages], "stage name")
-    for earlier, later in zip(elements, elements[1:], strict=False):
+    for earlier, later in pairwise(elements):
         before, after = earlier.child("minutes").value, later.child("minutes").value
         if isinstance(before, int) and isinstance(after, int) and after <= before:
             later.child("minutes").fail(f"stages are ordered by time; expected more than the previous stage's {before}")

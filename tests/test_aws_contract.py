@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from harness.mockstack import StackRun, run_stack
+from tests.conftest import prod_ops_center_overrides
 from tests.support.aws_actions import unknown_actions, wildcard_actions
 from tests.support.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
 from tests.support.iam_reference import authorisation_gaps, reference_version
-from tests.conftest import prod_ops_center_overrides
 from tests.test_stack_outputs import ALL_OFF
 
 # Pulumi type -> input properties that hold one policy document (JSON text in the classic provider).

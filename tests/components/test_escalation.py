@@ -17,6 +17,7 @@ from tests.conftest import prod_ops_center_overrides
 
 EXISTING_TOPIC = "arn:aws:sns:us-east-1:123456789012:security-leads"
 SSM = f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}"
+SCHEDULES = f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/fleetguard-prod-escalation"
 STACK_TAG = {"StringEquals": {"aws:ResourceTag/fleetguard:stack": "fleetguard-prod"}}
 REQUEST_TAG = {"StringEquals": {"aws:RequestTag/fleetguard:stack": "fleetguard-prod"}}
 
@@ -134,9 +135,7 @@ def test_the_intake_may_start_only_this_runbook_and_pass_only_its_two_roles(prod
         "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
     }
     assert granted["ScheduleEscalation"]["Action"] == ["scheduler:CreateSchedule"]
-    assert granted["ScheduleEscalation"]["Resource"] == [
-        f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/fleetguard-prod-escalation/*"
-    ]
+    assert granted["ScheduleEscalation"]["Resource"] == [f"{SCHEDULES}/*"]
 
 
 def test_the_escalation_function_reads_its_opsitems_notifies_its_stages_and_cancels_its_schedules(
@@ -148,9 +147,7 @@ def test_the_escalation_function_reads_its_opsitems_notifies_its_stages_and_canc
     actions = {sid: (entry["Action"], entry["Resource"]) for sid, entry in granted.items() if sid != "WriteOwnLogs"}
     assert actions == {
         "ReadOwnOpsItems": (["ssm:GetOpsItem"], [f"{SSM}:opsitem/*"]),
-        "CancelRemainingStages": (
-            ["scheduler:DeleteSchedule"], [f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/fleetguard-prod-escalation/*"]
-        ),
+        "CancelRemainingStages": (["scheduler:DeleteSchedule"], [f"{SCHEDULES}/*"]),
         "NotifyStages": (["sns:Publish"], [oncall, EXISTING_TOPIC]),
         "EncryptStageNotices": (["kms:GenerateDataKey"], [key]),
     }

@@ -121,7 +121,8 @@ def test_prod_without_incident_manager_passes_in_both_phases(
 
 def test_prod_with_one_escalation_stage_is_blocked_already_at_preview(packs: dict[Phase, PolicyPackProcess]) -> None:
     overrides = prod_ops_center_overrides()
-    overrides["incidentResponse"]["opsCenter"]["escalation"] = overrides["incidentResponse"]["opsCenter"]["escalation"][:1]
+    section = overrides["incidentResponse"]["opsCenter"]
+    section["escalation"] = section["escalation"][:1]
 
     report = judged(packs[Phase.PREVIEW], overrides, Phase.PREVIEW)
 
