@@ -149,6 +149,7 @@ if response.response_plan is not None:
 
 pulumi.export(out.OPS_CENTER_ENABLED, ops_center.enabled)
 ops_center_wiring: OpsCenterWiring | None = None
+escalation_query_names: list[str] = []
 if ops_center.enabled and response.runbook is not None and response.runbook_role is not None:
     escalation = EscalationComponent(f"{prefix}-escalation", {
         **deployment,
@@ -173,6 +174,7 @@ if ops_center.enabled and response.runbook is not None and response.runbook_role
     stage_names = [stage.name for stage in ops_center.escalation]
     pulumi.export(out.ESCALATION_STAGE_TOPIC_ARNS, dict(zip(stage_names, escalation.stage_topic_arns, strict=True)))
     pulumi.export(out.ESCALATION_FUNCTION_ARN, escalation.function.function.arn)
+    escalation_query_names.append(escalation.query_name)
 
 intake = IntakeComponent(f"{prefix}-intake", {
     **deployment,
@@ -196,4 +198,4 @@ pulumi.export(out.INTAKE_QUEUE_URL, intake.queue.url)
 pulumi.export(out.INTAKE_QUEUE_ARN, intake.queue.arn)
 pulumi.export(out.INTAKE_DEAD_LETTER_QUEUE_ARN, intake.dead_letter_queue.arn)
 pulumi.export(out.INTAKE_FUNCTION_ARN, intake.function.function.arn)
-pulumi.export(out.QUERY_DEFINITION_NAMES, [*response.query_names, intake.query_name])
+pulumi.export(out.QUERY_DEFINITION_NAMES, [*response.query_names, intake.query_name, *escalation_query_names])

@@ -28,6 +28,10 @@ from settings.opscenter import ChatSettings, OpsCenterSettings
 FUNCTION_TIMEOUT_SECONDS: Final = 30
 """One GetOpsItem, then one Publish or a few DeleteSchedule calls."""
 FUNCTION_MEMORY_MB: Final = 256
+ESCALATION_QUERY: Final = (
+    "fields @timestamp, level, message, ops_item_id, stage, status, topic_arn, deleted_schedules, error\n"
+    "| sort @timestamp desc\n| limit 1000"
+)
 CHAT_LOGGING_LEVEL: Final = "ERROR"
 CHAT_GUARDRAIL_POLICY: Final = "ReadOnlyAccess"
 """The AWS managed policy capping what the chat channel may do (its own role has no permissions at all)."""
@@ -64,6 +68,8 @@ class EscalationComponent(pulumi.ComponentResource):
     function: FunctionComponent
     scheduler_role: aws.iam.Role
     chat_channel: aws.chatbot.SlackChannelConfiguration | aws.chatbot.TeamsChannelConfiguration | None
+    query_name: str
+    """The saved Logs Insights query over the escalation function's decisions."""
 
     def __init__(self, name: str, args: EscalationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:escalation:Escalation", name, None, opts)
@@ -128,6 +134,14 @@ class EscalationComponent(pulumi.ComponentResource):
             policy=policy_document(
                 statement(["lambda:InvokeFunction"], [self.function.function.arn], sid="InvokeEscalation"),
             ),
+            opts=child,
+        )
+        self.query_name = f"{name}/escalation-decisions"
+        aws.cloudwatch.QueryDefinition(
+            f"{name}-query-escalation-decisions",
+            name=self.query_name,
+            query_string=ESCALATION_QUERY,
+            log_group_names=[self.function.log_group.name],
             opts=child,
         )
         self.chat_channel = self._chat(name, args["settings"].chat, args) if settings.chat.enabled else None

@@ -169,6 +169,13 @@ def test_the_scheduler_may_invoke_the_escalation_function_and_nothing_else(prod_
     }]
 
 
+def test_the_escalation_decisions_have_a_saved_query(prod_ops_center_stack: StackRun) -> None:
+    query = named(prod_ops_center_stack, "escalation-query-escalation-decisions")
+    assert query.inputs["logGroupNames"] == ["/aws/lambda/fleetguard-prod-escalation-handler"]
+    assert "ops_item_id" in query.inputs["queryString"]
+    assert query.inputs["name"] in prod_ops_center_stack.outputs["queryDefinitionNames"]
+
+
 def test_chat_is_off_by_default(dev_stack: StackRun, prod_ops_center_stack: StackRun) -> None:
     for stack in (dev_stack, prod_ops_center_stack):
         assert stack.of_type("aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration") == []
