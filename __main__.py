@@ -13,9 +13,10 @@ from components.audit import AuditComponent
 from components.contacts import ContactsComponent
 from components.deployment import DeploymentArgs
 from components.detect import DetectComponent
+from components.escalation import EscalationComponent
 from components.fleet import FleetComponent
 from components.function import powertools_layer_arn
-from components.intake import IntakeComponent
+from components.intake import IntakeComponent, OpsCenterWiring
 from components.quarantine import QuarantineComponent
 from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
@@ -93,6 +94,8 @@ pulumi.export(out.FLEET_METRIC_NAMES, fleet.fleet_metric_names)
 if fleet.recovery_template_arn is not None:
     pulumi.export(out.RECOVERY_JOB_TEMPLATE_ARN, fleet.recovery_template_arn)
 
+ops_center = settings.incident_response.ops_center
+layer_arn = powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version)
 quarantine = QuarantineComponent(f"{prefix}-quarantine", {
     **deployment,
     "settings": settings.quarantine,
@@ -101,6 +104,8 @@ quarantine = QuarantineComponent(f"{prefix}-quarantine", {
         settings.incident_response.incident_manager.response_plan_name
         if settings.incident_response.incident_manager.enabled else None
     ),
+    # The stack's prefix names it: the tag its OpsItems carry.
+    "ops_item_stack_tag": prefix if ops_center.enabled else None,
 })
 pulumi.export(out.QUARANTINE_GROUP_NAME, quarantine.group.name)
 pulumi.export(out.QUARANTINE_GROUP_ARN, quarantine.group.arn)
@@ -142,6 +147,35 @@ if response.runbook is not None:
 if response.response_plan is not None:
     pulumi.export(out.RESPONSE_PLAN_ARN, response.response_plan.arn)
 
+pulumi.export(out.OPS_CENTER_ENABLED, ops_center.enabled)
+ops_center_wiring: OpsCenterWiring | None = None
+escalation_query_names: list[str] = []
+if ops_center.enabled and response.runbook is not None and response.runbook_role is not None:
+    escalation = EscalationComponent(f"{prefix}-escalation", {
+        **deployment,
+        "settings": ops_center,
+        "stack_tag": prefix,
+        "key_arn": alerts.key.arn,
+        "responders_topic_arn": alerts.responders_topic.arn,
+        "layer_arn": layer_arn,
+        "log_level": settings.incident_response.intake.log_level,
+        "log_retention_days": settings.incident_response.log_retention_days,
+    })
+    ops_center_wiring = {
+        "runbook_name": response.runbook.name,
+        "runbook_role_arn": response.runbook_role.arn,
+        "schedule_group_name": escalation.schedule_group.name,
+        "escalation_function_arn": escalation.function.function.arn,
+        "scheduler_role_arn": escalation.scheduler_role.arn,
+        "escalation_stages": escalation.stages_json,
+        "stack_tag": prefix,
+    }
+    pulumi.export(out.ESCALATION_SCHEDULE_GROUP_NAME, escalation.schedule_group.name)
+    stage_names = [stage.name for stage in ops_center.escalation]
+    pulumi.export(out.ESCALATION_STAGE_TOPIC_ARNS, dict(zip(stage_names, escalation.stage_topic_arns, strict=True)))
+    pulumi.export(out.ESCALATION_FUNCTION_ARN, escalation.function.function.arn)
+    escalation_query_names.append(escalation.query_name)
+
 intake = IntakeComponent(f"{prefix}-intake", {
     **deployment,
     "settings": settings.incident_response,
@@ -157,10 +191,11 @@ intake = IntakeComponent(f"{prefix}-intake", {
     "add_to_quarantine_action_arn": quarantine.add_to_quarantine_action.mitigation_action_arn,
     "security_profile_names": settings.detect.profile_names,
     "iot_log_group_name": IOT_LOG_GROUP,
-    "layer_arn": powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version),
+    "layer_arn": layer_arn,
+    "ops_center": ops_center_wiring,
 })
 pulumi.export(out.INTAKE_QUEUE_URL, intake.queue.url)
 pulumi.export(out.INTAKE_QUEUE_ARN, intake.queue.arn)
 pulumi.export(out.INTAKE_DEAD_LETTER_QUEUE_ARN, intake.dead_letter_queue.arn)
 pulumi.export(out.INTAKE_FUNCTION_ARN, intake.function.function.arn)
-pulumi.export(out.QUERY_DEFINITION_NAMES, [*response.query_names, intake.query_name])
+pulumi.export(out.QUERY_DEFINITION_NAMES, [*response.query_names, intake.query_name, *escalation_query_names])

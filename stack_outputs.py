@@ -40,6 +40,10 @@ INTAKE_DEAD_LETTER_QUEUE_ARN: Final = "intakeDeadLetterQueueArn"
 INTAKE_FUNCTION_ARN: Final = "intakeFunctionArn"
 RUNBOOK_NAME: Final = "runbookName"
 RESPONSE_PLAN_ARN: Final = "responsePlanArn"
+OPS_CENTER_ENABLED: Final = "opsCenterEnabled"
+ESCALATION_SCHEDULE_GROUP_NAME: Final = "escalationScheduleGroupName"
+ESCALATION_STAGE_TOPIC_ARNS: Final = "escalationStageTopicArns"
+ESCALATION_FUNCTION_ARN: Final = "escalationFunctionArn"
 ESCALATION_PLAN_ARN: Final = "escalationPlanArn"
 CONTACT_ARNS: Final = "contactArns"
 QUERY_DEFINITION_NAMES: Final = "queryDefinitionNames"
@@ -50,6 +54,7 @@ ALWAYS: Final = "always"
 WITH_DETECT: Final = "`detect.enabled`"
 WITH_ML: Final = "`detect.enabled` and `detect.ml.enabled`"
 WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
+WITH_OPS_CENTER: Final = "`incidentResponse.opsCenter.enabled` (the default without Incident Manager)"
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,24 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     INTAKE_DEAD_LETTER_QUEUE_ARN: OutputSpec("string", ALWAYS, "where alerts rest after their retries "
                                                                "(alarm on its depth)"),
     INTAKE_FUNCTION_ARN: OutputSpec("string", ALWAYS, "ARN of the intake function"),
-    RUNBOOK_NAME: OutputSpec("string", WITH_INCIDENT_MANAGER, "SSM Automation runbook the response plan runs"),
+    RUNBOOK_NAME: OutputSpec("string", f"{WITH_INCIDENT_MANAGER} or {WITH_OPS_CENTER}",
+                             "SSM Automation runbook the response plan (or, with OpsCenter, the intake) starts per "
+                             "incident"),
     RESPONSE_PLAN_ARN: OutputSpec("string", WITH_INCIDENT_MANAGER, "Incident Manager response plan ARN"),
     ESCALATION_PLAN_ARN: OutputSpec("string", f"{WITH_INCIDENT_MANAGER} with an `escalation`",
                                     "escalation plan the response plan engages"),
     CONTACT_ARNS: OutputSpec("map of strings", WITH_INCIDENT_MANAGER, "SSM Contacts contact ARN by alias"),
+    OPS_CENTER_ENABLED: OutputSpec("boolean", ALWAYS, "whether alerts open OpsCenter OpsItems, start the runbook "
+                                                      "and schedule escalation (Incident Manager off)"),
+    ESCALATION_SCHEDULE_GROUP_NAME: OutputSpec("string", WITH_OPS_CENTER,
+                                               "EventBridge Scheduler group holding each open OpsItem's pending "
+                                               "escalation stages (`<OpsItem id>-<stage>`)"),
+    ESCALATION_STAGE_TOPIC_ARNS: OutputSpec("map of strings", WITH_OPS_CENTER,
+                                            "SNS topic ARN each escalation stage notifies, by stage name "
+                                            "(subscribe more responders)"),
+    ESCALATION_FUNCTION_ARN: OutputSpec("string", WITH_OPS_CENTER,
+                                        "Lambda function that notifies a stage or cancels the rest once the "
+                                        "OpsItem is acknowledged"),
     QUERY_DEFINITION_NAMES: OutputSpec("list of strings", ALWAYS, "saved CloudWatch Logs Insights queries "
                                                                   "for forensics"),
 }

@@ -15,6 +15,9 @@ ROLE_NAME_PATTERN: Final = r"[\w+=,.@-]+"
 """IAM's roleNameType pattern."""
 ROLE_NAME_MAX_LENGTH: Final = 64
 """IAM's roleNameType maximum length."""
+OPS_ITEM_STACK_TAG_KEY: Final = "fleetguard:stack"
+"""The tag every OpsItem the intake opens carries (the value names the stack): OpsItem ids are not known in
+advance, so the functions' OpsItem permissions are conditioned on it."""
 
 
 def statement(
@@ -143,3 +146,20 @@ def stable_role_name(name: str, region: pulumi.Input[str]) -> pulumi.Output[str]
     """A deterministic name for a role that a retained account-wide resource points at, so that a destroy
     and a new up recreate the ARN the retained resource still holds."""
     return pulumi.Output.from_input(region).apply(lambda region_name: regional_role_name(name, region_name))
+
+
+def ops_item_statement(
+    actions: Sequence[str],
+    *,
+    stack_tag: str,
+    partition: pulumi.Input[str],
+    region: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+    sid: str,
+) -> dict[str, Any]:
+    """Allow ``actions`` on the OpsItems this stack's intake opens (``OPS_ITEM_STACK_TAG_KEY`` =
+    ``stack_tag``): the statement names every OpsItem and the condition keeps it to the tagged ones."""
+    return statement(
+        actions, [arn(partition, "ssm", "opsitem/*", region=region, account=account_id)], sid=sid,
+        condition={"StringEquals": {f"aws:ResourceTag/{OPS_ITEM_STACK_TAG_KEY}": stack_tag}},
+    )

@@ -12,7 +12,7 @@ table records which responders notices were sent, so a redelivered alert sends n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -20,8 +20,16 @@ import pulumi_aws as aws
 from components.arns import arn
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
-from components.iam import containment_statements, incident_statement, policy_document, statement
+from components.iam import (
+    OPS_ITEM_STACK_TAG_KEY,
+    containment_statements,
+    incident_statement,
+    ops_item_statement,
+    policy_document,
+    statement,
+)
 from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
+from functions.contract_opscenter import OpsCenterEnvironment
 from settings.response import IncidentResponseSettings
 
 DLQ_RETENTION_SECONDS: Final = 1_209_600
@@ -30,6 +38,23 @@ INTAKE_QUERY: Final = (
     "fields @timestamp, level, message, thing_name, violation_id, security_profile_name, behavior_name, error\n"
     "| sort @timestamp desc\n| limit 1000"
 )
+
+
+class OpsCenterWiring(TypedDict):
+    """What the intake needs to open OpsCenter incidents: the runbook it starts and the escalation it
+    schedules."""
+
+    runbook_name: pulumi.Input[str]
+    runbook_role_arn: pulumi.Input[str]
+    """The role the runbook assumes (passed to SSM Automation)."""
+    schedule_group_name: pulumi.Input[str]
+    escalation_function_arn: pulumi.Input[str]
+    scheduler_role_arn: pulumi.Input[str]
+    """The role the escalation schedules run with (passed to EventBridge Scheduler)."""
+    escalation_stages: pulumi.Input[str]
+    """ESCALATION_STAGES (JSON)."""
+    stack_tag: str
+    """The ``fleetguard:stack`` tag value every OpsItem carries."""
 
 
 class IntakeArgs(DeploymentArgs):
@@ -64,6 +89,8 @@ class IntakeArgs(DeploymentArgs):
     """The AWS IoT v2 log group the handler links Logs Insights related items to."""
     layer_arn: pulumi.Input[str]
     """The Powertools layer."""
+    ops_center: OpsCenterWiring | None
+    """Set when alerts open OpsCenter incidents (Incident Manager off, OpsCenter on)."""
 
 
 class IntakeComponent(pulumi.ComponentResource):
@@ -203,11 +230,15 @@ class IntakeComponent(pulumi.ComponentResource):
             retry_mode=settings.intake.retry_mode,
             iot_data_endpoint=args["iot_data_endpoint"],
         )
+        ops_center = _ops_center_environment(settings, args["ops_center"])
         return {
             **deployment_of(args),
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
-            "environment": environment.to_environment(),
+            "environment": {
+                **environment.to_environment(),
+                **(ops_center.to_environment() if ops_center is not None else {}),
+            },
             "log_level": settings.intake.log_level,
             "statements": self._statements(args),
             "layer_arn": args["layer_arn"],
@@ -254,13 +285,75 @@ class IntakeComponent(pulumi.ComponentResource):
                     sid="AnnotateFleetIncidents",
                 ),
             ]
+        elif args["ops_center"] is not None:
+            # The runbook the intake starts contains the device; the intake records and escalates.
+            statements += _ops_center_statements(args["ops_center"], partition=partition, region=region,
+                                                 account=account)
         else:
-            # Without Incident Manager no runbook runs: the intake quarantines each device itself.
+            # With neither, no runbook runs: the intake quarantines each device itself.
             statements += containment_statements(
                 "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
                 group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
             )
         return statements
+
+
+def _ops_center_environment(
+    settings: IncidentResponseSettings, wiring: OpsCenterWiring | None
+) -> OpsCenterEnvironment[pulumi.Input[str]] | None:
+    if wiring is None:
+        return None
+    ops_center = settings.ops_center
+    return OpsCenterEnvironment[pulumi.Input[str]](
+        category=ops_center.category,
+        severity_by_impact={int(impact): severity for impact, severity in ops_center.severity_by_impact.items()},
+        runbook_name=wiring["runbook_name"],
+        automation_role_arn=wiring["runbook_role_arn"],
+        schedule_group=wiring["schedule_group_name"],
+        escalation_function_arn=wiring["escalation_function_arn"],
+        scheduler_role_arn=wiring["scheduler_role_arn"],
+        escalation_stages=wiring["escalation_stages"],
+        ops_item_tags={OPS_ITEM_STACK_TAG_KEY: wiring["stack_tag"]},
+    )
+
+
+def _ops_center_statements(
+    wiring: OpsCenterWiring, *, partition: pulumi.Input[str], region: pulumi.Input[str], account: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """Open an OpsItem, start the runbook for it, schedule its escalation: each on this stack's own."""
+    tagged_request = {"StringEquals": {f"aws:RequestTag/{OPS_ITEM_STACK_TAG_KEY}": wiring["stack_tag"]}}
+    ops_items = arn(partition, "ssm", "opsitem/*", region=region, account=account)
+    runbook = wiring["runbook_name"]
+
+    def ssm(resource: pulumi.Input[str]) -> pulumi.Output[str]:
+        return arn(partition, "ssm", resource, region=region, account=account)
+
+    return [
+        # CreateOpsItem names no resource type, so only "*" grants it; the condition demands the stack's tag.
+        statement(["ssm:CreateOpsItem"], ["*"], sid="OpenOpsItems", condition=tagged_request),
+        # Tagging a new OpsItem is authorised as tagging, on the item being created.
+        statement(["ssm:AddTagsToResource"], [ops_items], sid="TagNewOpsItems", condition=tagged_request),
+        ops_item_statement(["ssm:GetOpsItem", "ssm:UpdateOpsItem"], stack_tag=wiring["stack_tag"],
+                           partition=partition, region=region, account_id=account, sid="RecordOnOwnOpsItems"),
+        # As for Incident Manager: the runbook as a document and as any version, and the new execution.
+        statement(
+            ["ssm:StartAutomationExecution"],
+            [ssm(pulumi.Output.concat("document/", runbook)),
+             ssm(pulumi.Output.concat("automation-definition/", runbook, ":*")),
+             ssm("automation-execution/*")],
+            sid="StartRunbook",
+        ),
+        statement(["iam:PassRole"], [wiring["runbook_role_arn"]], sid="PassRunbookRole",
+                  condition={"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}),
+        statement(
+            ["scheduler:CreateSchedule"],
+            [arn(partition, "scheduler", pulumi.Output.concat("schedule/", wiring["schedule_group_name"], "/*"),
+                 region=region, account=account)],
+            sid="ScheduleEscalation",
+        ),
+        statement(["iam:PassRole"], [wiring["scheduler_role_arn"]], sid="PassSchedulerRole",
+                  condition={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}),
+    ]
 
 
 def _named_action(name: str | None) -> str:

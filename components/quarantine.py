@@ -24,6 +24,7 @@ from components.iam import (
     aws_managed_policy_arn,
     containment_statements,
     incident_statement,
+    ops_item_statement,
     policy_document,
     service_role,
     stable_role_name,
@@ -146,6 +147,9 @@ class QuarantineArgs(DeploymentArgs):
     incident_response_plan_name: str | None
     """The response plan whose incidents' related items the contain function may list (the runbook may
     pass only the incident); None where Incident Manager is not in use."""
+    ops_item_stack_tag: str | None
+    """The ``fleetguard:stack`` tag value of the OpsItems the intake opens: contain reads the device from one
+    and records progress on it, release resolves it. None where OpsCenter is not in use."""
 
 
 class QuarantineComponent(pulumi.ComponentResource):
@@ -361,6 +365,16 @@ class QuarantineComponent(pulumi.ComponentResource):
                 ["ssm-incidents:ListRelatedItems"], partition=partition, account_id=account,
                 response_plan_name=response_plan_name, sid="ReadIncidentDevices",
             ))
+        release_statements = moving("iot:RemoveThingFromThingGroup", "RemoveFromQuarantineGroup")
+        stack_tag = args["ops_item_stack_tag"]
+        if stack_tag is not None:
+            # Contain reads the device from the OpsItem and records its progress there; release resolves it.
+            for statements, actions in ((contain_statements, ["ssm:GetOpsItem", "ssm:UpdateOpsItem"]),
+                                        (release_statements, ["ssm:UpdateOpsItem"])):
+                statements.append(ops_item_statement(
+                    actions, stack_tag=stack_tag, partition=partition, region=region, account_id=account,
+                    sid="RecordOnOwnOpsItems",
+                ))
         self.contain_function = FunctionComponent(
             f"{name}-contain",
             function_args(
@@ -380,7 +394,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                 "Releases a device from quarantine: leaves the group, clears the shadow flag",
                 "fleetguard-release",
                 "standard",
-                moving("iot:RemoveThingFromThingGroup", "RemoveFromQuarantineGroup"),
+                release_statements,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

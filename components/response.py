@@ -3,9 +3,10 @@ opens incidents, engages people and starts the runbook, and saved Logs Insights 
 
 The runbook contains exactly the incident's devices: Incident Manager hands it the incident record ARN
 (a dynamic parameter) and the contain function reads the things from the incident's INVOLVED_RESOURCE
-related items. Every step output a later step uses is declared with a selector (the reference sample
-referenced one it never declared). Without Incident Manager there is no incident to run a runbook for,
-so only the queries are created and the intake contains devices itself.
+related items; without Incident Manager the intake starts it with the OpsCenter OpsItem instead, whose
+``/aws/resources`` name the device. Every step output a later step uses is declared with a selector (the
+reference sample referenced one it never declared). With neither Incident Manager nor OpsCenter there is
+no incident to run a runbook for, so only the queries are created and the intake contains devices itself.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ from settings.response import IncidentResponseSettings
 
 CONTAIN_STEP: Final = "Contain"
 INCIDENT_PARAMETER: Final = "IncidentRecordArn"
+OPS_ITEM_PARAMETER: Final = "OpsItemId"
 ROLE_PARAMETER: Final = "AutomationAssumeRole"
 CONTAIN_STEP_TIMEOUT_SECONDS: Final = 300
 """The longest an ``aws:invokeLambdaFunction`` step waits (and the contain function's own ceiling)."""
-INCIDENT_RECORD_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:ssm-incidents:[a-z0-9-]*:[0-9]{12}:incident-record/.+$"
+# Each incident parameter is optional (a run gets one or the other), so each pattern also takes "".
+INCIDENT_RECORD_ARN_PATTERN: Final = (
+    r"^(arn:aws(-cn|-us-gov)?:ssm-incidents:[a-z0-9-]*:[0-9]{12}:incident-record/.+)?$"
+)
+OPS_ITEM_ID_PATTERN: Final = r"^(oi-[0-9a-f]{12})?$"
+"""The ssm model's OpsItemId pattern (``^(oi)-[0-9a-f]{12}$``), or empty."""
 ROLE_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/.+$"
 
 # Saved queries (name suffix -> query). IoT v2 log entries carry clientId, eventType, status, topicName,
@@ -66,7 +73,7 @@ class ResponseArgs(DeploymentArgs):
     engagement_arns: Sequence[pulumi.Input[str]]
     """Contacts or escalation plans the response plan engages (empty when Incident Manager is off)."""
     contain_function_arn: pulumi.Input[str]
-    """The contain function the runbook invokes with ``{"incidentRecordArn": ...}``."""
+    """The contain function the runbook invokes with ``{"incidentRecordArn": ..., "opsItemId": ...}``."""
     release_function_name: pulumi.Input[str]
     """The release function responders invoke once a device is clean (named in the Recovery step)."""
     containment_log_groups: Sequence[pulumi.Input[str]]
@@ -79,7 +86,8 @@ class ResponseArgs(DeploymentArgs):
 
 class ResponseComponent(pulumi.ComponentResource):
     """Runbook, its role, the role Incident Manager starts it with, the response plan, and the saved
-    forensic queries. With Incident Manager off, only the queries."""
+    forensic queries. With Incident Manager off: the runbook and its role when OpsCenter is on (the intake
+    starts it), otherwise only the queries."""
 
     runbook: aws.ssm.Document | None
     runbook_role: aws.iam.Role | None
@@ -112,29 +120,29 @@ class ResponseComponent(pulumi.ComponentResource):
         self.query_names = [f"{name}/{suffix}" for suffix in (*DEVICE_QUERIES, "containment-actions")]
 
         self.runbook = self.runbook_role = self.incident_manager_role = self.response_plan = None
-        if settings.incident_manager.enabled:
-            self._incident_manager(name, args)
+        if settings.incident_manager.enabled or settings.ops_center.enabled:
+            self.runbook, self.runbook_role, runbook_policy = self._runbook(name, args)
+            if settings.incident_manager.enabled:
+                self._incident_manager(name, args, self.runbook, self.runbook_role, runbook_policy)
         self.register_outputs({
             "runbookName": self.runbook.name if self.runbook else None,
             "responsePlanArn": self.response_plan.arn if self.response_plan else None,
             "queryNames": self.query_names,
         })
 
-    def _incident_manager(self, name: str, args: ResponseArgs) -> None:
+    def _runbook(self, name: str, args: ResponseArgs) -> tuple[aws.ssm.Document, aws.iam.Role, aws.iam.RolePolicy]:
+        """The runbook and its role: Incident Manager starts it with an incident, the intake with an OpsItem."""
         settings = args["settings"]
-        manager = settings.incident_manager
         tags = args["tags"]
         child = pulumi.ResourceOptions(parent=self)
-        account, region, partition = args["account_id"], args["region"], args["partition"]
-
         # The runbook's own identity: it may invoke the contain function and nothing else.
-        self.runbook_role = service_role(
-            f"{name}-runbook-role", "ssm.amazonaws.com", account_id=account,
+        runbook_role = service_role(
+            f"{name}-runbook-role", "ssm.amazonaws.com", account_id=args["account_id"],
             description=f"Assumed by SSM Automation while running {settings.runbook_name}", tags=tags, opts=child,
         )
         runbook_policy = aws.iam.RolePolicy(
             f"{name}-runbook-policy",
-            role=self.runbook_role.id,
+            role=runbook_role.id,
             policy=policy_document(
                 statement(["lambda:InvokeFunction"], [args["contain_function_arn"]], sid="InvokeContain"),
             ),
@@ -149,7 +157,7 @@ class ResponseComponent(pulumi.ComponentResource):
                 runbook_name=settings.runbook_name,
             )
         )
-        self.runbook = aws.ssm.Document(
+        runbook = aws.ssm.Document(
             f"{name}-runbook",
             name=settings.runbook_name,
             document_type="Automation",
@@ -158,6 +166,17 @@ class ResponseComponent(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        return runbook, runbook_role, runbook_policy
+
+    def _incident_manager(
+        self, name: str, args: ResponseArgs, runbook: aws.ssm.Document, runbook_role: aws.iam.Role,
+        runbook_policy: aws.iam.RolePolicy,
+    ) -> None:
+        settings = args["settings"]
+        manager = settings.incident_manager
+        tags = args["tags"]
+        child = pulumi.ResourceOptions(parent=self)
+        account, region, partition = args["account_id"], args["region"], args["partition"]
 
         # Incident Manager's identity for starting the runbook: start this document, hand it its role.
         self.incident_manager_role = service_role(
@@ -169,8 +188,8 @@ class ResponseComponent(pulumi.ComponentResource):
         runbook_resources = [
             arn(partition, "ssm", resource, region=region, account=account)
             for resource in (
-                pulumi.Output.concat("document/", self.runbook.name),
-                pulumi.Output.concat("automation-definition/", self.runbook.name, ":*"),
+                pulumi.Output.concat("document/", runbook.name),
+                pulumi.Output.concat("automation-definition/", runbook.name, ":*"),
                 "automation-execution/*",
             )
         ]
@@ -180,7 +199,7 @@ class ResponseComponent(pulumi.ComponentResource):
             policy=policy_document(
                 statement(["ssm:StartAutomationExecution"], runbook_resources, sid="StartRunbook"),
                 statement(
-                    ["iam:PassRole"], [self.runbook_role.arn], sid="PassRunbookRole",
+                    ["iam:PassRole"], [runbook_role.arn], sid="PassRunbookRole",
                     condition={"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}},
                 ),
             ),
@@ -209,14 +228,14 @@ class ResponseComponent(pulumi.ComponentResource):
             action=aws.ssmincidents.ResponsePlanActionArgs(
                 ssm_automations=[
                     aws.ssmincidents.ResponsePlanActionSsmAutomationArgs(
-                        document_name=self.runbook.name,
+                        document_name=runbook.name,
                         role_arn=self.incident_manager_role.arn,
                         target_account="RESPONSE_PLAN_OWNER_ACCOUNT",
                         dynamic_parameters={INCIDENT_PARAMETER: "INCIDENT_RECORD_ARN"},
                         # Never empty: the provider sends {} for an absent map and the API rejects it.
                         parameters=[
                             aws.ssmincidents.ResponsePlanActionSsmAutomationParameterArgs(
-                                name=ROLE_PARAMETER, values=[self.runbook_role.arn],
+                                name=ROLE_PARAMETER, values=[runbook_role.arn],
                             ),
                         ],
                     ),
@@ -243,14 +262,22 @@ def runbook_document(
         "description": (
             f"# {runbook_name}\n\n"
             "Response to an AWS IoT Device Defender violation: quarantine the incident's devices, "
-            "investigate them, then recover them. Started by Incident Manager with the incident record."
+            "investigate them, then recover them. Started by Incident Manager with the incident record, or "
+            "by the fleetguard intake with the OpsCenter OpsItem."
         ),
         "assumeRole": f"{{{{ {ROLE_PARAMETER} }}}}",
         "parameters": {
             INCIDENT_PARAMETER: {
                 "type": "String",
                 "description": "The incident record (Incident Manager passes INCIDENT_RECORD_ARN).",
+                "default": "",
                 "allowedPattern": INCIDENT_RECORD_ARN_PATTERN,
+            },
+            OPS_ITEM_PARAMETER: {
+                "type": "String",
+                "description": "The OpsCenter OpsItem (the intake passes it when Incident Manager is not used).",
+                "default": "",
+                "allowedPattern": OPS_ITEM_ID_PATTERN,
             },
             ROLE_PARAMETER: {
                 "type": "String",
@@ -277,7 +304,8 @@ def runbook_document(
                     "InvocationType": "RequestResponse",
                     "InputPayload": {
                         RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
-                        RequestField.REASON.value: f"Incident Manager runbook {runbook_name}",
+                        RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
+                        RequestField.REASON.value: f"Incident runbook {runbook_name}",
                     },
                 },
                 "outputs": [
@@ -312,7 +340,8 @@ def runbook_document(
                 "action": "aws:pause",
                 "description": (
                     "## Automatic containment did not complete\n\n"
-                    "The devices are the incident's *Involved resources* (IoT thing ARNs). For each:\n\n"
+                    "The devices are the incident's *Involved resources*, or the OpsItem's *Related resources* "
+                    "(IoT thing ARNs). For each:\n\n"
                     f"1. `aws iot add-thing-to-thing-group --thing-group-name {quarantine_group_name} "
                     "--thing-name <thing>`\n"
                     "2. If the thing is missing from the registry, revoke its certificate instead: "
@@ -343,7 +372,7 @@ def runbook_document(
                     "4. Online analysis, if needed: open a secure tunnel "
                     "(`aws iotsecuretunneling open-tunnel --destination-config thingName=<thing>,services=SSH "
                     "--timeout-config maxLifetimeTimeoutMinutes=60`) and connect with the local proxy.\n\n"
-                    "Record findings in the incident timeline, then resume."
+                    "Record findings in the incident timeline (or the OpsItem's operational data), then resume."
                 ),
                 "inputs": {},
                 "nextStep": "Recovery",
@@ -362,7 +391,8 @@ def runbook_document(
                     "`aws iot update-certificate --new-status REVOKED` for the old one.\n"
                     "3. Release it from quarantine: `aws lambda invoke --function-name "
                     f"{release_function_name} --cli-binary-format raw-in-base64-out "
-                    "--payload '{\"thingName\": \"<thing>\"}' release.json`.\n"
+                    "--payload '{\"thingName\": \"<thing>\"}' release.json`; add "
+                    "`\"opsItemId\": \"<OpsItem id>\"` to the payload to resolve the OpsItem with it.\n"
                     "4. Resolve the incident and start the post-incident analysis.\n\n"
                     "Resume to finish this automation."
                 ),

@@ -62,6 +62,8 @@ class DrillReport:
     timeline: Timeline
     emulator_url: str
     failures: list[str]
+    ops_center: list[str] = field(default_factory=list)
+    """The OpsCenter part's summary lines (``drill/opscenter.py``)."""
 
     @property
     def exit_code(self) -> int:

@@ -14,6 +14,8 @@ def render(report: DrillReport) -> str:
         "Incident Manager: not in the emulator; the intake runs its fallback path "
         "(contain the device itself, notify the responders topic)",
         "Device Defender mitigation tasks: not in the emulator; a stub checks and answers the intake's requests",
+        "OpsCenter and Automation: not in the emulator; an in-memory stand-in answers, and the drill fires "
+        "the escalation schedules by advancing the scheduler clock",
         "",
         "Timeline (ms since start)",
     ]
@@ -48,6 +50,7 @@ def render(report: DrillReport) -> str:
     ]
     lines.append(f"  responders notifications ({len(observed.notifications)}):")
     lines += [f"    {subject}" for subject in observed.notifications]
+    lines += report.ops_center
     lines.append("")
     if report.failures:
         lines.append(f"EXPECTATIONS FAILED ({len(report.failures)}):")

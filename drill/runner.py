@@ -14,9 +14,10 @@ from drill.emulator import Clients, build_fleet, drain_queue, emulator, quaranti
 from drill.handlers import handler_environment, handlers_pointed_at, mitigation_stand_in
 from drill.logs import LogSink, Timeline, captured_logs
 from drill.observed import Containment, DrillReport, Run
+from drill.opscenter import check_ops_center, run_ops_center_part, summary_lines
 from drill.report import render
 from drill.scenario import ACCOUNT_ID, QUARANTINE_GROUP, QUARANTINE_POLICY, REGION, Alert, Scenario, default_scenario
-from functions import contain, intake, release
+from functions import contain, escalation, intake, release
 from functions.contract import OutputKey, Status
 from harness.lambda_context import lambda_context
 
@@ -56,9 +57,16 @@ def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> Dr
             )
             _release_devices(run)
         _observe_state(run)
+        # After the main scenario's state is read back: the OpsCenter part's devices are not the fleet's.
+        with (
+            handlers_pointed_at(url, handler_environment(url, scenario, plumbing)),
+            captured_logs([intake.logger.name, contain.logger.name, release.logger.name, escalation.logger.name],
+                          sink),
+        ):
+            ops_center = run_ops_center_part(run, url)
         timeline.add("emulator state read back; checking expectations")
-    failures = check_expectations(run.observed, scenario)
-    report = DrillReport(scenario, run.observed, timeline, url, failures)
+    failures = check_expectations(run.observed, scenario) + check_ops_center(ops_center)
+    report = DrillReport(scenario, run.observed, timeline, url, failures, summary_lines(ops_center))
     stream.write(render(report))
     stream.flush()
     return report

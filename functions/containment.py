@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from functions.aws_clients import Client
 from functions.contract import RequestField
+from functions.contract_opscenter import OPS_ITEM_ID_PATTERN
 from functions.messages import DEVICE_NAME_PATTERN, THING_NAME_PATTERN, is_thing_name
 
 QUARANTINE_KEY: Final = "quarantine"
@@ -192,10 +193,12 @@ class Request:
     thing_name: str | None
     reason: str | None
     incident_record_arn: str | None
+    ops_item_id: str | None = None
 
 
 def parse_request(event: object) -> Request:
-    """Validate ``{"thingName"?, "reason"?, "incidentRecordArn"?}``; ValueError names the bad field.
+    """Validate ``{"thingName"?, "reason"?, "incidentRecordArn"?, "opsItemId"?}``; ValueError names the bad
+    field.
 
     An empty string counts as absent: SSM Automation passes "" for an optional parameter left unset.
     Whether thingName is required is the handler's decision. thingName takes any device name a Device
@@ -213,7 +216,7 @@ def parse_request(event: object) -> Request:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{field}: expected a string, got {type(value).__name__}")
         values[field] = value or None
-    thing_name, reason, incident_record_arn = (values[field] for field in REQUEST_FIELDS)
+    thing_name, reason, incident_record_arn, ops_item_id = (values[field] for field in REQUEST_FIELDS)
     if thing_name is not None and not DEVICE_NAME_PATTERN.fullmatch(thing_name):
         raise ValueError(f"thingName: expected a device name of 1-128 characters, got {len(thing_name)}")
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
@@ -223,7 +226,11 @@ def parse_request(event: object) -> Request:
             "incidentRecordArn: expected an Incident Manager incident record ARN "
             f"(arn:<partition>:ssm-incidents::<account>:incident-record/<plan>/<id>), got {incident_record_arn!r}"
         )
-    return Request(thing_name, reason, incident_record_arn)
+    if ops_item_id is not None and not OPS_ITEM_ID_PATTERN.fullmatch(ops_item_id):
+        raise ValueError(
+            f"opsItemId: expected an OpsItem id matching {OPS_ITEM_ID_PATTERN.pattern}, got {ops_item_id!r}"
+        )
+    return Request(thing_name, reason, incident_record_arn, ops_item_id)
 
 
 # --- helpers -------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ What lives here: the environment variable names (``EnvVar``) and, per function, 
 renders its environment and reads it back with an error naming the variable; the keys and SSM output
 types of the contain and release results (``OutputKey``, ``OUTPUT_TYPES``) and their ``status`` values
 (``Status``); the intake's per-record outcomes (``Outcome``, ``RecordOutcome``); and the notice ledger
-table's key names.
+table's key names. The OpsCenter incidents' settings and escalation stages are in
+``functions/contract_opscenter.py``, built on the names here.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class EnvVar(StrEnum):
     POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
     AWS_RETRY_MODE = "AWS_RETRY_MODE"
     IOT_DATA_ENDPOINT = "IOT_DATA_ENDPOINT"
+    OPS_CENTER_ENABLED = "OPS_CENTER_ENABLED"
+    OPS_ITEM_CATEGORY = "OPS_ITEM_CATEGORY"
+    OPS_ITEM_SEVERITY_BY_IMPACT = "OPS_ITEM_SEVERITY_BY_IMPACT"
+    RUNBOOK_NAME = "RUNBOOK_NAME"
+    AUTOMATION_ROLE_ARN = "AUTOMATION_ROLE_ARN"
+    ESCALATION_SCHEDULE_GROUP = "ESCALATION_SCHEDULE_GROUP"
+    ESCALATION_FUNCTION_ARN = "ESCALATION_FUNCTION_ARN"
+    SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
+    ESCALATION_STAGES = "ESCALATION_STAGES"
+    OPS_ITEM_TAGS = "OPS_ITEM_TAGS"
 
 
 # --- validation of environment values ------------------------------------------------------------------------
@@ -251,6 +262,8 @@ class RequestField(StrEnum):
     THING_NAME = "thingName"
     REASON = "reason"
     INCIDENT_RECORD_ARN = "incidentRecordArn"
+    OPS_ITEM_ID = "opsItemId"
+    """An OpsCenter incident (``OPS_ITEM_ID_PATTERN``): the runbook passes it when the intake opened an OpsItem."""
 
 
 class OutputKey(StrEnum):
@@ -326,9 +339,13 @@ class Outcome(StrEnum):
     """An audit without non-compliant checks."""
     AUDIT_ROUTED = "audit:"
     """detail: what went to an incident and what was notified."""
+    OPS_ITEM = "ops item"
+    """An OpsCenter incident was opened (or a redelivery found it) and its runbook started; detail: its id."""
 
 
-DETAILED_OUTCOMES: Final = frozenset({Outcome.LOGGED, Outcome.STORM_MEMBER, Outcome.INCIDENT, Outcome.AUDIT_ROUTED})
+DETAILED_OUTCOMES: Final = frozenset(
+    {Outcome.LOGGED, Outcome.STORM_MEMBER, Outcome.INCIDENT, Outcome.AUDIT_ROUTED, Outcome.OPS_ITEM}
+)
 """Outcomes that always carry a detail; the others never do."""
 IGNORED_OUTCOMES: Final = frozenset({Outcome.LOGGED, Outcome.AUDIT_LOGGED})
 """Outcomes that mean "handled, nothing to do"."""

@@ -10,11 +10,12 @@ Per message:
 * in-alarm violation: with Incident Manager enabled, StartIncident with the response plan (the plan's
   runbook contains the device: it reads the thing ARN from the INVOLVED_RESOURCE related item). The
   clientToken derives from the violation id, so a redelivered violation starts no second incident.
-  With Incident Manager off, the intake contains the device itself (``contain_thing``) and publishes
-  a readable notification to the responders topic.
+  With Incident Manager off and OpsCenter on, an OpsItem, the runbook started directly and escalation
+  schedules (``functions/ops_incidents.py``). With both off, the intake contains the device itself
+  (``contain_thing``) and publishes a readable notification to the responders topic.
 * alarm-cleared, alarm-invalidated: logged with the violation id; never an incident.
-* audit notification: non-compliant checks listed in AUDIT_ROUTING.incidentChecks open one incident per
-  audit task (Incident Manager enabled); every other non-compliant check goes to the responders topic.
+* audit notification: non-compliant checks listed in AUDIT_ROUTING.incidentChecks open one incident (or
+  OpsItem) per audit task; every other non-compliant check goes to the responders topic.
 * alert storm (STORM_THRESHOLD or more distinct in-alarm violations of one security profile and
   behavior in the batch): bulk containment and one fleet incident or notification; see
   ``functions/storm.py``.
@@ -34,7 +35,8 @@ Environment (all strings; named and checked in ``functions/contract.py``, decode
 INCIDENT_MANAGER_ENABLED ("true"|"false"), RESPONSE_PLAN_ARN (only when enabled), RESPONDERS_TOPIC_ARN,
 IMPACT_RULES (JSON), AUDIT_ROUTING (JSON), IOT_LOG_GROUP, STORM_THRESHOLD, STORM_WINDOW_SECONDS (the
 batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, NOTICE_LEDGER_TABLE,
-POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional).
+POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional); the
+OpsCenter settings (OPS_CENTER_ENABLED and the rest, ``functions/contract_opscenter.py``).
 
 Notices to the responders topic are sent once per violation, audit task or storm batch across
 redeliveries: ``functions/notice_ledger.py`` records them.
@@ -43,7 +45,8 @@ AWS calls: ssm-incidents:StartIncident, UpdateRelatedItems, CreateTimelineEvent;
 iot:StartDetectMitigationActionsTask, AddThingToThingGroup, ListThingGroupsForThing, DescribeThing (only
 when a group write finds nothing), DescribeEndpoint (unless IOT_DATA_ENDPOINT is set);
 iot:UpdateThingShadow (iot-data); sns:Publish (responders topic); dynamodb:PutItem, UpdateItem,
-DeleteItem (the notice ledger).
+DeleteItem (the notice ledger); with OpsCenter: ssm:CreateOpsItem, GetOpsItem, UpdateOpsItem,
+StartAutomationExecution; scheduler:CreateSchedule.
 """
 
 from __future__ import annotations
@@ -62,7 +65,17 @@ from functions import aws_clients
 from functions.aws_clients import Client
 from functions.containment import MAX_REASON_LENGTH, ContainResult, ThingNotFoundError, contain_thing
 from functions.contract import Outcome, RecordOutcome
-from functions.incidents import AccountScope, audit_incident_request, digest, violation_incident_request
+from functions.incidents import (
+    FLEET_LOGS_QUERY,
+    AccountScope,
+    audit_incident_request,
+    audit_incident_token,
+    digest,
+    logs_insights_url,
+    storm_incident_token,
+    violation_incident_request,
+    violation_incident_token,
+)
 from functions.intake_config import IntakeConfig, configured_confidence
 from functions.messages import (
     AuditNotification,
@@ -74,6 +87,8 @@ from functions.messages import (
 )
 from functions.notice_ledger import NoticeLedger
 from functions.notices import Notice, audit_notice, device_contained_notice, publish, storm_notice
+from functions.ops_incidents import OpsIncidents
+from functions.opscenter import audit_ops_item_request, storm_ops_item_request, violation_ops_item_request
 from functions.storm import StormKey, StormResponse, find_storms, open_fleet_incident, respond_to_storm, storm_key
 
 logger = Logger()
@@ -94,6 +109,8 @@ class AwsClients:
     incidents: Callable[[], Client] = aws_clients.ssm_incidents
     sns: Callable[[], Client] = field(default=lambda: aws_clients.client("sns"))
     dynamodb: Callable[[], Client] = field(default=lambda: aws_clients.client("dynamodb"))
+    ssm: Callable[[], Client] = field(default=lambda: aws_clients.client("ssm"))
+    scheduler: Callable[[], Client] = field(default=lambda: aws_clients.client("scheduler"))
 
 
 CLIENTS = AwsClients()
@@ -268,7 +285,24 @@ class Intake:
             )
             arn: str = self.clients.incidents().start_incident(**request)["incidentRecordArn"]
             return RecordOutcome(Outcome.INCIDENT, arn)
+        if self.config.ops_center is not None:
+            dedup = violation_incident_token(violation.violation_id)
+            request = violation_ops_item_request(
+                violation,
+                dedup=dedup,
+                impact=self.config.impact_rules.for_violation(violation),
+                style=self.config.ops_center.style,
+                scope=self.scope,
+                log_group=self.config.iot_log_group,
+            )
+            opened = self._ops_incidents().open(request, dedup, run_runbook=True)
+            return RecordOutcome(Outcome.OPS_ITEM, opened.ops_item_id)
         return self._contain_and_notify(violation)
+
+    def _ops_incidents(self) -> OpsIncidents:
+        if self.config.ops_center is None:
+            raise RecordFailedError("OpsCenter incidents are not configured")
+        return OpsIncidents(self.config.ops_center, self.clients.ssm(), self.clients.scheduler())
 
     def _contain_and_notify(self, violation: ViolationEvent) -> RecordOutcome:
         result: ContainResult | None
@@ -317,11 +351,30 @@ class Intake:
                 log_group=self.config.iot_log_group,
                 group_name=self.config.quarantine_group_name,
             )
+        elif self.config.ops_center is not None:
+            self._open_storm_ops_item(response)
         else:
             notice = storm_notice(response, group_name=self.config.quarantine_group_name)
             # The same violations redelivered together are the same batch of the storm: one notice.
             violation_ids = sorted(violation.violation_id for violation in response.violations)
             self._notify(f"storm/{digest(*violation_ids)}", notice)
+
+    def _open_storm_ops_item(self, response: StormResponse) -> None:
+        """One OpsItem per storm period, like the fleet incident: every batch of the storm folds into it.
+        The devices are contained in bulk already, so no runbook runs for it."""
+        key, first, ops_incidents = response.key, response.violations[0], self._ops_incidents()
+        dedup = storm_incident_token(key.security_profile_name, key.behavior_name, response.period_start)
+        request = storm_ops_item_request(
+            key.security_profile_name,
+            key.behavior_name,
+            response.period_start,
+            response.summary(self.config.quarantine_group_name),
+            dedup=dedup,
+            impact=self.config.impact_rules.for_behavior(first, configured_confidence(first)),
+            style=ops_incidents.settings.style,
+            logs_url=logs_insights_url(self.scope, self.config.iot_log_group, FLEET_LOGS_QUERY, response.period_start),
+        )
+        response.incident_record_arn = ops_incidents.open(request, dedup, run_runbook=False).ops_item_id
 
     # --- audit --------------------------------------------------------------------------------------------
 
@@ -335,8 +388,9 @@ class Intake:
                 failed_checks=notification.failed_checks_count,
             )
             return RecordOutcome(Outcome.AUDIT_LOGGED)
-        # With Incident Manager off, every non-compliant check goes to people.
-        routed = self.config.audit_incident_checks if self.config.response_plan_arn is not None else frozenset()
+        # With neither Incident Manager nor OpsCenter, every non-compliant check goes to people.
+        has_incidents = self.config.response_plan_arn is not None or self.config.ops_center is not None
+        routed = self.config.audit_incident_checks if has_incidents else frozenset()
         critical = [check for check in non_compliant if check.check_name in routed]
         others = [check for check in non_compliant if check.check_name not in routed]
         arn = None
@@ -348,6 +402,17 @@ class Intake:
                 impact=self.config.impact_rules.default,
             )
             arn = self.clients.incidents().start_incident(**request)["incidentRecordArn"]
+        elif critical and self.config.ops_center is not None:
+            dedup = audit_incident_token(notification.task_id)
+            ops_request = audit_ops_item_request(
+                notification.task_id,
+                [check.check_name for check in critical],
+                notification.raw,
+                dedup=dedup,
+                impact=self.config.impact_rules.default,
+                style=self.config.ops_center.style,
+            )
+            arn = self._ops_incidents().open(ops_request, dedup, run_runbook=False).ops_item_id
         # After the incident: if publishing fails, the redelivery rejoins the incident instead of
         # sending a second notice first.
         if others:

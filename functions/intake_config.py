@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from functions.contract import EnvVar, IntakeEnvironment
+from functions.contract_opscenter import OpsCenterEnvironment
 from functions.messages import ViolationEvent
+from functions.ops_incidents import OpsCenterSettings
 
 AUDIT_CHECK_NAME_PATTERN: Final = re.compile(r"[A-Z0-9_]{1,128}_CHECK")
 IMPACT_MIN, IMPACT_MAX = 1, 5
@@ -72,10 +74,13 @@ class IntakeConfig:
     add_to_quarantine_action_name: str
     notice_ledger_table: str
     """The DynamoDB table that records which responders notices were sent (functions/notice_ledger.py)."""
+    ops_center: OpsCenterSettings | None = None
+    """Set when incidents are OpsCenter OpsItems (Incident Manager off)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
         raw = IntakeEnvironment.from_environment(env)
+        ops_center = OpsCenterEnvironment.from_environment(env)
         return cls(
             quarantine_group_name=raw.quarantine_group_name,
             incident_manager_enabled=raw.incident_manager_enabled,
@@ -87,6 +92,9 @@ class IntakeConfig:
             storm_threshold=raw.storm_threshold,
             add_to_quarantine_action_name=raw.add_to_quarantine_action_name,
             notice_ledger_table=raw.notice_ledger_table,
+            ops_center=None if ops_center is None else OpsCenterSettings.from_environment(
+                ops_center, raw.responders_topic_arn
+            ),
         )
 
 

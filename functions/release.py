@@ -1,9 +1,10 @@
 """Lambda handler: release one device from quarantine (the recovery step of an incident).
 
 Event:
-    {"thingName": str, "reason"?: str, "incidentRecordArn"?: str}
-reason and incidentRecordArn are logged with the release. An empty string counts as absent. Invalid
-events raise ValueError naming the field.
+    {"thingName": str, "reason"?: str, "incidentRecordArn"?: str, "opsItemId"?: str}
+reason and incidentRecordArn are logged with the release. With an opsItemId, the OpsItem is resolved once the
+release is confirmed, with a note (operational data ``fleetguard:resolution``: the device, the reason, the
+time). An empty string counts as absent. Invalid events raise ValueError naming the field.
 
 Environment: QUARANTINE_GROUP_NAME (required), POWERTOOLS_SERVICE_NAME, AWS_RETRY_MODE, IOT_DATA_ENDPOINT.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -28,6 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions import aws_clients
 from functions.containment import parse_request, release_thing
 from functions.contract import ContainmentEnvironment, Status, containment_result
+from functions.opscenter import resolve_request
 
 logger = Logger()
 
@@ -40,10 +43,17 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     if request.thing_name is None:
         raise ValueError("thingName: required field is missing")
     logger.append_keys(
-        thing_name=request.thing_name, incident_record_arn=request.incident_record_arn, reason=request.reason
+        thing_name=request.thing_name, incident_record_arn=request.incident_record_arn, reason=request.reason,
+        ops_item_id=request.ops_item_id,
     )
     result = release_thing(aws_clients.iot(), aws_clients.iot_data(), request.thing_name, group_name=group_name)
     logger.info("released", shadow_version=result.shadow_version)
+    if request.ops_item_id is not None:
+        # After the release: the incident is over only once the device is confirmed out of quarantine.
+        aws_clients.client("ssm").update_ops_item(
+            **resolve_request(request.ops_item_id, request.thing_name, request.reason, datetime.now(UTC))
+        )
+        logger.info("OpsItem resolved")
     return containment_result(
         Status.RELEASED, group_name, [(result.thing_name, result.shadow_version)], request.incident_record_arn
     )

@@ -17,7 +17,7 @@ from pulumi.runtime import config as runtime_config
 
 from settings.audit import AuditSettings, parse_audit
 from settings.detect import DetectSettings, parse_detect
-from settings.facts import ROLE_TAG_KEY
+from settings.facts import ESCALATION_STAGES_TAG_KEY, ROLE_TAG_KEY
 from settings.fleet import FleetSettings, parse_fleet
 from settings.quarantine import QuarantineSettings, parse_quarantine
 from settings.reader import ConfigError, KeySchema, Node, Problems, root
@@ -94,9 +94,9 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
     for key in extra_tags:
         if not re.fullmatch(TAG_KEY_PATTERN, key) or key.startswith("aws:"):
             problems.add(f"{NAMESPACE}:tags.{key}", "invalid tag key (1-128 characters, not starting with aws:)")
-        elif key == ROLE_TAG_KEY:
-            problems.add(f"{NAMESPACE}:tags.{key}", "reserved: fleetguard sets this tag itself, on the quarantine "
-                                                    "thing group only")
+        elif key in (ROLE_TAG_KEY, ESCALATION_STAGES_TAG_KEY):
+            problems.add(f"{NAMESPACE}:tags.{key}", "reserved: fleetguard sets this tag itself, on the resources "
+                                                    "the policy pack recognises by it")
     alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
     detect = parse_detect(node("detect"), environment or "<environment>")
     return Settings(

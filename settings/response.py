@@ -1,8 +1,9 @@
 """``fleetguard:incidentResponse``: how an alert becomes a contained device, an incident and engaged people.
 
 Incident Manager (and so SSM Contacts) is closed to new AWS customers, so it is a per-environment switch:
-off, the intake contains the device itself and notifies the responders topic. The people a response plan
-engages are read by ``settings.contacts``. Limits below come from the botocore model of ssm-incidents
+off, the intake contains the device itself and notifies the responders topic, and (by default) opens an
+OpsCenter OpsItem, starts the runbook and schedules escalation (``settings.opscenter``). The people a
+response plan engages are read by ``settings.contacts``. Limits below come from the botocore model of ssm-incidents
 (2018-05-10), the CloudFormation schemas of its resources (where they are stricter), and the Lambda/SQS
 event source rules.
 """
@@ -16,6 +17,7 @@ from typing import Final
 
 from settings import facts
 from settings.contacts import EscalationPlan, PersonalContact, parse_contacts, parse_escalation
+from settings.opscenter import OpsCenterSettings, parse_ops_center
 from settings.reader import Node
 
 IMPACT_RANGE: Final = (1, 5)
@@ -122,6 +124,8 @@ class IncidentResponseSettings:
     """Everything the intake, runbook, response plan and contacts need."""
 
     incident_manager: IncidentManagerSettings
+    ops_center: OpsCenterSettings
+    """OpsItems and scheduled escalation instead of Incident Manager (on by default when it is off)."""
     runbook_name: str
     impact_rules: ImpactRules
     audit_incident_checks: tuple[str, ...]
@@ -140,8 +144,8 @@ class IncidentResponseSettings:
 
 def parse_incident_response(node: Node, environment: str) -> IncidentResponseSettings:
     section = node.mapping(allowed_keys=(
-        "incidentManager", "runbookName", "impactRules", "auditRouting", "storm", "queue", "intake",
-        "logRetentionDays",
+        "incidentManager", "opsCenter", "runbookName", "impactRules", "auditRouting", "storm", "queue",
+        "intake", "logRetentionDays",
     ))
     intake = _parse_intake(section.child("queue"), section.child("intake"))
     storm = section.child("storm").mapping(allowed_keys=("threshold", "windowSeconds"))
@@ -155,8 +159,10 @@ def parse_incident_response(node: Node, environment: str) -> IncidentResponseSet
         storm.child("windowSeconds").fail(
             f"Lambda needs a batching window of at least 1 second for a batch size above {LARGE_BATCH}"
         )
+    incident_manager = _parse_incident_manager(section.child("incidentManager"), environment)
     return IncidentResponseSettings(
-        incident_manager=_parse_incident_manager(section.child("incidentManager"), environment),
+        incident_manager=incident_manager,
+        ops_center=parse_ops_center(section.child("opsCenter"), incident_manager_enabled=incident_manager.enabled),
         runbook_name=_runbook_name(section.child("runbookName"), environment),
         impact_rules=_parse_impact_rules(section.child("impactRules")),
         audit_incident_checks=_parse_audit_routing(section.child("auditRouting")),

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.mockstack import StackRun, run_stack
+from tests.conftest import prod_ops_center_overrides
 from tests.support.aws_actions import unknown_actions, wildcard_actions
 from tests.support.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
 from tests.support.iam_reference import authorisation_gaps, reference_version
@@ -78,9 +79,18 @@ def all_off_stack() -> StackRun:
     return run_stack("prod", ALL_OFF)
 
 
-@pytest.fixture(params=["dev", "prod", "all-off"])
+@pytest.fixture(scope="module")
+def ops_center_chat_stack() -> StackRun:
+    """Prod without Incident Manager, with a Slack channel: every OpsCenter resource the stack can declare."""
+    return run_stack("prod", prod_ops_center_overrides(chat={
+        "enabled": True, "slack": {"workspaceId": "T07EA123LEP", "channelId": "C07EZ1ABC23"},
+    }))
+
+
+@pytest.fixture(params=["dev", "prod", "all-off", "ops-center"])
 def every_variant(request: pytest.FixtureRequest) -> StackRun:
-    fixture = {"dev": "dev_stack", "prod": "prod_stack", "all-off": "all_off_stack"}[request.param]
+    fixture = {"dev": "dev_stack", "prod": "prod_stack", "all-off": "all_off_stack",
+               "ops-center": "ops_center_chat_stack"}[request.param]
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
 
 

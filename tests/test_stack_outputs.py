@@ -20,7 +20,8 @@ PINNED_NAMES = {
     "enableLoggingActionArn", "containFunctionName", "containFunctionArn", "releaseFunctionName",
     "releaseFunctionArn", "incidentManagerEnabled", "intakeQueueUrl", "intakeQueueArn",
     "intakeDeadLetterQueueArn", "intakeFunctionArn", "runbookName", "responsePlanArn", "escalationPlanArn",
-    "contactArns", "queryDefinitionNames",
+    "contactArns", "queryDefinitionNames", "opsCenterEnabled", "escalationScheduleGroupName",
+    "escalationStageTopicArns", "escalationFunctionArn",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
@@ -29,7 +30,7 @@ ALL_OFF = {
     "detect": {"enabled": False},
     "securityHub": {"routeFindings": False},
     "fleet": {"recovery": {"enabled": False}},
-    "incidentResponse": {"incidentManager": {"enabled": False}},
+    "incidentResponse": {"incidentManager": {"enabled": False}, "opsCenter": {"enabled": False}},
 }
 """Prod with every optional part switched off: only the ``always`` outputs remain."""
 
@@ -57,7 +58,7 @@ def test_names_are_camel_case() -> None:
         assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", name), name
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "prod_ops_center"])
 def test_every_exported_output_is_in_the_contract_with_its_shape(stack: str, request: pytest.FixtureRequest) -> None:
     run: StackRun = request.getfixturevalue(f"{stack}_stack")
     assert set(run.outputs) <= set(out.CONTRACT), set(run.outputs) - set(out.CONTRACT)
@@ -65,9 +66,26 @@ def test_every_exported_output_is_in_the_contract_with_its_shape(stack: str, req
         assert has_shape(value, out.CONTRACT[name].shape), f"{name}: {value!r} is not a {out.CONTRACT[name].shape}"
 
 
-def test_prod_exports_every_output(prod_stack: StackRun) -> None:
-    # Prod switches every optional part on, so it shows the whole contract.
-    assert set(prod_stack.outputs) == set(out.CONTRACT)
+OPS_CENTER_OUTPUTS = {out.ESCALATION_SCHEDULE_GROUP_NAME, out.ESCALATION_STAGE_TOPIC_ARNS, out.ESCALATION_FUNCTION_ARN}
+INCIDENT_MANAGER_OUTPUTS = {out.RESPONSE_PLAN_ARN, out.ESCALATION_PLAN_ARN, out.CONTACT_ARNS}
+
+
+def test_prod_exports_every_output_of_its_response_path(prod_stack: StackRun, prod_ops_center_stack: StackRun) -> None:
+    # Prod switches every optional part on, so with either response path it shows the whole contract but the
+    # other path's outputs.
+    assert set(prod_stack.outputs) == set(out.CONTRACT) - OPS_CENTER_OUTPUTS
+    assert set(prod_ops_center_stack.outputs) == set(out.CONTRACT) - INCIDENT_MANAGER_OUTPUTS
+
+
+def test_a_responder_finds_the_runbook_schedule_group_and_stage_topics(prod_ops_center_stack: StackRun) -> None:
+    outputs = prod_ops_center_stack.outputs
+    assert outputs[out.RUNBOOK_NAME] == "fleetguard-prod-iot-incident"
+    assert outputs[out.OPS_CENTER_ENABLED] is True
+    assert outputs[out.ESCALATION_SCHEDULE_GROUP_NAME] == "fleetguard-prod-escalation"
+    created = prod_ops_center_stack.by_name("fleetguard-prod-escalation-oncall")
+    assert outputs[out.ESCALATION_STAGE_TOPIC_ARNS] == {
+        "oncall": created.outputs["arn"], "lead": "arn:aws:sns:us-east-1:123456789012:security-leads",
+    }
 
 
 def test_always_outputs_survive_every_switch_off() -> None:
@@ -81,9 +99,7 @@ def test_always_outputs_survive_every_switch_off() -> None:
 def test_dev_omits_exactly_what_its_config_switches_off(dev_stack: StackRun) -> None:
     # Dev: Detect without ML, no Incident Manager, findings routed, recovery template on.
     missing = set(out.CONTRACT) - set(dev_stack.outputs)
-    assert missing == {
-        out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, out.RUNBOOK_NAME, out.RESPONSE_PLAN_ARN,
-        out.ESCALATION_PLAN_ARN, out.CONTACT_ARNS,
-    }
+    assert missing == {out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, *INCIDENT_MANAGER_OUTPUTS}
     assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
+    assert dev_stack.outputs[out.OPS_CENTER_ENABLED] is True
     assert dev_stack.outputs[out.DETECT_ENABLED] is True

@@ -36,9 +36,20 @@ def _is_element_of_scalar_list(path: str, kinds: dict[str, str]) -> bool:
     return parent != path and kinds.get(parent, "").startswith("list of strings")
 
 
+OPTIONAL_BLOCKS: dict[str, Any] = {
+    "incidentResponse": {"opsCenter": {"chat": {
+        "slack": {"workspaceId": "T0000000000", "channelId": "C0000000000"},
+        "teams": {"teamId": "00000000-0000-0000-0000-000000000000", "channelId": "19%3a0%40thread.tacv2",
+                  "tenantId": "00000000-0000-0000-0000-000000000000"},
+    }}},
+}
+"""Keys no shipped stack sets, so that the reference documents them too (chat is off in both stacks)."""
+
+
 def reference_table() -> str:
     samples: list[dict[str, Any]] = [{}]
     samples += [read_stack_config(load_stack_config(stack)) for stack in ("dev", "prod")]
+    samples.append(OPTIONAL_BLOCKS)
     schema = describe_config(samples)
     kinds = {path: entry.kind for path, entry in schema.items()}
     rows = ["| Key | Type | Default | Allowed |", "| --- | --- | --- | --- |"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import audit, containment, detect, encryption, iam, iot, logging, response, securityhub, tagging
+from . import audit, containment, detect, encryption, iam, iot, logging, opscenter, response, securityhub, tagging
 
 PACK_NAME = "fleetguard"
 
@@ -20,6 +20,7 @@ def all_policies() -> list[Policy]:
         *encryption.policies(),
         *iam.policies(),
         *response.policies(),
+        *opscenter.policies(),
         *securityhub.policies(),
         *tagging.policies(),
     ]

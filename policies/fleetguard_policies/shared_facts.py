@@ -102,3 +102,12 @@ QUARANTINE_ROLE: Final = "quarantine"
 """The tag ``fleetguard:role=quarantine`` declares the quarantine thing group to the pack, whatever the
 group is named: a tag is a literal, known at preview, where the group names a mitigation action lists
 may not be. The key is reserved: stack tags may not set it, or every tagged group would claim the role."""
+
+ESCALATION_ROLE: Final = "escalation"
+"""``fleetguard:role=escalation`` declares the schedule group OpsCenter incidents are escalated from: the
+stack has OpsCenter incidents instead of Incident Manager."""
+ESCALATION_STAGE_ROLE: Final = "escalation-stage"
+"""``fleetguard:role=escalation-stage`` marks the SNS topics the stack creates for escalation stages."""
+ESCALATION_STAGES_TAG_KEY: Final = "fleetguard:escalation-stages"
+"""On the escalation schedule group: how many stages each OpsItem is escalated through (a literal the pack
+reads at preview, where the stages' topic ARNs may still be unknown). Reserved like ``ROLE_TAG_KEY``."""

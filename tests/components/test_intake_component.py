@@ -27,6 +27,10 @@ INTAKE_CONTRACT_ENV = {
 PER_DEVICE_CONTAINMENT = {
     "iot:AddThingToThingGroup", "iot:DescribeThing", "iot:ListThingGroupsForThing", "iot:UpdateThingShadow",
 }
+OPS_CENTER = {
+    "ssm:CreateOpsItem", "ssm:AddTagsToResource", "ssm:GetOpsItem", "ssm:UpdateOpsItem", "ssm:StartAutomationExecution",
+    "iam:PassRole", "scheduler:CreateSchedule",
+}
 INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", "ssm-incidents:CreateTimelineEvent"}
 ALWAYS = {
     "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
@@ -65,8 +69,10 @@ def grants(stack: StackRun) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def prod_without_incident_manager() -> StackRun:
+    """Neither Incident Manager nor OpsCenter: the intake contains and notifies, nothing more."""
     section = json.loads(load_stack_config("prod")["fleetguard:incidentResponse"])
     section["incidentManager"]["enabled"] = False
+    section["opsCenter"] = {"enabled": False}
     return run_stack("prod", {"incidentResponse": section})
 
 
@@ -229,14 +235,21 @@ def test_with_incident_manager_the_intake_opens_incidents_and_never_contains_alo
     assert granted["ssm-incidents:CreateTimelineEvent"] == [records, plan.outputs["arn"]]
 
 
-@pytest.mark.parametrize("stack_name", ["dev", "prod-without-incident-manager"])
-def test_without_incident_manager_the_intake_contains_and_notifies(
-    stack_name: str, dev_stack: StackRun, prod_without_incident_manager: StackRun
+def test_with_opscenter_the_intake_opens_opsitems_and_the_runbook_contains(dev_stack: StackRun) -> None:
+    env = environment(dev_stack)
+    assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
+    assert env[EnvVar.OPS_CENTER_ENABLED] == "true"
+    assert set(grants(dev_stack)) == ALWAYS | OPS_CENTER
+
+
+def test_without_incident_manager_or_opscenter_the_intake_contains_and_notifies(
+    prod_without_incident_manager: StackRun,
 ) -> None:
-    stack = dev_stack if stack_name == "dev" else prod_without_incident_manager
+    stack = prod_without_incident_manager
     env = environment(stack)
     assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
     assert EnvVar.RESPONSE_PLAN_ARN not in env
+    assert EnvVar.OPS_CENTER_ENABLED not in env
     granted = grants(stack)
     assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT
     group = stack.by_name(f"fleetguard-{stack.stack}-quarantine-group")

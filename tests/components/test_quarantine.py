@@ -22,6 +22,7 @@ from settings.facts import QUARANTINE_ROLE, ROLE_TAG_KEY
 IOT = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}"
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
 THINGS = f"{IOT}:thing/*"
+OPS_ITEMS = f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:opsitem/*"
 MANAGED = "arn:aws:iam::aws:policy/service-role/"
 
 # A device certificate policy that allows everything: the quarantine policy must still bound it.
@@ -109,9 +110,12 @@ def test_quarantine_group_is_a_static_group_named_quarantined_and_tagged(any_sta
     assert any_stack.of_type("aws:iot/thingGroup:ThingGroup") == [group]
 
 
-def tag_keys(resource: RegisteredResource) -> set[str]:
+def role_of(resource: RegisteredResource) -> str | None:
     tags = resource.inputs.get("tags") or {}
-    return {tag["key"] for tag in tags} if isinstance(tags, list) else set(tags)
+    if isinstance(tags, list):
+        return next((tag["value"] for tag in tags if tag["key"] == ROLE_TAG_KEY), None)
+    role: str | None = tags.get(ROLE_TAG_KEY)
+    return role
 
 
 def test_only_the_quarantine_group_declares_the_quarantine_role(any_stack: StackRun) -> None:
@@ -119,7 +123,8 @@ def test_only_the_quarantine_group_declares_the_quarantine_role(any_stack: Stack
     group = any_stack.one("aws:iot/thingGroup:ThingGroup")
     assert group.inputs["tags"][ROLE_TAG_KEY] == QUARANTINE_ROLE
 
-    assert [r for r in any_stack.resources if ROLE_TAG_KEY in tag_keys(r)] == [group]
+    # Other resources declare other roles (the escalation schedule group and stage topics), never this one.
+    assert [r for r in any_stack.resources if role_of(r) == QUARANTINE_ROLE] == [group]
 
 
 def test_the_role_tag_is_one_aws_iot_accepts() -> None:
@@ -378,16 +383,27 @@ def test_contain_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
             ["ssm-incidents:ListRelatedItems"],
             [f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/{plan.inputs['name']}/*", plan.outputs["arn"]],
         )
+    else:  # dev opens OpsCenter incidents: contain reads the device from one and records progress on it
+        expected["RecordOnOwnOpsItems"] = (["ssm:GetOpsItem", "ssm:UpdateOpsItem"], [OPS_ITEMS])
     assert grants(role_statements(any_stack, "contain")) == expected
 
 
 def test_release_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun) -> None:
     group_arn = any_stack.one("aws:iot/thingGroup:ThingGroup").outputs["arn"]
-    assert grants(role_statements(any_stack, "release")) == {
+    expected = {
         "RemoveFromQuarantineGroup": (["iot:RemoveThingFromThingGroup"], [group_arn, THINGS]),
         "ReadThingGroups": (["iot:DescribeThing", "iot:ListThingGroupsForThing"], [THINGS]),
         "FlagQuarantineInShadow": (["iot:UpdateThingShadow"], [THINGS]),
     }
+    if any_stack.stack == "dev":  # release resolves the OpsItem
+        expected["RecordOnOwnOpsItems"] = (["ssm:UpdateOpsItem"], [OPS_ITEMS])
+    assert grants(role_statements(any_stack, "release")) == expected
+
+
+@pytest.mark.parametrize("function", ["contain", "release"])
+def test_opsitem_access_is_limited_to_the_stacks_own_opsitems(dev_stack: StackRun, function: str) -> None:
+    granted = role_statements(dev_stack, function)["RecordOnOwnOpsItems"]
+    assert granted["Condition"] == {"StringEquals": {"aws:ResourceTag/fleetguard:stack": "fleetguard-dev"}}
 
 
 @pytest.mark.parametrize(("function", "retry_mode"), [("contain", "adaptive"), ("release", "standard")])

@@ -120,12 +120,14 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     contain_function = prod_stack.by_name("fleetguard-prod-quarantine-contain-function")
     assert contain_step["action"] == "aws:invokeLambdaFunction"
     assert contain_step["inputs"]["FunctionName"] == contain_function.outputs["arn"]
-    # Only the incident record: the function finds the things from the incident, not from the account.
+    # Only the incident (record or OpsItem): the function finds the things from it, not from the account.
     payload = contain_step["inputs"]["InputPayload"]
     assert payload == {RequestField.INCIDENT_RECORD_ARN: "{{ IncidentRecordArn }}",
-                       RequestField.REASON: "Incident Manager runbook fleetguard-prod-iot-incident"}
+                       RequestField.OPS_ITEM_ID: "{{ OpsItemId }}",
+                       RequestField.REASON: "Incident runbook fleetguard-prod-iot-incident"}
     incident = f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/fleetguard-prod-iot-device-compromise/5ec0b3c5"
-    request = parse_request({**payload, RequestField.INCIDENT_RECORD_ARN: incident})
+    # SSM passes "" for the parameter of the other path.
+    request = parse_request({**payload, RequestField.INCIDENT_RECORD_ARN: incident, RequestField.OPS_ITEM_ID: ""})
     assert request.incident_record_arn == incident
     assert request.thing_name is None
     assert contain_step["timeoutSeconds"] <= 300
@@ -178,7 +180,9 @@ def test_response_plan_opens_incidents_engages_people_and_starts_the_runbook(pro
     # Non-empty static parameters: the provider would otherwise send {} and the API refuses it.
     assert automation["parameters"] == [{"name": "AutomationAssumeRole", "values": [runbook_role.outputs["arn"]]}]
     runbook = registered_runbook(prod_stack)
-    assert set(automation["dynamicParameters"]) | {"AutomationAssumeRole"} == set(runbook["parameters"])
+    # The OpsItem parameter is the OpsCenter path's; it defaults to empty, so the plan need not pass it.
+    assert set(automation["dynamicParameters"]) | {"AutomationAssumeRole", "OpsItemId"} == set(runbook["parameters"])
+    assert runbook["parameters"]["OpsItemId"]["default"] == ""
 
 
 def test_response_plan_stays_within_incident_manager_limits(prod_stack: StackRun) -> None:
@@ -252,14 +256,30 @@ def test_forensic_queries_cover_device_logs_and_containment_actions(any_stack: S
     assert set(queries) <= set(exported)
 
 
-def test_without_incident_manager_there_is_no_runbook_plan_or_role(dev_stack: StackRun) -> None:
+def test_without_incident_manager_or_opscenter_there_is_no_runbook_plan_or_role() -> None:
+    stack = run_stack("dev", {"incidentResponse": {"opsCenter": {"enabled": False}}})
     for type_token in ("aws:ssm/document:Document", "aws:ssmincidents/responsePlan:ResponsePlan",
                        "aws:ssmincidents/replicationSet:ReplicationSet", "aws:ssmcontacts/contact:Contact"):
-        assert dev_stack.of_type(type_token) == []
-    assert not [r for r in dev_stack.of_type("aws:iam/role:Role") if "-response-" in r.name]
-    assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
-    assert out.RUNBOOK_NAME not in dev_stack.outputs
-    assert out.RESPONSE_PLAN_ARN not in dev_stack.outputs
+        assert stack.of_type(type_token) == []
+    assert not [r for r in stack.of_type("aws:iam/role:Role") if "-response-" in r.name]
+    assert stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
+    assert stack.outputs[out.OPS_CENTER_ENABLED] is False
+    assert out.RUNBOOK_NAME not in stack.outputs
+    assert out.RESPONSE_PLAN_ARN not in stack.outputs
+
+
+def test_with_opscenter_the_runbook_and_its_role_exist_without_a_plan(dev_stack: StackRun) -> None:
+    runbook = dev_stack.one("aws:ssm/document:Document")
+    assert dev_stack.outputs[out.RUNBOOK_NAME] == runbook.inputs["name"] == "fleetguard-dev-iot-incident"
+    assert dev_stack.of_type("aws:ssmincidents/responsePlan:ResponsePlan") == []
+    roles = {r.name for r in dev_stack.of_type("aws:iam/role:Role") if "-response-" in r.name}
+    assert roles == {"fleetguard-dev-response-runbook-role"}
+    parameters = registered_runbook(dev_stack)["parameters"]
+    pattern = parameters["OpsItemId"]["allowedPattern"]
+    assert re.fullmatch(pattern, "oi-0123456789ab")
+    assert re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "oi-0123456789AB")
+    assert re.fullmatch(parameters["IncidentRecordArn"]["allowedPattern"], "")
 
 
 def test_prod_exports_the_runbook_and_plan(prod_stack: StackRun) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 from dataclasses import replace
 
@@ -12,8 +13,19 @@ import pytest
 
 from drill.checks import check_expectations
 from drill.observed import DrillReport, Observed
+from drill.opscenter import DEVICES as OPS_DEVICES
+from drill.opscenter import OpsCenterObserved, check_ops_center
 from drill.runner import main, run_drill
-from drill.scenario import MITIGATION_ACTION, STORM_DEVICES, UNREGISTERED_DEVICE, Alert, Wave, default_scenario
+from drill.scenario import (
+    ACCOUNT_ID,
+    MITIGATION_ACTION,
+    REGION,
+    STORM_DEVICES,
+    UNREGISTERED_DEVICE,
+    Alert,
+    Wave,
+    default_scenario,
+)
 from functions import aws_clients
 from functions.containment import QUARANTINE_KEY, QUARANTINE_REASON_KEY
 from functions.contract import Outcome, RecordOutcome
@@ -170,3 +182,39 @@ def test_scenario_rejects_alerts_it_could_not_tell_apart() -> None:
         replace(scenario, visibility_timeout_seconds=0)
     with pytest.raises(ValueError, match=r"expectations\.dead_lettered: no alert labelled missing"):
         replace(scenario, expectations=replace(scenario.expectations, dead_lettered=frozenset({"missing"})))
+
+
+# --- the OpsCenter part -------------------------------------------------------------------------------------
+
+
+def test_the_opscenter_part_shows_the_items_the_executions_and_an_escalation(drill: tuple[DrillReport, str]) -> None:
+    report, printed = drill
+    assert report.failures == []
+    summary = printed[printed.index("Summary") :]
+
+    assert "  OpsCenter incidents (2):\n" in summary
+    assert "[opscenter-sensor-01] Resolved:" in summary
+    assert "[opscenter-sensor-02] InProgress:" in summary
+    assert "  runbook executions (2): " in summary
+    assert "    +5 min oncall oi-000000000001: stage notified\n" in summary
+    assert "    +5 min oncall oi-000000000002: escalation stopped\n" in summary
+    assert "    +15 min lead oi-000000000001: stage notified\n" in summary
+    assert "escalation oi-000000000002-oncall: escalation stopped; deleted oi-000000000002-lead" in printed
+
+
+def test_the_opscenter_checks_catch_a_second_item_and_a_missed_stage() -> None:
+    item = {"OperationalData": {"/aws/resources": {"Value": json.dumps(
+        [{"arn": f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:thing/{OPS_DEVICES[0]}"}])}}, "Status": "Open", "Title": "t"}
+    observed = OpsCenterObserved(items={"oi-000000000001": item, "oi-000000000002": item,
+                                        "oi-000000000003": item})
+
+    assert any("expected one per device" in failure for failure in check_ops_center(observed))
+
+    second = {**item, "OperationalData": {"/aws/resources": {"Value": json.dumps(
+        [{"arn": f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:thing/{OPS_DEVICES[1]}"}])}}}
+    observed = OpsCenterObserved(items={"oi-000000000001": item, "oi-000000000002": second},
+                                 escalations=[(5, "oncall", "oi-000000000001", "stage notified")])
+    failures = check_ops_center(observed)
+
+    assert any(failure.startswith("escalations: expected") for failure in failures)
+    assert any(failure.startswith("OpsItem statuses:") for failure in failures)

@@ -214,12 +214,12 @@ def test_invalid_events_name_the_field(
         handler(event, lambda_context)
 
 
-@pytest.mark.parametrize("event", [{}, {"thingName": "", "incidentRecordArn": ""}])
+@pytest.mark.parametrize("event", [{}, {"thingName": "", "incidentRecordArn": "", "opsItemId": ""}])
 def test_contain_needs_a_thing_or_an_incident(
     event: dict[str, str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(EnvVar.QUARANTINE_GROUP_NAME, GROUP)
-    with pytest.raises(ValueError, match="thingName: required unless incidentRecordArn is given"):
+    with pytest.raises(ValueError, match="thingName: required unless incidentRecordArn or opsItemId is given"):
         contain.handler(event, lambda_context)
 
 

@@ -21,6 +21,7 @@ from functions.contract import (
     RecordOutcome,
     Status,
 )
+from tests.functions.test_contract_opscenter import ops_center_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "functions" / "contract.py"
@@ -126,8 +127,11 @@ def test_the_intake_environment_reads_back_what_it_renders() -> None:
     rendered = config.to_environment()
 
     assert all(isinstance(value, str) and type(name) is str for name, value in rendered.items())
-    # Every variable but the log level, which the function component sets for every function.
-    assert set(rendered) == {name.value for name in EnvVar} - {EnvVar.POWERTOOLS_LOG_LEVEL.value}
+    # Every variable but the log level, which the function component sets for every function, and the
+    # OpsCenter settings, which OpsCenterEnvironment renders (tests/functions/test_contract_opscenter.py).
+    assert set(rendered) == {name.value for name in EnvVar} - {EnvVar.POWERTOOLS_LOG_LEVEL.value} - set(
+        ops_center_environment().to_environment()
+    )
     assert IntakeEnvironment.from_environment(rendered) == config
 
 

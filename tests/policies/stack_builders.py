@@ -15,6 +15,8 @@ from settings.facts import (
     AUDIT_CHECKS_BY_NAME,
     CRITICAL_AUDIT_CHECKS,
     DEVICE_DEFENDER_PRODUCTS,
+    ESCALATION_ROLE,
+    ESCALATION_STAGES_TAG_KEY,
     QUARANTINE_ROLE,
     ROLE_TAG_KEY,
 )
@@ -272,6 +274,27 @@ def response_plan(**overrides: Any) -> AnalyzerResource:
 def incident_manager() -> list[AnalyzerResource]:
     escalation = contact("security-escalation", "ESCALATION")
     return [response_plan(), contact("oncall", "PERSONAL"), escalation, engagement_plan(escalation, 2)]
+
+
+def escalation_schedule_group(stages: Any = "2", *, marked: bool = True) -> AnalyzerResource:
+    """The schedule group the intake escalates OpsItems from, declared with its stage count."""
+    tags: dict[str, Any] = {**TAGS, ESCALATION_STAGES_TAG_KEY: stages}
+    if marked:
+        tags[ROLE_TAG_KEY] = ESCALATION_ROLE
+    return resource("aws:scheduler/scheduleGroup:ScheduleGroup", "fleetguard-escalation",
+                    {"name": "fleetguard-escalation", "tags": tags},
+                    computed={"arn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/fleetguard-escalation"})
+
+
+def runbook(document_type: str = "Automation") -> AnalyzerResource:
+    return resource("aws:ssm/document:Document", "fleetguard-runbook",
+                    {"name": "fleetguard-iot-incident", "documentType": document_type, "documentFormat": "YAML",
+                     "content": "schemaVersion: '0.3'", "tags": TAGS})
+
+
+def ops_center() -> list[AnalyzerResource]:
+    """OpsCenter incidents instead of Incident Manager: the runbook and a two-stage escalation."""
+    return [runbook(), escalation_schedule_group()]
 
 
 def security_hub(products: Sequence[str] = tuple(DEVICE_DEFENDER_PRODUCTS.values()),

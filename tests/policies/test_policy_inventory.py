@@ -30,6 +30,7 @@ INVENTORY = {
     "sqs-dead-letter-queue": ("medium", "stack"),
     "iam-no-wildcard-actions": ("high", "resource"),
     "incident-response-ready": ("high", "stack"),
+    "opscenter-incidents-ready": ("high", "stack"),
     "securityhub-device-defender-integrations": ("medium", "stack"),
     "required-tags": ("low", "resource"),
 }
@@ -42,6 +43,7 @@ CONFIG_DEFAULTS = {
         "groupLoggingOwnedElsewhere": False,
     },
     "log-group-retention": {"minimumRetentionDays": 365},
+    "opscenter-incidents-ready": {"minimumEscalationStages": 2},
     "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
 }
 CONTROL_TAG = re.compile(

@@ -131,5 +131,5 @@ def test_stack_tags_may_not_set_the_role_tag_that_declares_the_quarantine_group(
         load_settings({**BASE, "tags": {ROLE_TAG_KEY: QUARANTINE_ROLE, "CostCenter": "iot"}})
 
     assert caught.value.problems == [
-        f"fleetguard:tags.{ROLE_TAG_KEY}: reserved: fleetguard sets this tag itself, on the quarantine thing "
-        "group only"]
+        f"fleetguard:tags.{ROLE_TAG_KEY}: reserved: fleetguard sets this tag itself, on the resources the policy "
+        "pack recognises by it"]
