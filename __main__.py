@@ -41,8 +41,10 @@ alerts = AlertTopicComponent(f"{prefix}-alerts", {
     "key_deletion_window_days": settings.alerts.key_deletion_window_days,
     # events/cloudwatch: the Security Hub finding rule and fleet KPI alarms publish to the responders topic.
     "key_user_services": ["sns.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"]
-    # Incident Manager publishes incident updates to the (encrypted) responders topic.
-    + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else []),
+    # Incident Manager publishes incident updates to the (encrypted) responders topic; OpsCenter publishes
+    # OpsItem notifications to it as Systems Manager.
+    + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else [])
+    + (["ssm.amazonaws.com"] if settings.incident_response.ops_center.enabled else []),
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
 pulumi.export(out.ALERT_KEY_ARN, alerts.key.arn)
@@ -79,6 +81,7 @@ security_hub = SecurityHubComponent(f"{prefix}-security-hub", {
     "responders_topic_arn": alerts.responders_topic.arn,
     "alarm_name_prefix": f"{prefix}-",
     "incident_manager_publishes": settings.incident_response.incident_manager.enabled,
+    "ops_center_publishes": settings.incident_response.ops_center.enabled,
 })
 if security_hub.finding_rule is not None:
     pulumi.export(out.SECURITY_HUB_FINDING_RULE_ARN, security_hub.finding_rule.arn)

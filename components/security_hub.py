@@ -58,6 +58,8 @@ class SecurityHubArgs(DeploymentArgs):
     """CloudWatch alarms whose names start with this may publish to the responders topic."""
     incident_manager_publishes: bool
     """Incident Manager notifies the responders topic (response plan notification target)."""
+    ops_center_publishes: bool
+    """OpsCenter notifies the responders topic (the OpsItems' notification target) as Systems Manager."""
 
 
 def product_arn(partition: pulumi.Input[str], region: pulumi.Input[str], product: str) -> pulumi.Output[str]:
@@ -183,4 +185,10 @@ class SecurityHubComponent(pulumi.ComponentResource):
             })
             incidents["Principal"] = {"Service": "ssm-incidents.amazonaws.com"}
             statements.append(incidents)
+        if args["ops_center_publishes"]:
+            ops_items = statement(["sns:Publish"], [topic], sid="OpsCenterNotifies", condition={
+                "StringEquals": this_account,
+            })
+            ops_items["Principal"] = {"Service": "ssm.amazonaws.com"}
+            statements.append(ops_items)
         return statements

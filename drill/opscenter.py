@@ -30,6 +30,7 @@ from drill.observed import Run
 from drill.opscenter_stand_in import OpsCenterStandIn
 from drill.scenario import ACCOUNT_ID, LISTENING_PORTS, REGION, RULES_PROFILE, Alert, violation
 from functions import aws_clients, contain, escalation, release
+from functions.contract import OutputKey
 from functions.contract_opscenter import (
     EscalationEnvironment,
     EscalationStage,
@@ -186,7 +187,7 @@ def _run_runbooks(run: Run, stand_in: OpsCenterStandIn, observed: OpsCenterObser
         things = [thing["thingName"] for thing in result["things"]]
         observed.contained_by_runbook += things
         run.timeline.add(f"runbook {execution.document_name} execution {execution.automation_id} for "
-                         f"{execution.ops_item_id}: contain step {result['status']} {', '.join(things)}")
+                         f"{execution.ops_item_id}: contain step {result[OutputKey.STATUS]} {', '.join(things)}")
     stand_in.pending.clear()
 
 
@@ -216,7 +217,7 @@ def _release_first_device(run: Run, stand_in: OpsCenterStandIn) -> None:
     result = release.handler({"thingName": DEVICES[0], "opsItemId": ops_item_id, "reason": "port 23 closed"},
                              _context("release", 1))
     status = stand_in.items[ops_item_id]["Status"]
-    run.timeline.add(f"release function: {DEVICES[0]} {result['status']}; {ops_item_id} now {status}")
+    run.timeline.add(f"release function: {DEVICES[0]} {result[OutputKey.STATUS]}; {ops_item_id} now {status}")
 
 
 def check_ops_center(observed: OpsCenterObserved) -> list[str]:

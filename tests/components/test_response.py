@@ -290,13 +290,15 @@ def test_prod_exports_the_runbook_and_plan(prod_stack: StackRun) -> None:
 
 
 @pytest.mark.parametrize(("stack_name", "expected"), [("dev", False), ("prod", True)])
-def test_alert_key_lets_incident_manager_encrypt_notifications_only_when_enabled(
+def test_alert_key_lets_incident_manager_or_opscenter_encrypt_notifications_only_on_their_path(
     stack_name: str, expected: bool, dev_stack: StackRun, prod_stack: StackRun
 ) -> None:
+    # prod engages Incident Manager; dev has it off and uses OpsCenter, which notifies as Systems Manager.
     stack = dev_stack if stack_name == "dev" else prod_stack
     statements = policy(stack.one("aws:kms/key:Key"))["Statement"]
     services = {service for s in statements for service in s["Principal"].get("Service", [])}
     assert ("ssm-incidents.amazonaws.com" in services) is expected
+    assert ("ssm.amazonaws.com" in services) is not expected
 
 
 def test_incident_manager_resources_get_only_the_tags_it_accepts() -> None:

@@ -206,13 +206,14 @@ def test_responders_topic_admits_only_this_stacks_rule_and_alarms(any_stack: Sta
     topic = any_stack.outputs[out.RESPONDERS_TOPIC_ARN]
     assert policy.inputs["arn"] == topic
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
-    incident_manager = any_stack.stack == "prod"  # prod engages Incident Manager, dev uses the fallback
+    incident_manager = any_stack.stack == "prod"  # prod engages Incident Manager, dev uses OpsCenter
     expected = {"StackAlarmsPublish", "FindingRulePublishes"}
-    if incident_manager:
-        expected.add("IncidentManagerNotifies")
+    expected.add("IncidentManagerNotifies" if incident_manager else "OpsCenterNotifies")
     assert set(statements) == expected
     if incident_manager:
         assert statements["IncidentManagerNotifies"]["Principal"] == {"Service": "ssm-incidents.amazonaws.com"}
+    else:
+        assert statements["OpsCenterNotifies"]["Principal"] == {"Service": "ssm.amazonaws.com"}
     for entry in statements.values():
         assert entry["Action"] == ["sns:Publish"]
         assert entry["Resource"] == [topic]
@@ -254,7 +255,8 @@ def test_routing_off_registers_no_rule_and_keeps_alarms_publishing() -> None:
     assert run.of_type("aws:cloudwatch/eventTarget:EventTarget") == []
     assert out.SECURITY_HUB_FINDING_RULE_ARN not in run.outputs
     statements = json.loads(run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])["Statement"]
-    assert [s["Sid"] for s in statements] == ["StackAlarmsPublish"]
+    # Incident Manager off: OpsCenter (on by default then) notifies the responders; no finding rule does.
+    assert [s["Sid"] for s in statements] == ["StackAlarmsPublish", "OpsCenterNotifies"]
 
 
 def test_bad_security_hub_config_stops_the_program_before_any_resource() -> None:
