@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import audit, containment, detect, encryption, iam, iot, logging, response, securityhub, tagging
+from . import (
+    audit,
+    certificates,
+    containment,
+    detect,
+    domains,
+    encryption,
+    iam,
+    iot,
+    jobs,
+    logging,
+    provisioning,
+    response,
+    securityhub,
+    tagging,
+)
 
 PACK_NAME = "fleetguard"
 
@@ -22,4 +37,8 @@ def all_policies() -> list[Policy]:
         *response.policies(),
         *securityhub.policies(),
         *tagging.policies(),
+        *domains.policies(),
+        *provisioning.policies(),
+        *jobs.policies(),
+        *certificates.policies(),
     ]
