@@ -32,6 +32,16 @@ INVENTORY = {
     "incident-response-ready": ("high", "stack"),
     "securityhub-device-defender-integrations": ("medium", "stack"),
     "required-tags": ("low", "resource"),
+    # IoT resources other teams' stacks create: endpoints, provisioning, jobs, CAs
+    "domain-configuration-tls12": ("high", "resource"),
+    "domain-configuration-authorizer-signing": ("high", "stack"),
+    "domain-configuration-server-certificates": ("medium", "stack"),
+    "provisioning-template-pre-provisioning-hook": ("high", "resource"),
+    "provisioning-template-policy": ("critical", "resource"),
+    "job-abort-config": ("medium", "resource"),
+    "job-timeout-config": ("medium", "resource"),
+    "ota-update-signed-code": ("high", "resource"),
+    "ca-certificate-registration-restricted": ("high", "resource"),
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
@@ -43,6 +53,14 @@ CONFIG_DEFAULTS = {
     },
     "log-group-retention": {"minimumRetentionDays": 365},
     "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
+    "domain-configuration-tls12": {"allowedSecurityPolicies": [
+        "IoTSecurityPolicy_TLS13_1_3_2022_10", "IoTSecurityPolicy_TLS13_1_2_2022_10",
+        "IoTSecurityPolicy_TLS12_1_2_2022_10"]},
+    "domain-configuration-authorizer-signing": {"authorizersOwnedElsewhere": []},
+    "domain-configuration-server-certificates": {"requireOcspCheck": False},
+    "provisioning-template-pre-provisioning-hook": {"requirePreProvisioningHook": True},
+    "job-timeout-config": {"maximumInProgressTimeoutMinutes": 1440},
+    "ca-certificate-registration-restricted": {"allowAutoRegistration": False},
 }
 CONTROL_TAG = re.compile(
     r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1
