@@ -6,6 +6,7 @@ from pulumi_policy import Policy
 
 from . import (
     audit,
+    authorizers,
     certificates,
     containment,
     detect,
@@ -17,8 +18,10 @@ from . import (
     logging,
     provisioning,
     response,
+    role_aliases,
     securityhub,
     tagging,
+    topic_rules,
 )
 
 PACK_NAME = "fleetguard"
@@ -37,6 +40,9 @@ def all_policies() -> list[Policy]:
         *response.policies(),
         *securityhub.policies(),
         *tagging.policies(),
+        *topic_rules.policies(),
+        *authorizers.policies(),
+        *role_aliases.policies(),
         *domains.policies(),
         *provisioning.policies(),
         *jobs.policies(),
