@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import audit, containment, detect, encryption, iam, iot, logging, opscenter, response, securityhub, tagging
+from . import (
+    audit,
+    authorizers,
+    certificates,
+    containment,
+    detect,
+    domains,
+    encryption,
+    iam,
+    iot,
+    jobs,
+    logging,
+    opscenter,
+    provisioning,
+    response,
+    role_aliases,
+    securityhub,
+    tagging,
+    topic_rules,
+)
 
 PACK_NAME = "fleetguard"
 
@@ -23,4 +42,11 @@ def all_policies() -> list[Policy]:
         *opscenter.policies(),
         *securityhub.policies(),
         *tagging.policies(),
+        *topic_rules.policies(),
+        *authorizers.policies(),
+        *role_aliases.policies(),
+        *domains.policies(),
+        *provisioning.policies(),
+        *jobs.policies(),
+        *certificates.policies(),
     ]

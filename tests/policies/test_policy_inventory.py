@@ -33,6 +33,29 @@ INVENTORY = {
     "opscenter-incidents-ready": ("high", "stack"),
     "securityhub-device-defender-integrations": ("medium", "stack"),
     "required-tags": ("low", "resource"),
+    # device fleet: device policies, topic rules, custom authorizers, role aliases
+    "iot-policy-topic-scope": ("high", "resource"),
+    "iot-policy-own-thing-only": ("high", "resource"),
+    "iot-policy-no-allow-not-action": ("high", "resource"),
+    "topic-rule-error-action": ("medium", "resource"),
+    "topic-rule-sql-version-pinned": ("low", "resource"),
+    "topic-rule-no-reserved-republish": ("high", "resource"),
+    "topic-rule-enabled-explicit": ("low", "resource"),
+    "topic-rule-role-scoped": ("high", "stack"),
+    "authorizer-signing-enabled": ("high", "resource"),
+    "authorizer-function-permission-scoped": ("high", "stack"),
+    "role-alias-credential-duration": ("medium", "resource"),
+    "role-alias-role-no-wildcards": ("critical", "stack"),
+    # IoT resources other teams' stacks create: endpoints, provisioning, jobs, CAs
+    "domain-configuration-tls12": ("high", "resource"),
+    "domain-configuration-authorizer-signing": ("high", "stack"),
+    "domain-configuration-server-certificates": ("medium", "stack"),
+    "provisioning-template-pre-provisioning-hook": ("high", "resource"),
+    "provisioning-template-policy": ("critical", "resource"),
+    "job-abort-config": ("medium", "resource"),
+    "job-timeout-config": ("medium", "resource"),
+    "ota-update-signed-code": ("high", "resource"),
+    "ca-certificate-registration-restricted": ("high", "resource"),
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
@@ -45,6 +68,22 @@ CONFIG_DEFAULTS = {
     "log-group-retention": {"minimumRetentionDays": 365},
     "opscenter-incidents-ready": {"minimumEscalationStages": 2},
     "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
+    # device fleet: device policies, topic rules, custom authorizers, role aliases
+    "iot-policy-client-id-bound-to-thing": {"allowedClientIds": ["${iot:Connection.Thing.ThingName}"]},
+    "iot-policy-topic-scope": {"allowedTopicPrefixes": []},
+    "topic-rule-sql-version-pinned": {"allowedSqlVersions": ["2016-03-23"]},
+    "topic-rule-no-reserved-republish": {"allowedReservedTopicPrefixes": []},
+    "role-alias-credential-duration": {"maximumCredentialDurationSeconds": 3600},
+    "domain-configuration-tls12": {"allowedSecurityPolicies": [
+        "IoTSecurityPolicy_TLS13_1_3_2022_10", "IoTSecurityPolicy_TLS13_1_2_2022_10",
+        "IoTSecurityPolicy_TLS12_1_2_2022_10"]},
+    "domain-configuration-authorizer-signing": {"authorizersOwnedElsewhere": []},
+    "domain-configuration-server-certificates": {"requireOcspCheck": False},
+    "provisioning-template-pre-provisioning-hook": {"requirePreProvisioningHook": True},
+    "provisioning-template-policy": {"allowedClientIds": ["${iot:Connection.Thing.ThingName}"],
+                                     "allowedTopicPrefixes": []},
+    "job-timeout-config": {"maximumInProgressTimeoutMinutes": 1440},
+    "ca-certificate-registration-restricted": {"allowAutoRegistration": False},
 }
 CONTROL_TAG = re.compile(
     r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1
