@@ -15,7 +15,7 @@ from functions import aws_clients, engine_handler
 from functions.contract import STATE_ALARMED
 from functions.engine_behaviors import EngineProfile
 from functions.engine_handler import EngineClients
-from functions.engine_state import OUTBOX, serialize_item
+from functions.engine_state import OUTBOX, StateCache, serialize_item
 from functions.messages import EventType, ViolationEvent, parse_message
 from tests.functions.engine_support import (
     AUTH_FAILURES,
@@ -104,7 +104,7 @@ def test_a_process_that_restarts_reads_the_stored_state(engine_account: EngineAc
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     run(kinesis_event([report_record("dev-1", 1, 0, sequence=1, tcp_ports=(4444,))]), lambda_context)
     engine_account.alerts()
-    monkeypatch.setattr(engine_handler, "CACHE", engine_handler.StateCache())
+    monkeypatch.setattr(engine_handler, "CACHE", StateCache())
 
     run(kinesis_event([report_record("dev-1", 2, 5, sequence=2)]), lambda_context)
 
