@@ -39,8 +39,13 @@ AWS_MEMBER_NAMES = {
 }
 """Output keys that are also members of an AWS API shape: code that reads AWS's answer spells AWS's name,
 which merely looks like ours, so these two are not searched for."""
-AWS_FORMAT_FIELDS = {("functions/engine_records.py", OutputKey.STATUS.value)}
-"""Where a field of an AWS format no botocore model describes (the IoT v2 log entry) is given its one name."""
+AWS_FORMAT_FIELDS = {
+    ("functions/engine_records.py", OutputKey.STATUS.value),
+    ("tests/policies/stack_builders.py", OutputKey.STATUS.value),
+}
+"""Where an AWS field that merely shares a name with ours is spelled: the IoT v2 log entry's ``status`` (no
+botocore model describes that format) and a custom authorizer's ``status`` property (the pack's test builders
+write resources as the engine presents them; they never speak to the functions)."""
 
 
 def guarded_values() -> dict[str, str]:
