@@ -72,6 +72,11 @@ class IntakeConfig:
     add_to_quarantine_action_name: str
     notice_ledger_table: str
     """The DynamoDB table that records which responders notices were sent (functions/notice_ledger.py)."""
+    engine_profile_names: frozenset[str] = frozenset()
+    """Profiles of the fleetguard Detect engine: Device Defender's mitigation tasks do not accept their
+    violation ids, so storms of them are contained one device at a time."""
+    containment_rate: int = 1
+    """Devices per second one invocation contains on that path."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
@@ -87,6 +92,8 @@ class IntakeConfig:
             storm_threshold=raw.storm_threshold,
             add_to_quarantine_action_name=raw.add_to_quarantine_action_name,
             notice_ledger_table=raw.notice_ledger_table,
+            engine_profile_names=frozenset(raw.engine_profile_names),
+            containment_rate=raw.containment_rate or 1,
         )
 
 

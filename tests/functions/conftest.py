@@ -112,6 +112,10 @@ class FakeLambdaContext:
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
     log_group_name: str = "/aws/lambda/fleetguard-test"
     log_stream_name: str = "2026/11/22/[$LATEST]0000"
+    remaining_ms: int = 120_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @pytest.fixture
