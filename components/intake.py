@@ -24,6 +24,9 @@ from components.iam import containment_statements, incident_statement, policy_do
 from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
 from settings.response import IncidentResponseSettings
 
+REGISTRY_WRITE_TPS: Final = 100
+"""AddThingToThingGroup's default rate quota per account (requests per second); containing a storm one
+device at a time spends it, so the intake's concurrent invocations share it."""
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 """14 days, the SQS maximum: time to notice, fix the cause and redrive."""
 INTAKE_QUERY: Final = (
@@ -58,6 +61,9 @@ class IntakeArgs(DeploymentArgs):
     security_profile_names: Sequence[str]
     """The stack's security profiles: storms of their violations may be contained in bulk (none when Detect
     is off, and then no bulk containment is granted)."""
+    engine_profile_names: Sequence[str]
+    """The fleetguard Detect engine's profile names (none when it does not run): storms of its violations
+    are contained device by device, since no mitigation task accepts their ids."""
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host for shadow updates, resolved at deploy time."""
     iot_log_group_name: str
@@ -202,6 +208,10 @@ class IntakeComponent(pulumi.ComponentResource):
             service_name="fleetguard-intake",
             retry_mode=settings.intake.retry_mode,
             iot_data_endpoint=args["iot_data_endpoint"],
+            engine_profile_names=tuple(args["engine_profile_names"]),
+            containment_rate=(
+                containment_rate(settings.intake.max_concurrency) if args["engine_profile_names"] else None
+            ),
         )
         return {
             **deployment_of(args),
@@ -254,13 +264,20 @@ class IntakeComponent(pulumi.ComponentResource):
                     sid="AnnotateFleetIncidents",
                 ),
             ]
-        else:
-            # Without Incident Manager no runbook runs: the intake quarantines each device itself.
+        if response_plan_arn is None or args["engine_profile_names"]:
+            # Without Incident Manager no runbook runs: the intake quarantines each device itself; storms of
+            # the fleetguard engine's violations it contains device by device in any case.
             statements += containment_statements(
                 "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
                 group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
             )
         return statements
+
+
+def containment_rate(max_concurrency: int) -> int:
+    """Devices per second one invocation contains one by one: AddThingToThingGroup's account quota shared
+    by the intake's concurrent invocations (at least one a second)."""
+    return max(1, REGISTRY_WRITE_TPS // max_concurrency)
 
 
 def _named_action(name: str | None) -> str:

@@ -3,8 +3,9 @@
 Device Defender Detect is closed to new AWS customers; in such an account fleetguard evaluates the same
 rule behaviors itself: devices publish Device Defender metrics reports to a Basic Ingest topic, IoT rules
 and a log subscription feed one Kinesis stream, and an evaluator function raises ViolationEvents on the
-alert topic. What the engine can evaluate is decided by ``functions/engine_behaviors.py`` (the
-evaluator's own facts); a behavior it cannot evaluate is a config error here, never silently dropped.
+alert topic. What the engine can evaluate is the evaluator's own fact (``settings.facts`` re-exports
+it from ``functions/engine_behaviors.py``); a behavior it cannot evaluate is a config error here, never
+silently dropped.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from functions.engine_behaviors import EVALUABLE_METRICS, MESSAGE_METRICS
 from settings import facts
+from settings.facts import EVALUABLE_METRICS, MESSAGE_METRICS
 from settings.reader import Node
 
 
@@ -130,23 +131,21 @@ def parse_topic_filters(node: Node) -> tuple[str, ...]:
 
 def topic_filter_problem(text: str) -> str | None:
     """Why ``text`` is not an MQTT topic filter a topic rule can select from, or None."""
-    if not text or len(text.encode()) > TOPIC_FILTER_MAX_BYTES:
-        return f"expected a topic filter of 1-{TOPIC_FILTER_MAX_BYTES} bytes"
-    if text.startswith("$"):
-        return "reserved topics ($aws/...) are not device messages; list the topics devices publish to"
-    if "'" in text or "\\" in text:
-        return "quotes and backslashes cannot appear in a topic rule's FROM clause"
-    if text.count("/") > TOPIC_FILTER_MAX_SLASHES:
-        return f"AWS IoT topics have at most {TOPIC_FILTER_MAX_SLASHES + 1} levels"
     levels = text.split("/")
-    for index, level in enumerate(levels):
-        if ("+" in level and level != "+") or ("#" in level and level != "#"):
-            return "a wildcard (+ or #) must fill a whole level"
-        if level == "#" and index != len(levels) - 1:
-            return "# may only be the last level"
-    if re.search(r"[\x00-\x1f]", text):
-        return "control characters are not allowed in topics"
-    return None
+    checks = (
+        (not text or len(text.encode()) > TOPIC_FILTER_MAX_BYTES,
+         f"expected a topic filter of 1-{TOPIC_FILTER_MAX_BYTES} bytes"),
+        (text.startswith("$"),
+         "reserved topics ($aws/...) are not device messages; list the topics devices publish to"),
+        ("'" in text or "\\" in text, "quotes and backslashes cannot appear in a topic rule's FROM clause"),
+        (re.search(r"[\x00-\x1f]", text) is not None, "control characters are not allowed in topics"),
+        (len(levels) > TOPIC_FILTER_MAX_SLASHES + 1,
+         f"AWS IoT topics have at most {TOPIC_FILTER_MAX_SLASHES + 1} levels"),
+        (any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels),
+         "a wildcard (+ or #) must fill a whole level"),
+        ("#" in levels[:-1], "# may only be the last level"),
+    )
+    return next((problem for failed, problem in checks if failed), None)
 
 
 def parse_options(node: Node, *, production_like: bool) -> EngineOptions:

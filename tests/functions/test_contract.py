@@ -152,11 +152,11 @@ def test_without_the_detect_engine_the_intake_environment_names_no_engine_profil
     assert IntakeEnvironment.from_environment(rendered) == config
 
 
-@pytest.mark.parametrize("variable, value, expected", [
-    (EnvVar.ENGINE_PROFILE_NAMES, "a,b c", "expected comma-separated profile names"),
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    (EnvVar.ENGINE_PROFILE_NAMES, "a,b c", "expected profile names, comma-separated"),
     (EnvVar.ENGINE_PROFILE_NAMES, "", None),
-    (EnvVar.CONTAINMENT_RATE, "0", "expected devices per second, 1..100"),
-    (EnvVar.CONTAINMENT_RATE, "101", "expected devices per second, 1..100"),
+    (EnvVar.CONTAINMENT_RATE, "0", "expected devices per second"),
+    (EnvVar.CONTAINMENT_RATE, "fast", "expected devices per second"),
 ])
 def test_engine_profiles_and_containment_rate_are_checked(variable: EnvVar, value: str, expected: str | None) -> None:
     rendered = {**intake_environment().to_environment(), variable.value: value}
@@ -170,7 +170,8 @@ def test_engine_profiles_and_containment_rate_are_checked(variable: EnvVar, valu
 def test_engine_profiles_need_a_containment_rate() -> None:
     rendered = {**intake_environment().to_environment()}
     del rendered[EnvVar.CONTAINMENT_RATE]
-    with pytest.raises(ValueError, match="^CONTAINMENT_RATE: required with ENGINE_PROFILE_NAMES"):
+    with pytest.raises(ValueError, match=r"^CONTAINMENT_RATE: expected devices per second \(1-9999\) with "
+                                         "ENGINE_PROFILE_NAMES, got None"):
         IntakeEnvironment.from_environment(rendered)
 
 

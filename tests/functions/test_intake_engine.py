@@ -75,7 +75,8 @@ def register(*things: str) -> None:
 
 
 def quarantined() -> list[str]:
-    things: list[str] = boto3.client("iot", region_name=REGION).list_things_in_thing_group(thingGroupName=GROUP)["things"]
+    iot = boto3.client("iot", region_name=REGION)
+    things: list[str] = iot.list_things_in_thing_group(thingGroupName=GROUP)["things"]
     return sorted(things)
 
 
@@ -87,7 +88,8 @@ def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def test_the_engine_violation_parses_as_a_device_defender_violation() -> None:
     message = parse_message(json.dumps(engine_violation("dev-0001")))
     assert message.security_profile_name == ENGINE_PROFILE
-    assert message.is_in_alarm and message.behavior.name == "AuthorizedListeningTcpPorts"
+    assert message.is_in_alarm
+    assert message.behavior.name == "AuthorizedListeningTcpPorts"
 
 
 @pytest.mark.usefixtures("engine_intake")
@@ -125,7 +127,8 @@ def test_an_engine_storm_is_contained_device_by_device_without_a_mitigation_task
     assert response == {"batchItemFailures": []}
     assert quarantined() == devices[:3]
     [storm] = intake_logs.with_message("alert storm answered in bulk")
-    assert storm["tasks"] == [] and storm["devices_contained_one_by_one"] == 4
+    assert storm["tasks"] == []
+    assert storm["devices_contained_one_by_one"] == 4
     outcomes = {entry["outcome"] for entry in intake_logs.with_message("record handled")}
     assert outcomes == {f"{Outcome.STORM_MEMBER} (AuthorizedListeningTcpPorts of security profile {ENGINE_PROFILE})"}
     [notice] = responders.notices()

@@ -59,13 +59,15 @@ def test_side_by_side_profile_names_must_differ() -> None:
 
 def test_detect_off_runs_no_engine() -> None:
     settings = detect(enabled=False, **ENGINE_ONLY)
-    assert settings.profile_names == () and settings.engine_profile_names == ()
+    assert settings.profile_names == ()
+    assert settings.engine_profile_names == ()
 
 
 @pytest.mark.parametrize("value", ["bogus", [], ["fleetguard", "fleetguard"], 3])
 def test_unknown_or_repeated_engines_are_named(value: Any) -> None:
     found = problems(engine=value, ruleBehaviors=[PORTS])
-    assert found and all(problem.startswith("fleetguard:detect.engine: ") for problem in found)
+    assert found
+    assert all(problem.startswith("fleetguard:detect.engine: ") for problem in found)
 
 
 def test_statistical_threshold_is_refused_with_the_reason() -> None:
@@ -98,7 +100,7 @@ def test_a_metric_without_a_source_is_refused() -> None:
                                "aws:num-messages-received")
 
 
-@pytest.mark.parametrize("metric, extra", [
+@pytest.mark.parametrize(("metric", "extra"), [
     ("aws:num-messages-sent", {"durationSeconds": 300}),
     ("aws:message-byte-size", {}),
 ])
@@ -125,7 +127,7 @@ def test_every_other_detect_metric_is_evaluable() -> None:
     assert unsupported == {"aws:num-messages-received"}
 
 
-@pytest.mark.parametrize("topic_filter, reason", [
+@pytest.mark.parametrize(("topic_filter", "reason"), [
     ("$aws/things/x/shadow/update", "reserved topics"),
     ("a/#/b", "# may only be the last level"),
     ("a/b+/c", "a wildcard (+ or #) must fill a whole level"),
@@ -136,7 +138,8 @@ def test_every_other_detect_metric_is_evaluable() -> None:
 def test_topic_filters_are_checked(topic_filter: str, reason: str) -> None:
     found = problems(engine="fleetguard", ruleBehaviors=[PORTS], messageTopicFilters=[topic_filter])
     assert len(found) == 1
-    assert found[0].startswith("fleetguard:detect.messageTopicFilters[0]: ") and reason in found[0]
+    assert found[0].startswith("fleetguard:detect.messageTopicFilters[0]: ")
+    assert reason in found[0]
 
 
 def test_at_most_ten_topic_filters() -> None:

@@ -36,6 +36,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "xray": ("xray",),
     "s3": ("s3",),
     "dynamodb": ("dynamodb",),
+    "kinesis": ("kinesis",),
 }
 
 # Real IAM/IoT actions that are not API operations, so no service model lists them.
