@@ -43,8 +43,8 @@ alerts = AlertTopicComponent(f"{prefix}-alerts", {
     "key_user_services": ["sns.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"]
     # Incident Manager publishes incident updates to the (encrypted) responders topic.
     + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else []),
-    # The Detect engine's stream and state table are encrypted with the same key.
-    "storage_services": ["kinesis", "dynamodb"] if settings.detect.fleetguard_engine else [],
+    # The tables (the intake's notice ledger, the Detect engine's state) and the engine's stream use it too.
+    "storage_services": ["dynamodb", "kinesis"] if settings.detect.fleetguard_engine else ["dynamodb"],
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
 pulumi.export(out.ALERT_KEY_ARN, alerts.key.arn)
@@ -134,9 +134,7 @@ if settings.detect.fleetguard_engine:
     pulumi.export(out.ENGINE_REPORT_TOPIC, engine.report_topic_template)
     pulumi.export(out.ENGINE_STATE_TABLE_NAME, engine.state_table.name)
     pulumi.export(out.ENGINE_DEVICE_POLICY_NAME, engine.device_policy.name)
-    pulumi.export(out.ENGINE_DEAD_LETTER_QUEUE_ARNS, [
-        engine.rule_errors_queue.arn, engine.dead_letter_queue.arn, engine.failed_batches_queue.arn,
-    ])
+    pulumi.export(out.ENGINE_DEAD_LETTER_QUEUE_ARNS, [engine.rule_errors_queue.arn, engine.dead_letter_queue.arn])
 
 incident_manager = settings.incident_response.incident_manager
 pulumi.export(out.INCIDENT_MANAGER_ENABLED, incident_manager.enabled)

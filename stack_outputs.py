@@ -133,6 +133,6 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     ENGINE_DEVICE_POLICY_NAME: OutputSpec("string", WITH_ENGINE, "IoT policy letting a device publish its own "
                                                                  "metrics reports (attach beside its own policy)"),
     ENGINE_DEAD_LETTER_QUEUE_ARNS: OutputSpec("list of strings", WITH_ENGINE,
-                                              "queues keeping the engine's failures: topic rule errors, "
-                                              "unreadable records, failed batches (alarm on their depth)"),
+                                              "queues keeping the engine's failures: topic rule errors; "
+                                              "unreadable records and failed batches (alarm on their depth)"),
 }

@@ -58,8 +58,8 @@ class AlertTopicComponent(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_root = arn(args["partition"], "iam", "root", region=None, account=args["account_id"])
         # The account's principals (the publish role, the intake function, operators reading the
-        # dead-letter queue) use the key only through SNS and SQS in this region, never directly; with the
-        # Detect engine also through Kinesis (its stream) and DynamoDB (its state table).
+        # dead-letter queue) use the key only through SNS and SQS in this region, never directly, and
+        # through the storage services given (DynamoDB for the tables, Kinesis for the engine's stream).
         def via(services: list[str]) -> dict[str, Any]:
             return {
                 "StringEquals": {

@@ -144,7 +144,6 @@ class DetectEngineComponent(pulumi.ComponentResource):
     stream: aws.kinesis.Stream
     rule_errors_queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue
-    failed_batches_queue: aws.sqs.Queue
     state_table: aws.dynamodb.Table
     report_rule: aws.iot.TopicRule
     rules: list[aws.iot.TopicRule]
@@ -173,8 +172,10 @@ class DetectEngineComponent(pulumi.ComponentResource):
             opts=child,
         )
         self.rule_errors_queue = self._queue(f"{name}-rule-errors", args)
+        # Where the evaluator's failures rest: records it cannot decode (with the reason, sent by the
+        # handler) and batches given up after their retries (Lambda's on-failure record, with the shard
+        # and sequence numbers to read them again from the stream).
         self.dead_letter_queue = self._queue(f"{name}-dlq", args)
-        self.failed_batches_queue = self._queue(f"{name}-failed-batches", args)
         self.state_table = aws.dynamodb.Table(
             f"{name}-state",
             name=f"{name}-state",
@@ -335,7 +336,7 @@ class DetectEngineComponent(pulumi.ComponentResource):
             statements=[
                 *shared,
                 statement(STREAM_READ_ACTIONS, [self.stream.arn], sid="ReadStream"),
-                statement(["sqs:SendMessage"], [self.dead_letter_queue.arn, self.failed_batches_queue.arn],
+                statement(["sqs:SendMessage"], [self.dead_letter_queue.arn],
                           sid="KeepUnreadableRecordsAndFailedBatches"),
                 statement(["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                           [self.state_table.arn], sid="DeviceState"),
@@ -358,7 +359,7 @@ class DetectEngineComponent(pulumi.ComponentResource):
             function_response_types=["ReportBatchItemFailures"],
             destination_config=aws.lambda_.EventSourceMappingDestinationConfigArgs(
                 on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(
-                    destination_arn=self.failed_batches_queue.arn,
+                    destination_arn=self.dead_letter_queue.arn,
                 ),
             ),
             tags=args["tags"],

@@ -141,7 +141,8 @@ class IntakeComponent(pulumi.ComponentResource):
             # Without the queue policies SNS's first deliveries would be refused.
             opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
         )
-        # Items hold notice ids and times, no alert content; DynamoDB encrypts them at rest with its own key.
+        # Items hold notice ids and times, no alert content; still, every table of the stack is under the
+        # alert key, so one key policy says who may read any of them.
         self.notice_table = aws.dynamodb.Table(
             f"{name}-notices",
             name=f"{name}-notices",
@@ -149,6 +150,9 @@ class IntakeComponent(pulumi.ComponentResource):
             hash_key=NOTICE_ID,
             attributes=[aws.dynamodb.TableAttributeArgs(name=NOTICE_ID, type="S")],
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=EXPIRES_AT, enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+                enabled=True, kms_key_arn=args["key_arn"],
+            ),
             tags=args["tags"],
             opts=child,
         )

@@ -148,7 +148,7 @@ def parse_detect(node: Node, environment: str) -> DetectSettings:
             f"fleetguard-{environment}-engine", pattern=facts.PROFILE_NAME_PATTERN
         ) or "",
         message_topic_filters=parse_topic_filters(section.child("messageTopicFilters")),
-        options=parse_options(section.child("engineOptions"), production_like=environment == "prod"),
+        options=parse_options(section.child("engineOptions")),
     )
     if enabled and engine.fleetguard:
         _check_engine_can_run(section, engine, indexed_rules, ml_enabled=ml_enabled,

@@ -148,7 +148,7 @@ def topic_filter_problem(text: str) -> str | None:
     return next((problem for failed, problem in checks if failed), None)
 
 
-def parse_options(node: Node, *, production_like: bool) -> EngineOptions:
+def parse_options(node: Node) -> EngineOptions:
     section = node.mapping(allowed_keys=(
         "sweepIntervalMinutes", "streamShards",
         "streamRetentionHours", "batchSize", "batchWindowSeconds", "parallelizationFactor",
@@ -169,9 +169,11 @@ def parse_options(node: Node, *, production_like: bool) -> EngineOptions:
         maximum_retry_attempts=bounded("maximumRetryAttempts", 3, RETRY_ATTEMPTS_RANGE),
         function_memory_mb=bounded("functionMemoryMb", 512, FUNCTION_MEMORY_RANGE),
         function_timeout_seconds=bounded("functionTimeoutSeconds", 60, FUNCTION_TIMEOUT_RANGE),
-        point_in_time_recovery=section.child("pointInTimeRecovery").boolean(production_like),
+        # A restored table keeps every device's alarms; without it a lost table re-raises them all.
+        point_in_time_recovery=section.child("pointInTimeRecovery").boolean(True),
         log_level=section.child("logLevel").string("INFO", allowed=facts.POWERTOOLS_LOG_LEVELS) or "INFO",
-        log_retention_days=section.child("logRetentionDays").integer(30, allowed=facts.LOG_RETENTION_DAYS) or 30,
+        # A year, as the pack asks of security logs in production.
+        log_retention_days=section.child("logRetentionDays").integer(365, allowed=facts.LOG_RETENTION_DAYS) or 365,
     )
 
 

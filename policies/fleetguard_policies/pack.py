@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import audit, containment, detect, encryption, iam, iot, logging, response, securityhub, tagging
+from . import audit, containment, detect, detect_engine, encryption, iam, iot, logging, response, securityhub, tagging
 
 PACK_NAME = "fleetguard"
 
@@ -15,6 +15,7 @@ def all_policies() -> list[Policy]:
         *iot.policies(),
         *audit.policies(),
         *detect.policies(),
+        *detect_engine.policies(),
         *containment.policies(),
         *logging.policies(),
         *encryption.policies(),

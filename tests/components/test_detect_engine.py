@@ -192,7 +192,7 @@ def test_the_evaluator_reads_the_stream_with_partial_failures_and_an_on_failure_
     assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.inputs["bisectBatchOnFunctionError"] is True
     assert mapping.inputs["destinationConfig"] == {
-        "onFailure": {"destinationArn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-failed-batches"}
+        "onFailure": {"destinationArn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-dlq"}
     }
     assert mapping.inputs["startingPosition"] in shapes["lambda"]["EventSourcePosition"]["enum"]
     for key, shape in (("batchSize", "BatchSize"), ("maximumBatchingWindowInSeconds", "MaximumBatchingWindowInSeconds"),
@@ -261,7 +261,7 @@ def test_the_device_policy_lets_a_device_publish_its_own_reports_only(engine_onl
     }]
 
 
-def test_the_alert_key_serves_kinesis_and_dynamodb_only_with_the_engine(
+def test_the_alert_key_serves_kinesis_only_with_the_engine(
     engine_only: StackRun, prod_stack: StackRun
 ) -> None:
     def via_services(run: StackRun) -> list[str]:
@@ -270,7 +270,7 @@ def test_the_alert_key_serves_kinesis_and_dynamodb_only_with_the_engine(
         services: list[str] = use["Condition"]["StringEquals"]["kms:ViaService"]
         return services
 
-    assert via_services(prod_stack) == [f"sns.{REGION}.amazonaws.com", f"sqs.{REGION}.amazonaws.com"]
+    assert via_services(prod_stack) == [f"{service}.{REGION}.amazonaws.com" for service in ("sns", "sqs", "dynamodb")]
     assert via_services(engine_only) == [f"{service}.{REGION}.amazonaws.com"
                                          for service in ("sns", "sqs", "dynamodb", "kinesis")]
     key = document(engine_only.one("aws:kms/key:Key"))

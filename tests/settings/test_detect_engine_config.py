@@ -151,9 +151,8 @@ def test_at_most_ten_topic_filters() -> None:
 def test_engine_options_have_defaults_and_ranges() -> None:
     options = detect(**ENGINE_ONLY).engine.options
     assert (options.stream_shards, options.batch_size, options.maximum_retry_attempts) == (0, 500, 3)
-    assert options.point_in_time_recovery is False
-    prod = load_settings({**BASE, "environment": "prod", "detect": ENGINE_ONLY}).detect.engine.options
-    assert prod.point_in_time_recovery is True
+    assert options.point_in_time_recovery is True
+    assert options.log_retention_days == 365
     found = problems(engineOptions={"batchSize": 0, "parallelizationFactor": 11, "streamShards": -1})
     assert sorted(found) == [
         "fleetguard:detect.engineOptions.batchSize: expected a whole number in 1..10000 (got 0)",
