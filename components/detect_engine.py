@@ -338,8 +338,6 @@ class DetectEngineComponent(pulumi.ComponentResource):
                 statement(STREAM_READ_ACTIONS, [self.stream.arn], sid="ReadStream"),
                 statement(["sqs:SendMessage"], [self.dead_letter_queue.arn],
                           sid="KeepUnreadableRecordsAndFailedBatches"),
-                statement(["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                          [self.state_table.arn], sid="DeviceState"),
                 # A profile that targets thing groups needs each device's groups (cached in its state).
                 statement(["iot:ListThingGroupsForThing"],
                           [arn(args["partition"], "iot", "thing/*", region=args["region"], account=args["account_id"])],
@@ -380,8 +378,6 @@ class DetectEngineComponent(pulumi.ComponentResource):
             statements=[
                 *shared,
                 statement(["dynamodb:Scan"], [alarmed_index], sid="FindAlarmedDevices"),
-                statement(["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], [self.state_table.arn],
-                          sid="DeviceState"),
             ],
         ), opts=child)
         schedule = aws.cloudwatch.EventRule(
@@ -407,9 +403,12 @@ class DetectEngineComponent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
 
-    @staticmethod
-    def _shared_statements(args: DetectEngineArgs) -> list[dict[str, Any]]:
+    def _shared_statements(self, args: DetectEngineArgs) -> list[dict[str, Any]]:
+        """What both functions do: keep device state (batch reads, a single read after a lost conditional
+        write, conditional puts and updates) and publish violations (sns:Publish covers PublishBatch)."""
         return [
+            statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                      [self.state_table.arn], sid="DeviceState"),
             statement(["sns:Publish"], [args["alert_topic_arn"]], sid="PublishViolations"),
             # Decrypt: the stream, the table; GenerateDataKey: the table, the encrypted topic and queues.
             statement(["kms:Decrypt", "kms:GenerateDataKey"], [args["key_arn"]], sid="UseAlertKey"),

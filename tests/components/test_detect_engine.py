@@ -234,12 +234,13 @@ def test_the_evaluator_may_do_exactly_its_work(engine_only: StackRun) -> None:
     assert set(granted) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish", "kms:Decrypt", "kms:GenerateDataKey",
         "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
-        "kinesis:ListShards", "sqs:SendMessage", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-        "iot:ListThingGroupsForThing",
+        "kinesis:ListShards", "sqs:SendMessage", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+        "dynamodb:UpdateItem", "iot:ListThingGroupsForThing",
     }
     assert granted["dynamodb:PutItem"] == [table]
     sweep = grants(engine_only, "sweep-policy")
     assert sweep["dynamodb:Scan"] == [f"{table}/index/alarmed"]
+    assert sweep["dynamodb:UpdateItem"] == [table]
     assert "kinesis:GetRecords" not in sweep
 
 
