@@ -83,4 +83,5 @@ drill: $(STAMP)
 # Figures, not pass/fail: response benchmarks (written to benchmarks/RESULTS.md), then the policy pack.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_response
+	$(BIN)/python -m benchmarks.bench_engine
 	$(BIN)/python -m benchmarks.bench_policies

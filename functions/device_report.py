@@ -13,6 +13,7 @@ dead-letter record says what the device sent wrong.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -170,7 +171,10 @@ def _established(metrics: Mapping[str, Any], parent: str) -> tuple[tuple[IpAddre
         item_path = f"{connections_path}[{index}]"
         item = _object(entry, item_path)
         remote = _required(item, _CONNECTION, "remote_addr", item_path)
-        addresses.add(_remote_address(remote, _path(item, _CONNECTION, "remote_addr", item_path)))
+        address = _remote_address(remote) if isinstance(remote, str) else None
+        if address is None:
+            raise ReportError(f"{_path(item, _CONNECTION, 'remote_addr', item_path)}: {_address_problem(remote)}")
+        addresses.add(address)
         local_port = _optional(item, _CONNECTION, "local_port", item_path)
         if local_port is not None and not (_is_int(local_port) and 0 <= local_port <= MAX_PORT):
             raise ReportError(f"{_path(item, _CONNECTION, 'local_port', item_path)}: expected a port "
@@ -181,23 +185,43 @@ def _established(metrics: Mapping[str, Any], parent: str) -> tuple[tuple[IpAddre
     return tuple(sorted(addresses, key=lambda address: (address.version, address))), count
 
 
-def _remote_address(value: object, path: str) -> IpAddress:
-    """``ip:port`` for IPv4, ``[ip]:port`` for IPv6; an address without a port is accepted too."""
-    if not isinstance(value, str):
-        raise ReportError(f"{path}: expected a string 'address:port', got {value!r}")
+def _remote_address(value: str) -> IpAddress | None:
+    """``ip:port`` for IPv4, ``[ip]:port`` for IPv6, or a bare address; None when it is none of them."""
     host = value
     if value.startswith("["):
         host, _, port = value[1:].partition("]:")
         if not port.isdigit():
-            raise ReportError(f"{path}: expected '[IPv6 address]:port', got {value!r}")
+            return None
     elif value.count(":") == 1:
         host, _, port = value.partition(":")
         if not port.isdigit():
-            raise ReportError(f"{path}: expected 'IPv4 address:port', got {value!r}")
+            return None
+    return _ip_address(host)
+
+
+@functools.lru_cache(maxsize=8192)
+def _ip_address(host: str) -> IpAddress | None:
+    """Cached: a fleet's devices talk to few peers, and parsing an address costs more than the rest of a
+    report."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
-        raise ReportError(f"{path}: {host!r} is not an IP address") from None
+        return None
+
+
+def _address_problem(value: object) -> str:
+    if not isinstance(value, str):
+        return f"expected a string 'address:port', got {value!r}"
+    host = value
+    if value.startswith("["):
+        host, _, port = value[1:].partition("]:")
+        if not port.isdigit():
+            return f"expected '[IPv6 address]:port', got {value!r}"
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+        if not port.isdigit():
+            return f"expected 'IPv4 address:port', got {value!r}"
+    return f"{host!r} is not an IP address"
 
 
 # --- fields by long or short name ------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def _parse_behavior(item: object, path: str) -> EngineBehavior:
     _only_keys(fields, path, _BEHAVIOR_KEYS)
     name = _name(fields.get("name"), f"{path}.name")
     metric = fields.get("metric")
-    if metric not in METRIC_VALUE_KINDS:
+    if not isinstance(metric, str) or metric not in METRIC_VALUE_KINDS:
         raise EngineProfileError(
             f"{path}.metric: {metric!r} is not a metric the engine has a source for; expected one of "
             f"{', '.join(sorted(METRIC_VALUE_KINDS))}"

@@ -6,9 +6,8 @@ Semantics (Device Defender's, as documented for rule-based behaviors):
   while every listening port is in the set; ``not-in-port-set`` while none is; ``in-cidr-set`` while every
   address is in one of the networks; ``not-in-cidr-set`` while none is. A datapoint that is not normal is
   violating.
-* Point metrics: every report (ports, port counts, established connections, destination addresses),
-  connection (source address) or message (message size) is one datapoint. A report that leaves a metric
-  out gives that metric no datapoint.
+* Point metrics: every report, connection (source address) or message (size) is one datapoint; a report
+  that leaves a metric out gives it none.
 * Windowed metrics (``durationSeconds`` D): the datapoint is the sum over a window. Windows are aligned to
   multiples of D since the epoch rather than to a device's first observation, so a redelivered or late
   observation always falls into the same window whichever process sees it. A window's datapoint is taken
@@ -17,8 +16,8 @@ Semantics (Device Defender's, as documented for rule-based behaviors):
   authorization failures alarms at once instead of when the next observation comes. A cloud-side window
   with no event counts 0 (no failure is a datapoint of 0 failures); a device-side window with no report
   has no datapoint (no report is no data). Observations for a window already closed are dropped.
-* ``consecutiveDatapointsToAlarm`` N / ``ToClear`` M: the alarm is raised after N violating datapoints in a
-  row, cleared after M normal ones in a row; ``suppressAlerts`` keeps the state but publishes nothing.
+* ``consecutiveDatapointsToAlarm`` N / ``ToClear`` M: raised after N violating datapoints in a row, cleared
+  after M normal ones in a row; ``suppressAlerts`` keeps the state but publishes nothing.
 * A report whose ``report_id`` is not newer than the last one is ignored, as Device Defender does.
 
 State writes are what a fleet pays for, so :attr:`Evaluation.changed` is True only when something a later
@@ -26,18 +25,19 @@ verdict depends on changed: an alarm, a streak, a window's early verdict, the be
 coarse heartbeat (``last_seen_ms``, advanced once per :data:`HEARTBEAT_MS`). Partial window sums, the last
 report id and the last stream sequence are carried in memory and persisted with the next write.
 
-Why a report that changes nothing needs no write: its only effect is to be the newest report, and the
-stored id only guards against applying a report twice. A redelivered or older report that would change
-nothing is harmless to re-apply; one that would change something was written together with its id the
-first time it was applied, so it is compared with an id at least as new and ignored. The stored id may
-lag the newest report; it never lags one whose effect is stored.
+Why a report that changes nothing needs no write: its only lasting effect would be to be the newest
+report, and the stored id only keeps a report from being applied twice. Re-applying a report that changed
+nothing changes nothing again; a report that changed something was written together with its id, so a
+redelivery is compared with an id at least as new and ignored. The stored id lags only by reports that
+changed nothing; a process that reloads the state may therefore accept a stale report the device sends
+again, and then judges it like one that arrived in order.
 
-Failure mode of in-memory window sums: a process that loads a device's state from its stored item cannot
-know which observations of the open window were seen by a process that stopped without writing. Such a
-window (and the window of the first observation after loading) is treated as incomplete: its stored sum
-is a lower bound, so it yields a datapoint only when that bound already settles the verdict, and its
-empty successors up to that point give no zero datapoints. The engine then misses at most one datapoint
-per windowed behavior per device per restart, and never invents one.
+Failure mode of in-memory window sums: a process that loads a device's state from its item cannot know
+which observations a process that stopped without writing had added to the open window. That window,
+the empty-looking ones after it and the window of the first observation after loading are incomplete: a
+stored sum is a lower bound, judged only when it already settles the verdict, and no zero datapoints are
+taken for them. A restart thus misses at most a window's datapoint per behavior and never invents one
+(a missed normal datapoint can, rarely, let two violating runs count as one streak).
 """
 
 from __future__ import annotations
@@ -61,14 +61,13 @@ MAX_EMPTY_WINDOWS: Final = 10
 
 
 class ObservationKind(StrEnum):
+    """What a stream record tells about a device."""
     REPORT = "report"
     CONNECT = "connect"
-    """A connection attempt: a connected event, or a connect failure (also an AUTH_FAILURE when refused
-    for authorization)."""
+    """A connected event or a connect failure (a failure refused for authorization is an AUTH_FAILURE too)."""
     DISCONNECT = "disconnect"
     AUTH_FAILURE = "auth-failure"
-    MESSAGE = "message"
-    """A message the device sent on a topic filter the stack watches."""
+    MESSAGE = "message"  # a message the device sent on a topic filter the stack watches
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,23 +182,17 @@ class Evaluation:
     events: tuple[dict[str, Any], ...]
     """ViolationEvents to publish, in order (suppressed behaviors left out)."""
     changed: bool
-    """Whether the state must be written (see the module notes for what is carried in memory instead)."""
+    """Whether the state must be written (the module notes say what is carried in memory instead)."""
 
 
 # --- the compiled profile --------------------------------------------------------------------------------
 
-_ReportValue = Callable[[DeviceReport], Any]
-_REPORT_VALUES: Final[Mapping[str, _ReportValue]] = {
-    "aws:listening-tcp-ports": lambda report: report.tcp_ports,
-    "aws:listening-udp-ports": lambda report: report.udp_ports,
-    "aws:num-listening-tcp-ports": lambda report: report.num_tcp_ports,
-    "aws:num-listening-udp-ports": lambda report: report.num_udp_ports,
-    "aws:num-established-tcp-connections": lambda report: report.num_established,
-    "aws:all-bytes-in": lambda report: report.bytes_in,
-    "aws:all-bytes-out": lambda report: report.bytes_out,
-    "aws:all-packets-in": lambda report: report.packets_in,
-    "aws:all-packets-out": lambda report: report.packets_out,
-    "aws:destination-ip-addresses": lambda report: report.destination_ips,
+_REPORT_FIELDS: Final[Mapping[str, str]] = {
+    "aws:listening-tcp-ports": "tcp_ports", "aws:listening-udp-ports": "udp_ports",
+    "aws:num-listening-tcp-ports": "num_tcp_ports", "aws:num-listening-udp-ports": "num_udp_ports",
+    "aws:num-established-tcp-connections": "num_established", "aws:destination-ip-addresses": "destination_ips",
+    "aws:all-bytes-in": "bytes_in", "aws:all-bytes-out": "bytes_out",
+    "aws:all-packets-in": "packets_in", "aws:all-packets-out": "packets_out",
 }
 _EVENT_COUNTS: Final[Mapping[str, ObservationKind]] = {
     "aws:num-authorization-failures": ObservationKind.AUTH_FAILURE,
@@ -215,6 +208,10 @@ def _source_ip(observation: Observation) -> tuple[IpAddress, ...] | None:
         return (ipaddress.ip_address(observation.source_ip),) if observation.source_ip else None
     except ValueError:
         return None
+
+
+def _report_value(attribute: str) -> Callable[[Observation], Any]:
+    return lambda observation: getattr(observation.report, attribute)
 
 
 @dataclass(frozen=True)
@@ -249,14 +246,10 @@ def _violating_test(behavior: EngineBehavior) -> Callable[[Any], bool]:
 
 def _settled_by_lower_bound(behavior: EngineBehavior, partial_sum: int) -> bool | None:
     """The window's verdict (True: violating) if a sum of at least ``partial_sum`` settles it, else None."""
-    limit = behavior.count if behavior.count is not None else 0
-    operator = behavior.operator
-    if (operator == "less-than" and partial_sum >= limit) or (operator == "less-than-equals" and partial_sum > limit):
-        return True
-    if (operator == "greater-than" and partial_sum > limit) or (
-            operator == "greater-than-equals" and partial_sum >= limit):
-        return False
-    return None
+    limit, operator = behavior.count or 0, behavior.operator
+    if operator.startswith("less-than"):  # normal while small: a sum past the bound can only stay past it
+        return True if partial_sum > limit or (operator == "less-than" and partial_sum == limit) else None
+    return False if partial_sum > limit or (operator == "greater-than-equals" and partial_sum == limit) else None
 
 
 @dataclass(frozen=True)
@@ -272,9 +265,8 @@ def _compile(profile: EngineProfile) -> _Plan:
         metric = behavior.metric
         kind: ObservationKind
         value_of: Callable[[Observation], Any]
-        if metric in _REPORT_VALUES:
-            kind, report_value = ObservationKind.REPORT, _REPORT_VALUES[metric]
-            value_of = lambda observation, get=report_value: get(observation.report)  # noqa: E731
+        if metric in _REPORT_FIELDS:
+            kind, value_of = ObservationKind.REPORT, _report_value(_REPORT_FIELDS[metric])
         elif metric in _EVENT_COUNTS:
             kind, value_of = _EVENT_COUNTS[metric], lambda _observation: 1
         elif metric == "aws:source-ip-address":
@@ -451,8 +443,7 @@ def evaluate(profile: EngineProfile, state: DeviceState, observations: Sequence[
             else:
                 run.window(rule, behavior_state, at_ms, value)
     if run.changed:
-        # Free to refine while writing anyway; the device was certainly seen then.
-        working.last_seen_ms = latest_ms
+        working.last_seen_ms = latest_ms  # free to refine while writing anyway
     return Evaluation(working, tuple(run.events), run.changed)
 
 
@@ -496,9 +487,8 @@ def invalidate_silent(profile: EngineProfile, state: DeviceState, now_ms: int,
                       silence_ms: int = SILENCE_MS) -> Evaluation:
     """The sweep's verdict: alarm-invalidated for every alarm of a device silent for ``silence_ms``.
 
-    The stored ``last_seen_ms`` may be up to :data:`HEARTBEAT_MS` older than the device's last observation,
-    so the device counts as silent only once ``silence_ms`` plus that margin has passed: an alarm is
-    invalidated at most a heartbeat late, never early.
+    The stored ``last_seen_ms`` may be up to :data:`HEARTBEAT_MS` older than the last observation, so the
+    device counts as silent once ``silence_ms`` plus that margin has passed: at most a heartbeat late.
     """
     working = state.copy()
     run = _Run(profile, working)

@@ -18,7 +18,7 @@ from functions.contract import EnvVar
 
 # The intake tests' shared builders and fixtures are a helper module, not a test module: pytest rewrites
 # their asserts only when told before any test module imports them.
-pytest.register_assert_rewrite("tests.functions.intake_support")
+pytest.register_assert_rewrite("tests.functions.intake_support", "tests.functions.engine_support")
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 REGION = "us-east-1"

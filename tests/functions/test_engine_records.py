@@ -33,8 +33,10 @@ def test_reports_become_report_observations_of_the_topic_thing(load_event: LoadE
         ("dev-0042", ObservationKind.REPORT),
     ]
     assert observations[0].at_ms == T
-    assert observations[0].report is not None and observations[0].report.tcp_ports == (22, 443)
-    assert observations[2].report is not None and 4444 in (observations[2].report.tcp_ports or ())
+    assert observations[0].report is not None
+    assert observations[0].report.tcp_ports == (22, 443)
+    assert observations[2].report is not None
+    assert 4444 in (observations[2].report.tcp_ports or ())
 
 
 def test_positions_keep_stream_order_and_a_record_s_observations_apart(load_event: LoadEvent) -> None:
@@ -43,7 +45,8 @@ def test_positions_keep_stream_order_and_a_record_s_observations_apart(load_even
 
     positions = [observation.sequence for record in decoded for observation in record.observations]
     assert all(position is not None for position in positions)
-    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)
     first_sequence = int(presence[0]["kinesis"]["sequenceNumber"])
     assert positions[0] == first_sequence * OBSERVATIONS_PER_RECORD
 
@@ -71,7 +74,8 @@ def test_log_authorization_failures_count_publish_and_subscribe_not_connect(load
     assert [observation.at_ms for observation in data.observations] == [T, T + 1000, T + 4000]
     # Another shard's sequence numbers do not order a device's records.
     assert all(observation.sequence is None for observation in data.observations)
-    assert control.error is None and control.observations == ()
+    assert control.error is None
+    assert control.observations == ()
 
 
 def test_a_message_record_is_a_sent_message_of_its_size(load_event: LoadEvent) -> None:
@@ -96,11 +100,13 @@ def test_malformed_records_come_back_with_their_reason(load_event: LoadEvent) ->
     reasons = [record.error or "" for record in decoded]
     assert "not valid base64" in reasons[0]
     assert "not valid JSON" in reasons[1]
-    assert "fg_kind" in reasons[2] and "'telemetry'" in reasons[2]
+    assert "fg_kind" in reasons[2]
+    assert "'telemetry'" in reasons[2]
     assert "is not the publishing client 'dev-0042'" in reasons[3]
     assert "major version" in reasons[4]
     assert "gzip" in reasons[5]
-    assert reasons[6] == "" and len(decoded[6].observations) == 1
+    assert reasons[6] == ""
+    assert len(decoded[6].observations) == 1
     assert all(record.observations == () for record in decoded[:6])
     assert decoded[1].data == records(load_event, "kinesis-engine-broken.json")[1]["kinesis"]["data"]
 
@@ -124,11 +130,13 @@ def _log_record(payload: dict[str, Any]) -> dict[str, Any]:
 def test_malformed_log_payloads_name_what_is_wrong(payload: dict[str, Any], reason: str) -> None:
     decoded = decode_record(_log_record(payload))
 
-    assert decoded.error is not None and reason in decoded.error
+    assert decoded.error is not None
+    assert reason in decoded.error
     assert decoded.observations == ()
 
 
 def test_a_missing_sequence_number_is_a_reason_too() -> None:
     decoded = decode_record({"kinesis": {"data": ""}})
 
-    assert decoded.error is not None and "sequenceNumber" in decoded.error
+    assert decoded.error is not None
+    assert "sequenceNumber" in decoded.error

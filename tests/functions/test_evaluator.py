@@ -372,7 +372,7 @@ def test_a_profile_for_groups_needs_the_groups_looked_up() -> None:
 
 
 def vars_of(state: DeviceState) -> dict[str, Any]:
-    return {name: getattr(state, name) for name in state.__slots__}  # type: ignore[attr-defined]
+    return {name: getattr(state, name) for name in state.__slots__}
 
 
 def test_behaviors_dropped_from_the_profile_are_forgotten() -> None:
