@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePath
-from typing import Any, Final, NotRequired
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
@@ -138,7 +138,7 @@ class FunctionArgs(DeploymentArgs):
     """Maximum run time."""
     memory_mb: int
     """Memory size."""
-    extra_files: NotRequired[dict[str, str]]
+    extra_files: dict[str, str]
     """Documents the stack writes into the code archive (archive path -> text), e.g. the Detect engine's
     behavior profile, too large for Lambda's 4 KB of environment variables."""
 
@@ -188,7 +188,7 @@ class FunctionComponent(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler=args["handler"],
-            code=pulumi.AssetArchive(code_assets(extra_files=args.get("extra_files"))),
+            code=pulumi.AssetArchive(code_assets(extra_files=args["extra_files"])),
             role=self.role.arn,
             layers=[args["layer_arn"]],
             timeout=args["timeout_seconds"],

@@ -219,6 +219,7 @@ class IntakeComponent(pulumi.ComponentResource):
         )
         return {
             **deployment_of(args),
+            "extra_files": {},
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": environment.to_environment(),

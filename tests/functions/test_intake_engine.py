@@ -20,7 +20,7 @@ from functions.contract import EnvVar, Outcome, RecordOutcome
 from functions.device_report import parse_report_text
 from functions.engine_behaviors import EngineBehavior, EngineProfile
 from functions.evaluator import DeviceState, Observation, ObservationKind, evaluate
-from functions.messages import parse_message
+from functions.messages import ViolationEvent, parse_message
 from functions.storm import DEFERRED, Pace, contain_one_by_one
 from tests.functions.intake_support import (
     GROUP,
@@ -87,6 +87,7 @@ def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def test_the_engine_violation_parses_as_a_device_defender_violation() -> None:
     message = parse_message(json.dumps(engine_violation("dev-0001")))
+    assert isinstance(message, ViolationEvent)
     assert message.security_profile_name == ENGINE_PROFILE
     assert message.is_in_alarm
     assert message.behavior.name == "AuthorizedListeningTcpPorts"
@@ -157,6 +158,12 @@ def test_devices_the_invocation_has_no_time_for_are_delivered_again(
     }
 
 
+def in_alarm(thing: str, violation_id: str) -> ViolationEvent:
+    message = parse_message(json.dumps(violation(thing, violation_id=violation_id)))
+    assert isinstance(message, ViolationEvent)
+    return message
+
+
 def test_one_by_one_containment_is_paced_and_stops_short_of_the_deadline() -> None:
     now = [0.0]
     starts: list[float] = []
@@ -165,15 +172,15 @@ def test_one_by_one_containment_is_paced_and_stops_short_of_the_deadline() -> No
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    def contain(event: Any) -> bool:
+    def contain(event: ViolationEvent) -> bool:
         starts.append(now[0])
         time_left[0] -= 20_000  # each containment uses up a third of the budget
         return event.thing_name != "dev-2"
 
-    violations = [parse_message(json.dumps(violation(f"dev-{i}", violation_id=f"v{i}"))) for i in range(4)]
+    violations = [in_alarm(f"dev-{i}", f"v{i}") for i in range(4)]
     pace = Pace(per_second=4, time_left_ms=lambda: time_left[0], reserve_ms=10_000, clock=lambda: now[0], sleep=sleep)
 
-    outcomes = contain_one_by_one(violations, contain, pace)  # type: ignore[arg-type]
+    outcomes = contain_one_by_one(violations, contain, pace)
 
     assert starts == [0.0, 0.25, 0.5]
     assert [(o.thing_name, o.registered, o.error) for o in outcomes] == [
