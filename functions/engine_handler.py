@@ -15,6 +15,12 @@ One invocation handles one shard's batch:
 6. Publish the ViolationEvents each write raised to the alert topic, after the write succeeded (they are
    kept in the item's outbox until published: see ``functions.engine_state``).
 
+Authorization failures from the v2 log arrive on whichever shard CloudWatch Logs chose, so another
+execution environment may hold the same device: the two meet through the version condition (a write by one
+makes the other's next write re-read), but window sums held in memory are not merged. A window whose
+failures are split between the two is judged on each part, so it can be undercounted until a part alone
+settles it; records re-put to the stream with the device as partition key would remove the split.
+
 A device whose state could not be read, written or published has its records reported as batch item
 failures: Lambda retries the batch from the first of them, and the records already applied are skipped by
 their sequence numbers (or, for reports, their report ids). Nothing fails the whole batch for one record.

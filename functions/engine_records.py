@@ -22,6 +22,8 @@ records and let the evaluator skip what it has applied already. A record gives a
 so an observation's position is its record's sequence number times two plus its index in the record: the
 order of records is kept and each observation has a position of its own. Log records are partitioned by CloudWatch,
 not by device: their observations carry no sequence, because numbers from another shard do not compare.
+So when Lambda retries such a record (after a failure of a record at or before it), its failures count again:
+an overcount bounded by the retries, which the handler keeps rare by failing only what it must.
 
 A record that cannot be decoded raises nothing: it comes back as a :class:`Decoded` with the reason, for
 the handler to keep in the dead-letter queue while the rest of the batch goes on.

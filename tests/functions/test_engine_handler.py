@@ -15,7 +15,7 @@ from functions import aws_clients, engine_handler
 from functions.contract import STATE_ALARMED
 from functions.engine_behaviors import EngineProfile
 from functions.engine_handler import EngineClients
-from functions.engine_state import OUTBOX, serialize_item
+from functions.engine_state import OUTBOX, StateCache, StateTable, serialize_item
 from functions.messages import EventType, ViolationEvent, parse_message
 from tests.functions.engine_support import (
     AUTH_FAILURES,
@@ -104,7 +104,7 @@ def test_a_process_that_restarts_reads_the_stored_state(engine_account: EngineAc
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     run(kinesis_event([report_record("dev-1", 1, 0, sequence=1, tcp_ports=(4444,))]), lambda_context)
     engine_account.alerts()
-    monkeypatch.setattr(engine_handler, "CACHE", engine_handler.StateCache())
+    monkeypatch.setattr(engine_handler, "CACHE", StateCache())
 
     run(kinesis_event([report_record("dev-1", 2, 5, sequence=2)]), lambda_context)
 
@@ -163,6 +163,25 @@ def test_a_write_conflict_re_reads_and_re_evaluates(
     stored = engine_account.item("dev-1")
     assert stored is not None
     assert stored["version"] == 3
+
+
+def test_a_state_that_keeps_moving_fails_only_its_device_s_records(
+    engine_account: EngineAccount, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[str] = []
+
+    def always_moved(_table: StateTable, state: Any, *_: Any) -> None:
+        attempts.append(state.device)
+
+    moving = report_record("dev-1", 1, 0, sequence=1)
+    steady = report_record("dev-2", 1, 0, sequence=2)
+    run(kinesis_event([steady]), lambda_context)
+    monkeypatch.setattr(StateTable, "write", always_moved)
+
+    response = run(kinesis_event([moving, report_record("dev-2", 2, 5, sequence=3)]), lambda_context)
+
+    assert failed_sequences(response) == [moving["kinesis"]["sequenceNumber"]]
+    assert attempts == ["dev-1"] * engine_handler.WRITE_ATTEMPTS
 
 
 def test_a_device_whose_events_were_not_published_fails_only_its_records_and_is_published_on_retry(
