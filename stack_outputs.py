@@ -79,7 +79,8 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     AUDIT_ROLE_ARN: OutputSpec("string", "`audit.manageAccountConfiguration`",
                                "role Device Defender Audit assumes to read the IoT configuration"),
     AUDIT_SCHEDULE_NAMES: OutputSpec("list of strings", ALWAYS, "scheduled audit names"),
-    DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack deploys Detect security profiles"),
+    DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack runs Detect (Device Defender security "
+                                                  "profiles, the fleetguard engine, or both)"),
     RULE_PROFILE_NAME: OutputSpec("string", WITH_DETECT, "rule-based security profile name"),
     RULE_PROFILE_ARN: OutputSpec("string", WITH_DETECT, "rule-based security profile ARN"),
     ML_PROFILE_NAME: OutputSpec("string", WITH_ML, "ML Detect security profile name"),
