@@ -13,6 +13,7 @@ from components.audit import AuditComponent
 from components.contacts import ContactsComponent
 from components.deployment import DeploymentArgs
 from components.detect import DetectComponent
+from components.detect_engine import DetectEngineComponent
 from components.escalation import EscalationComponent
 from components.fleet import FleetComponent
 from components.function import powertools_layer_arn
@@ -45,6 +46,8 @@ alerts = AlertTopicComponent(f"{prefix}-alerts", {
     # OpsItem notifications to it as Systems Manager.
     + (["ssm-incidents.amazonaws.com"] if settings.incident_response.incident_manager.enabled else [])
     + (["ssm.amazonaws.com"] if settings.incident_response.ops_center.enabled else []),
+    # The tables (the intake's notice ledger, the Detect engine's state) and the engine's stream use it too.
+    "storage_services": ["dynamodb", "kinesis"] if settings.detect.fleetguard_engine else ["dynamodb"],
 })
 pulumi.export(out.ALERT_TOPIC_ARN, alerts.topic.arn)
 pulumi.export(out.ALERT_KEY_ARN, alerts.key.arn)
@@ -62,7 +65,7 @@ if audit.role is not None:
 pulumi.export(out.AUDIT_SCHEDULE_NAMES, [schedule.name for schedule in settings.audit.schedules])
 
 pulumi.export(out.DETECT_ENABLED, settings.detect.enabled)
-if settings.detect.enabled:
+if settings.detect.device_defender:
     detect = DetectComponent(f"{prefix}-detect", {
         **deployment,
         "settings": settings.detect,
@@ -123,6 +126,23 @@ pulumi.export(out.CONTAIN_FUNCTION_NAME, quarantine.contain_function.function.na
 pulumi.export(out.CONTAIN_FUNCTION_ARN, quarantine.contain_function.function.arn)
 pulumi.export(out.RELEASE_FUNCTION_NAME, quarantine.release_function.function.name)
 pulumi.export(out.RELEASE_FUNCTION_ARN, quarantine.release_function.function.arn)
+
+if settings.detect.fleetguard_engine:
+    engine = DetectEngineComponent(f"{prefix}-detect-engine", {
+        **deployment,
+        "settings": settings.detect,
+        "key_arn": alerts.key.arn,
+        "alert_topic_arn": alerts.topic.arn,
+        "iot_log_group_name": IOT_LOG_GROUP,
+        "iot_log_group": quarantine.iot_log_group,
+        "layer_arn": powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version),
+    })
+    pulumi.export(out.ENGINE_PROFILE_NAME, settings.detect.engine.profile_name)
+    pulumi.export(out.ENGINE_STREAM_ARN, engine.stream.arn)
+    pulumi.export(out.ENGINE_REPORT_TOPIC, engine.report_topic_template)
+    pulumi.export(out.ENGINE_STATE_TABLE_NAME, engine.state_table.name)
+    pulumi.export(out.ENGINE_DEVICE_POLICY_NAME, engine.device_policy.name)
+    pulumi.export(out.ENGINE_DEAD_LETTER_QUEUE_ARNS, [engine.rule_errors_queue.arn, engine.dead_letter_queue.arn])
 
 incident_manager = settings.incident_response.incident_manager
 pulumi.export(out.INCIDENT_MANAGER_ENABLED, incident_manager.enabled)
@@ -193,6 +213,7 @@ intake = IntakeComponent(f"{prefix}-intake", {
     "add_to_quarantine_action_name": quarantine.add_to_quarantine_action.action_name,
     "add_to_quarantine_action_arn": quarantine.add_to_quarantine_action.mitigation_action_arn,
     "security_profile_names": settings.detect.profile_names,
+    "engine_profile_names": settings.detect.engine_profile_names,
     "iot_log_group_name": IOT_LOG_GROUP,
     "layer_arn": layer_arn,
     "ops_center": ops_center_wiring,

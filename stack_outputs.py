@@ -47,12 +47,19 @@ ESCALATION_FUNCTION_ARN: Final = "escalationFunctionArn"
 ESCALATION_PLAN_ARN: Final = "escalationPlanArn"
 CONTACT_ARNS: Final = "contactArns"
 QUERY_DEFINITION_NAMES: Final = "queryDefinitionNames"
+ENGINE_PROFILE_NAME: Final = "detectEngineProfileName"
+ENGINE_STREAM_ARN: Final = "detectEngineStreamArn"
+ENGINE_REPORT_TOPIC: Final = "detectEngineReportTopic"
+ENGINE_STATE_TABLE_NAME: Final = "detectEngineStateTableName"
+ENGINE_DEVICE_POLICY_NAME: Final = "detectEngineDevicePolicyName"
+ENGINE_DEAD_LETTER_QUEUE_ARNS: Final = "detectEngineDeadLetterQueueArns"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
 ALWAYS: Final = "always"
-WITH_DETECT: Final = "`detect.enabled`"
-WITH_ML: Final = "`detect.enabled` and `detect.ml.enabled`"
+WITH_DETECT: Final = "`detect.enabled` with `deviceDefender` in `detect.engine`"
+WITH_ML: Final = f"{WITH_DETECT} and `detect.ml.enabled`"
+WITH_ENGINE: Final = "`detect.enabled` with `fleetguard` in `detect.engine`"
 WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
 WITH_OPS_CENTER: Final = "`incidentResponse.opsCenter.enabled` (the default without Incident Manager)"
 
@@ -77,7 +84,8 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     AUDIT_ROLE_ARN: OutputSpec("string", "`audit.manageAccountConfiguration`",
                                "role Device Defender Audit assumes to read the IoT configuration"),
     AUDIT_SCHEDULE_NAMES: OutputSpec("list of strings", ALWAYS, "scheduled audit names"),
-    DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack deploys Detect security profiles"),
+    DETECT_ENABLED: OutputSpec("boolean", ALWAYS, "whether this stack runs Detect (Device Defender security "
+                                                  "profiles, the fleetguard engine, or both)"),
     RULE_PROFILE_NAME: OutputSpec("string", WITH_DETECT, "rule-based security profile name"),
     RULE_PROFILE_ARN: OutputSpec("string", WITH_DETECT, "rule-based security profile ARN"),
     ML_PROFILE_NAME: OutputSpec("string", WITH_ML, "ML Detect security profile name"),
@@ -135,4 +143,15 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
                                         "OpsItem is acknowledged"),
     QUERY_DEFINITION_NAMES: OutputSpec("list of strings", ALWAYS, "saved CloudWatch Logs Insights queries "
                                                                   "for forensics"),
+    ENGINE_PROFILE_NAME: OutputSpec("string", WITH_ENGINE, "securityProfileName of the fleetguard Detect engine's "
+                                                           "violations"),
+    ENGINE_STREAM_ARN: OutputSpec("string", WITH_ENGINE, "Kinesis data stream the engine's sources write to"),
+    ENGINE_REPORT_TOPIC: OutputSpec("string", WITH_ENGINE, "Basic Ingest topic devices publish metrics reports "
+                                                           "to, with <thingName> to replace"),
+    ENGINE_STATE_TABLE_NAME: OutputSpec("string", WITH_ENGINE, "DynamoDB table of each device's behavior state"),
+    ENGINE_DEVICE_POLICY_NAME: OutputSpec("string", WITH_ENGINE, "IoT policy letting a device publish its own "
+                                                                 "metrics reports (attach beside its own policy)"),
+    ENGINE_DEAD_LETTER_QUEUE_ARNS: OutputSpec("list of strings", WITH_ENGINE,
+                                              "queues keeping the engine's failures: topic rule errors; "
+                                              "unreadable records and failed batches (alarm on their depth)"),
 }

@@ -4,6 +4,8 @@ to), and the role Device Defender assumes to publish."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -20,6 +22,8 @@ KEY_ADMIN_ACTIONS = (
     "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
 )
 KEY_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+DYNAMODB_GRANT_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey")
+"""What creating and opening a table encrypted with this key needs (through DynamoDB only)."""
 SERVICES_SENDING_SOURCE_ACCOUNT = frozenset({"sns.amazonaws.com"})
 """Services whose KMS calls on our behalf carry aws:SourceAccount (SNS delivering to encrypted queues)."""
 
@@ -35,6 +39,9 @@ class AlertTopicArgs(DeploymentArgs):
     key_user_services: list[str]
     """Service principals that must encrypt/decrypt with the key (e.g. sns.amazonaws.com to deliver to
     encrypted queues, events.amazonaws.com and cloudwatch.amazonaws.com to publish to encrypted topics)."""
+    storage_services: list[str]
+    """Services besides SNS and SQS through which the account's principals use the key (``kinesis`` and
+    ``dynamodb`` for the Detect engine's stream and state table); empty when nothing else is encrypted."""
 
 
 class AlertTopicComponent(pulumi.ComponentResource):
@@ -51,22 +58,35 @@ class AlertTopicComponent(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_root = arn(args["partition"], "iam", "root", region=None, account=args["account_id"])
         # The account's principals (the publish role, the intake function, operators reading the
-        # dead-letter queue) use the key only through SNS and SQS in this region, never directly.
-        via_messaging = {
-            "StringEquals": {
-                "kms:CallerAccount": args["account_id"],
-                "kms:ViaService": [
-                    pulumi.Output.format("{0}.{1}.{2}", service, args["region"], args["dns_suffix"])
-                    for service in ("sns", "sqs")
-                ],
-            },
-        }
+        # dead-letter queue) use the key only through SNS and SQS in this region, never directly, and
+        # through the storage services given (DynamoDB for the tables, Kinesis for the engine's stream).
+        def via(services: list[str]) -> dict[str, Any]:
+            return {
+                "StringEquals": {
+                    "kms:CallerAccount": args["account_id"],
+                    "kms:ViaService": [
+                        pulumi.Output.format("{0}.{1}.{2}", service, args["region"], args["dns_suffix"])
+                        for service in services
+                    ],
+                },
+            }
+
+        storage = sorted(set(args["storage_services"]))
         key_statements = [
             statement(KEY_ADMIN_ACTIONS, ["*"], sid="AccountAdministersKey"),
-            statement(KEY_USE_ACTIONS, ["*"], sid="AccountPrincipalsUseKeyViaMessaging", condition=via_messaging),
+            statement(KEY_USE_ACTIONS, ["*"], sid="AccountPrincipalsUseKeyViaMessaging",
+                      condition=via(["sns", "sqs", *storage])),
         ]
-        key_statements[0]["Principal"] = {"AWS": account_root}
-        key_statements[1]["Principal"] = {"AWS": account_root}
+        if "dynamodb" in storage:
+            # DynamoDB encrypts a table's items under a grant it creates with the creator's permissions,
+            # and reads the key's description to check it; the grant only ever serves the table.
+            grant = via(["dynamodb"])
+            grant["Bool"] = {"kms:GrantIsForAWSResource": "true"}
+            key_statements.append(statement(
+                DYNAMODB_GRANT_ACTIONS, ["*"], sid="AccountPrincipalsLetDynamoDbUseKey", condition=grant,
+            ))
+        for key_statement in key_statements:
+            key_statement["Principal"] = {"AWS": account_root}
         scoped = sorted(set(args["key_user_services"]) & SERVICES_SENDING_SOURCE_ACCOUNT)
         unscoped = sorted(set(args["key_user_services"]) - SERVICES_SENDING_SOURCE_ACCOUNT)
         if scoped:

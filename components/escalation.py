@@ -164,6 +164,7 @@ class EscalationComponent(pulumi.ComponentResource):
                 retry_mode="standard",
             ).to_environment(),
             "log_level": args["log_level"],
+            "extra_files": {},
             "statements": self._statements(args),
             "layer_arn": args["layer_arn"],
             "log_retention_days": args["log_retention_days"],

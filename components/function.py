@@ -68,16 +68,26 @@ def is_packaged(relative: PurePath) -> bool:
     return not (relative.name.startswith("test_") or relative.name == "conftest.py")
 
 
-def code_assets(source_dir: Path = FUNCTIONS_DIR) -> dict[str, pulumi.Asset | pulumi.Archive]:
-    """The archive's members: each packaged source file under ``functions/``, in sorted order."""
+def code_assets(
+    source_dir: Path = FUNCTIONS_DIR, extra_files: Mapping[str, str] | None = None
+) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    """The archive's members: each packaged source file under ``functions/``, plus ``extra_files``
+    (archive path -> text, e.g. a document the stack writes for the function), all in sorted order."""
     relative_paths = sorted(
         path.relative_to(source_dir) for path in source_dir.rglob("*") if path.is_file()
     )
-    return {
+    members: dict[str, pulumi.Asset | pulumi.Archive] = {
         f"{PACKAGE_NAME}/{relative.as_posix()}": pulumi.FileAsset(str(source_dir / relative))
         for relative in relative_paths
         if is_packaged(relative)
     }
+    for path in extra_files or {}:
+        if path in members:
+            raise ValueError(f"{path}: the stack would overwrite a source file of the function's archive")
+        if not path.startswith(f"{PACKAGE_NAME}/"):
+            raise ValueError(f"{path}: extra files go inside the {PACKAGE_NAME}/ package, next to their reader")
+    members.update({path: pulumi.StringAsset(text) for path, text in (extra_files or {}).items()})
+    return dict(sorted(members.items()))
 
 
 def powertools_layer_account(partition: str, region: str) -> str:
@@ -128,6 +138,9 @@ class FunctionArgs(DeploymentArgs):
     """Maximum run time."""
     memory_mb: int
     """Memory size."""
+    extra_files: dict[str, str]
+    """Documents the stack writes into the code archive (archive path -> text), e.g. the Detect engine's
+    behavior profile, too large for Lambda's 4 KB of environment variables."""
 
 
 class FunctionComponent(pulumi.ComponentResource):
@@ -175,7 +188,7 @@ class FunctionComponent(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler=args["handler"],
-            code=pulumi.AssetArchive(code_assets()),
+            code=pulumi.AssetArchive(code_assets(extra_files=args["extra_files"])),
             role=self.role.arn,
             layers=[args["layer_arn"]],
             timeout=args["timeout_seconds"],

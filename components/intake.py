@@ -32,6 +32,9 @@ from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
 from functions.contract_opscenter import OpsCenterEnvironment
 from settings.response import IncidentResponseSettings
 
+REGISTRY_WRITE_TPS: Final = 100
+"""AddThingToThingGroup's default rate quota per account (requests per second); containing a storm one
+device at a time spends it, so the intake's concurrent invocations share it."""
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 """14 days, the SQS maximum: time to notice, fix the cause and redrive."""
 INTAKE_QUERY: Final = (
@@ -83,6 +86,9 @@ class IntakeArgs(DeploymentArgs):
     security_profile_names: Sequence[str]
     """The stack's security profiles: storms of their violations may be contained in bulk (none when Detect
     is off, and then no bulk containment is granted)."""
+    engine_profile_names: Sequence[str]
+    """The fleetguard Detect engine's profile names (none when it does not run): storms of its violations
+    are contained device by device, since no mitigation task accepts their ids."""
     iot_data_endpoint: pulumi.Input[str]
     """The account's IoT data (ATS) endpoint host for shadow updates, resolved at deploy time."""
     iot_log_group_name: str
@@ -162,7 +168,8 @@ class IntakeComponent(pulumi.ComponentResource):
             # Without the queue policies SNS's first deliveries would be refused.
             opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
         )
-        # Items hold notice ids and times, no alert content; DynamoDB encrypts them at rest with its own key.
+        # Items hold notice ids and times, no alert content; still, every table of the stack is under the
+        # alert key, so one key policy says who may read any of them.
         self.notice_table = aws.dynamodb.Table(
             f"{name}-notices",
             name=f"{name}-notices",
@@ -170,6 +177,9 @@ class IntakeComponent(pulumi.ComponentResource):
             hash_key=NOTICE_ID,
             attributes=[aws.dynamodb.TableAttributeArgs(name=NOTICE_ID, type="S")],
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=EXPIRES_AT, enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+                enabled=True, kms_key_arn=args["key_arn"],
+            ),
             tags=args["tags"],
             opts=child,
         )
@@ -229,10 +239,15 @@ class IntakeComponent(pulumi.ComponentResource):
             service_name="fleetguard-intake",
             retry_mode=settings.intake.retry_mode,
             iot_data_endpoint=args["iot_data_endpoint"],
+            engine_profile_names=tuple(args["engine_profile_names"]),
+            containment_rate=(
+                containment_rate(settings.intake.max_concurrency) if args["engine_profile_names"] else None
+            ),
         )
         ops_center = _ops_center_environment(settings, args["ops_center"])
         return {
             **deployment_of(args),
+            "extra_files": {},
             "handler": "functions.intake.handler",
             "description": "Turns Device Defender alerts into contained devices, incidents and notifications",
             "environment": {
@@ -289,8 +304,10 @@ class IntakeComponent(pulumi.ComponentResource):
             # The runbook the intake starts contains the device; the intake records and escalates.
             statements += _ops_center_statements(args["ops_center"], partition=partition, region=region,
                                                  account=account)
-        else:
-            # With neither, no runbook runs: the intake quarantines each device itself.
+        if (response_plan_arn is None and args["ops_center"] is None) or args["engine_profile_names"]:
+            # With neither, no runbook runs: the intake quarantines each device itself. Storms of the
+            # fleetguard engine's violations (no bulk mitigation task takes them) it contains device by device
+            # on every path.
             statements += containment_statements(
                 "iot:AddThingToThingGroup", membership_sid="AddToQuarantineGroup", confirm_sid="ConfirmQuarantine",
                 group_arn=args["quarantine_group_arn"], partition=partition, region=region, account_id=account,
@@ -354,6 +371,12 @@ def _ops_center_statements(
         statement(["iam:PassRole"], [wiring["scheduler_role_arn"]], sid="PassSchedulerRole",
                   condition={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}),
     ]
+
+
+def containment_rate(max_concurrency: int) -> int:
+    """Devices per second one invocation contains one by one: AddThingToThingGroup's account quota shared
+    by the intake's concurrent invocations (at least one a second)."""
+    return max(1, REGISTRY_WRITE_TPS // max_concurrency)
 
 
 def _named_action(name: str | None) -> str:

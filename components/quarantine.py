@@ -341,6 +341,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                           statements: list[dict[str, Any]]) -> FunctionArgs:
             return {
                 **deployment_of(args),
+                "extra_files": {},
                 "handler": handler,
                 "description": description,
                 "environment": ContainmentEnvironment[pulumi.Input[str]](

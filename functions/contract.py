@@ -42,6 +42,8 @@ class EnvVar(StrEnum):
     STORM_THRESHOLD = "STORM_THRESHOLD"
     STORM_WINDOW_SECONDS = "STORM_WINDOW_SECONDS"
     """The queue's batching window; documentation for a reader of the function's configuration."""
+    ENGINE_PROFILE_NAMES = "ENGINE_PROFILE_NAMES"  # comma-separated; unset without the fleetguard engine
+    CONTAINMENT_RATE = "CONTAINMENT_RATE"  # devices/s one intake invocation contains one by one
     ADD_TO_QUARANTINE_ACTION_NAME = "ADD_TO_QUARANTINE_ACTION_NAME"
     NOTICE_LEDGER_TABLE = "NOTICE_LEDGER_TABLE"
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -76,6 +78,7 @@ TOPIC_ARN_PATTERN: Final = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-
 LOG_GROUP_PATTERN: Final = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 MITIGATION_ACTION_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 TABLE_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
+PROFILE_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9:_-]{1,128}")  # security profiles: never a comma
 # SQS queue URLs: https://<endpoint>/<account>/<queue name>; names are 1-80 of [A-Za-z0-9_-], ".fifo" for FIFO.
 QUEUE_URL_PATTERN: Final = re.compile(r"https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?/[0-9]{12}/[a-zA-Z0-9_-]{1,80}(\.fifo)?")
 MIN_STORM_THRESHOLD: Final = 2
@@ -177,6 +180,8 @@ class IntakeEnvironment(Generic[Value]):
     service_name: str | None = None
     retry_mode: str | None = None
     iot_data_endpoint: Value | None = None
+    engine_profile_names: tuple[str, ...] = ()  # the fleetguard engine's: storms contained device by device
+    containment_rate: int | None = None  # ... at this many devices per second per invocation
 
     def to_environment(self) -> dict[str, Value | str]:
         rendered: dict[str, Value | str] = {
@@ -196,6 +201,9 @@ class IntakeEnvironment(Generic[Value]):
         rendered[EnvVar.NOTICE_LEDGER_TABLE.value] = self.notice_ledger_table
         if self.response_plan_arn is not None:
             rendered[EnvVar.RESPONSE_PLAN_ARN.value] = self.response_plan_arn
+        if self.engine_profile_names:
+            rendered[EnvVar.ENGINE_PROFILE_NAMES.value] = ",".join(self.engine_profile_names)
+            rendered[EnvVar.CONTAINMENT_RATE.value] = str(self.containment_rate)
         return rendered
 
     @staticmethod
@@ -208,6 +216,7 @@ class IntakeEnvironment(Generic[Value]):
                 f"{EnvVar.INCIDENT_MANAGER_ENABLED}: expected one of {', '.join(_BOOLEANS)}, got {enabled_text!r}"
             )
         enabled = enabled_text == _BOOLEANS[0]
+        engine_profiles, containment_rate = _engine_storms(env)
         plan_arn = None
         if enabled:
             plan_arn = _matching(
@@ -243,6 +252,8 @@ class IntakeEnvironment(Generic[Value]):
             service_name=_optional(env, EnvVar.POWERTOOLS_SERVICE_NAME),
             retry_mode=_optional(env, EnvVar.AWS_RETRY_MODE),
             iot_data_endpoint=_optional(env, EnvVar.IOT_DATA_ENDPOINT),
+            engine_profile_names=engine_profiles,
+            containment_rate=containment_rate,
         )
 
 
@@ -251,6 +262,17 @@ def _storm_threshold(env: Mapping[str, str]) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < MIN_STORM_THRESHOLD:
         raise ValueError(f"{EnvVar.STORM_THRESHOLD}: expected an integer >= {MIN_STORM_THRESHOLD}, got {text!r}")
     return int(text)
+
+
+def _engine_storms(env: Mapping[str, str]) -> tuple[tuple[str, ...], int | None]:
+    text, rate = _optional(env, EnvVar.ENGINE_PROFILE_NAMES), _optional(env, EnvVar.CONTAINMENT_RATE)
+    names = tuple(text.split(",")) if text else ()
+    if not all(PROFILE_NAME_PATTERN.fullmatch(name) for name in names):
+        raise ValueError(f"{EnvVar.ENGINE_PROFILE_NAMES}: expected profile names, comma-separated, got {text!r}")
+    if names and not re.fullmatch(r"[1-9][0-9]{0,3}", rate or ""):
+        raise ValueError(f"{EnvVar.CONTAINMENT_RATE}: expected devices per second (1-9999) with "
+                         f"{EnvVar.ENGINE_PROFILE_NAMES}, got {rate!r}")
+    return names, int(rate) if names and rate else None
 
 
 def _storm_window_seconds(env: Mapping[str, str]) -> int | None:

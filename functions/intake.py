@@ -18,7 +18,8 @@ Per message:
   OpsItem) per audit task; every other non-compliant check goes to the responders topic.
 * alert storm (STORM_THRESHOLD or more distinct in-alarm violations of one security profile and
   behavior in the batch): bulk containment and one fleet incident or notification; see
-  ``functions/storm.py``.
+  ``functions/storm.py``. Storms of the fleetguard Detect engine's violations are contained device by
+  device at a bounded rate instead, since mitigation tasks accept only Device Defender's violation ids.
 * malformed or unknown input: the record fails with its reason logged; the queue redelivers it and,
   after maxReceiveCount receives, moves it to the dead-letter queue. Nothing is dropped.
 
@@ -35,8 +36,9 @@ Environment (all strings; named and checked in ``functions/contract.py``, decode
 INCIDENT_MANAGER_ENABLED ("true"|"false"), RESPONSE_PLAN_ARN (only when enabled), RESPONDERS_TOPIC_ARN,
 IMPACT_RULES (JSON), AUDIT_ROUTING (JSON), IOT_LOG_GROUP, STORM_THRESHOLD, STORM_WINDOW_SECONDS (the
 batching window; documentation only), ADD_TO_QUARANTINE_ACTION_NAME, NOTICE_LEDGER_TABLE,
-POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional); the
-OpsCenter settings (OPS_CENTER_ENABLED and the rest, ``functions/contract_opscenter.py``).
+POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, AWS_RETRY_MODE, IOT_DATA_ENDPOINT (optional),
+ENGINE_PROFILE_NAMES and CONTAINMENT_RATE (with the fleetguard Detect engine); the OpsCenter settings
+(OPS_CENTER_ENABLED and the rest, ``functions/contract_opscenter.py``).
 
 Notices to the responders topic are sent once per violation, audit task or storm batch across
 redeliveries: ``functions/notice_ledger.py`` records them.
@@ -54,7 +56,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -89,7 +91,20 @@ from functions.notice_ledger import NoticeLedger
 from functions.notices import Notice, audit_notice, device_contained_notice, publish, storm_notice
 from functions.ops_incidents import OpsIncidents
 from functions.opscenter import audit_ops_item_request, storm_ops_item_request, violation_ops_item_request
-from functions.storm import StormKey, StormResponse, find_storms, open_fleet_incident, respond_to_storm, storm_key
+from functions.storm import (
+    DeviceContainment,
+    Pace,
+    StormKey,
+    StormResponse,
+    contain_one_by_one,
+    find_storms,
+    open_fleet_incident,
+    respond_to_storm,
+    storm_key,
+)
+
+UNBOUNDED_MS: Final = 2**31
+"""Remaining time when no Lambda context bounds it (direct calls from tests and tools)."""
 
 logger = Logger()
 
@@ -134,7 +149,10 @@ class Item:
 def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, records = _records(event)
     config = IntakeConfig.from_env(os.environ)
-    intake = Intake(config, AccountScope.from_function_arn(context.invoked_function_arn), CLIENTS)
+    intake = Intake(
+        config, AccountScope.from_function_arn(context.invoked_function_arn), CLIENTS,
+        time_left_ms=context.get_remaining_time_in_millis,
+    )
     if source == "sqs":
         items = {record["messageId"]: _decode(record["messageId"], record.get("body"), sqs=True) for record in records}
         intake.prepare(items.values())
@@ -204,17 +222,21 @@ class Intake:
     done: dict[tuple[str, str], RecordOutcome] = field(default_factory=dict)
     """Outcome per message already acted on in this batch (an in-alarm violation id, an audit task id):
     a message delivered twice in one batch is acted on once."""
+    time_left_ms: Callable[[], int] = field(default=lambda: UNBOUNDED_MS)
+    """The invocation's remaining time, which bounds how many devices are contained one by one."""
 
     def prepare(self, items: Iterable[Item]) -> None:
         """Find the batch's alert storms and answer them in bulk before records are handled one by one."""
         violations = [item.message for item in items if isinstance(item.message, ViolationEvent)]
         for key, members in sorted(find_storms(violations, self.config.storm_threshold).items()):
+            engine = key.security_profile_name in self.config.engine_profile_names
             response = respond_to_storm(
                 key,
                 members,
                 mitigation=self.clients.mitigation(),
                 action_name=self.config.add_to_quarantine_action_name,
                 announce=self._announce_storm,
+                one_by_one=self._contain_one_by_one if engine else None,
             )
             self.storms[key] = response
             logger.info(
@@ -224,6 +246,8 @@ class Intake:
                 devices=len(response.thing_names),
                 tasks=[task.task_id for task in response.tasks],
                 failed_tasks=[task.task_id for task in response.tasks if task.error is not None],
+                devices_contained_one_by_one=sum(device.error is None for device in response.devices),
+                devices_retried=[device.thing_name for device in response.devices if device.error is not None],
                 incident_record_arn=response.incident_record_arn,
                 error=response.error,
                 warnings=response.warnings,
@@ -336,6 +360,19 @@ class Intake:
 
     # --- storms -------------------------------------------------------------------------------------------
 
+    def _contain_one_by_one(self, violations: Sequence[ViolationEvent]) -> list[DeviceContainment]:
+        def contain(violation: ViolationEvent) -> bool:
+            try:
+                contain_thing(
+                    self.clients.iot(), self.clients.iot_data(), violation.thing_name,
+                    group_name=self.config.quarantine_group_name, reason=_contain_reason(violation),
+                )
+            except ThingNotFoundError:
+                return False
+            return True
+
+        return contain_one_by_one(violations, contain, Pace(self.config.containment_rate, self.time_left_ms))
+
     def _announce_storm(self, response: StormResponse) -> None:
         if self.config.response_plan_arn is not None:
             open_fleet_incident(
@@ -424,7 +461,7 @@ class Intake:
 
 def _contain_reason(violation: ViolationEvent) -> str:
     reason = (
-        f"Device Defender: behavior {violation.behavior.name} of security profile "
+        f"Detect: behavior {violation.behavior.name} of security profile "
         f"{violation.security_profile_name} in alarm (violation {violation.violation_id})"
     )
     return reason[:MAX_REASON_LENGTH]

@@ -76,6 +76,11 @@ class IntakeConfig:
     """The DynamoDB table that records which responders notices were sent (functions/notice_ledger.py)."""
     ops_center: OpsCenterSettings | None = None
     """Set when incidents are OpsCenter OpsItems (Incident Manager off)."""
+    engine_profile_names: frozenset[str] = frozenset()
+    """Profiles of the fleetguard Detect engine: Device Defender's mitigation tasks do not accept their
+    violation ids, so storms of them are contained one device at a time."""
+    containment_rate: int = 1
+    """Devices per second one invocation contains on that path."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
@@ -95,6 +100,8 @@ class IntakeConfig:
             ops_center=None if ops_center is None else OpsCenterSettings.from_environment(
                 ops_center, raw.responders_topic_arn
             ),
+            engine_profile_names=frozenset(raw.engine_profile_names),
+            containment_rate=raw.containment_rate or 1,
         )
 
 

@@ -25,6 +25,14 @@ Idempotency, so that a redelivered record (a failed chunk, a throttled call, a c
   and normally return as a storm; a remainder below the threshold takes the per-device path (at most
   threshold - 1 incidents, each device contained again, which changes nothing for a quarantined one).
 
+Violations of the fleetguard Detect engine (its own profile name, ``ENGINE_PROFILE_NAMES``) have ids
+Device Defender never issued, so a mitigation task cannot target them. Their storms are contained one
+device at a time with the same confirmed containment as a single alarm, paced at ``CONTAINMENT_RATE``
+devices per second per invocation (the stack divides AddThingToThingGroup's account quota among the
+intake's concurrent invocations). Devices the invocation has no time left for fail their records, which
+the queue delivers again; a device already contained is contained again harmlessly. The fleet incident
+or notification is the same as for a Device Defender storm.
+
 The response plan should not set a template dedupeString: it is static (StartIncident cannot override
 it), so it would fold every incident of the plan, single devices included, into whichever is open, and
 the runbook of a folded incident is not there to contain that device. Folding is done with clientTokens.
@@ -32,6 +40,7 @@ the runbook of a folded incident is not there to contain that device. Folding is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -131,6 +140,61 @@ def start_quarantine_tasks(iot: Client, chunks: Sequence[tuple[str, ...]], actio
     return outcomes
 
 
+@dataclass(frozen=True)
+class DeviceContainment:
+    """One device of a storm contained on its own (violations no mitigation task accepts)."""
+
+    thing_name: str
+    violation_ids: tuple[str, ...]
+    registered: bool = True
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast one invocation may contain devices one by one, and when it must stop to answer in time."""
+
+    per_second: int
+    time_left_ms: Callable[[], int]
+    """The invocation's remaining time (the Lambda context's)."""
+    reserve_ms: int = 10_000
+    """Time kept for the rest of the batch (the fleet incident, notices, the batch response)."""
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+DEFERRED: Final = "no time left in this invocation at the containment rate; the queue delivers it again"
+
+
+def contain_one_by_one(
+    violations: Sequence[ViolationEvent], contain: Callable[[ViolationEvent], bool], pace: Pace
+) -> list[DeviceContainment]:
+    """Contain each device of ``violations`` once with ``contain`` (True: contained, False: not a
+    registered thing; raising: failed), starting at most ``pace.per_second`` devices a second. Devices
+    left when the invocation's time runs short are reported as failed, to be delivered again."""
+    by_device: dict[str, list[ViolationEvent]] = {}
+    for violation in violations:
+        by_device.setdefault(violation.thing_name, []).append(violation)
+    outcomes = []
+    started = pace.clock()
+    for index, (thing_name, members) in enumerate(sorted(by_device.items())):
+        ids = tuple(violation.violation_id for violation in members)
+        if pace.time_left_ms() < pace.reserve_ms:
+            outcomes.append(DeviceContainment(thing_name, ids, error=DEFERRED))
+            continue
+        # Evenly spaced starts: a burst of registry writes would be throttled, and retries cost more.
+        wait = started + index / pace.per_second - pace.clock()
+        if wait > 0:
+            pace.sleep(wait)
+        try:
+            registered = contain(members[0])
+        except Exception as error:  # any failure is reported per record through the batch response
+            outcomes.append(DeviceContainment(thing_name, ids, error=describe(error)))
+        else:
+            outcomes.append(DeviceContainment(thing_name, ids, registered=registered))
+    return outcomes
+
+
 @dataclass
 class StormResponse:
     """What was done for one storm in one batch, and which of its violations must be retried."""
@@ -142,17 +206,23 @@ class StormResponse:
     error: str | None = None
     """A failure that applies to every violation of the storm (the incident or notification)."""
     warnings: list[str] = field(default_factory=list)
+    devices: list[DeviceContainment] = field(default_factory=list)
+    """Devices contained one by one, for a storm no mitigation task can target (empty otherwise)."""
 
     def __post_init__(self) -> None:
-        self._failed_tasks = {
-            violation_id: task for task in self.tasks if task.error is not None for violation_id in task.violation_ids
+        self._failed = {
+            violation_id: f"mitigation task {task.task_id} failed: {task.error}"
+            for task in self.tasks if task.error is not None for violation_id in task.violation_ids
         }
+        self._failed.update({
+            violation_id: f"containing {device.thing_name} failed: {device.error}"
+            for device in self.devices if device.error is not None for violation_id in device.violation_ids
+        })
 
     def failure_for(self, violation_id: str) -> str | None:
         if self.error is not None:
             return self.error
-        task = self._failed_tasks.get(violation_id)
-        return None if task is None else f"mitigation task {task.task_id} failed: {task.error}"
+        return self._failed.get(violation_id)
 
     @property
     def period_start(self) -> datetime:
@@ -175,15 +245,29 @@ class StormResponse:
             f"Alert storm: {len(self.violations)} in-alarm violations of behavior {self.key.behavior_name} "
             f"of security profile {self.key.security_profile_name} on {len(things)} device(s), "
             f"between {iso_time(epoch_ms_to_datetime(min(times)))} and {iso_time(epoch_ms_to_datetime(max(times)))}.",
-            f"Containment in bulk: {len(started)} of {len(self.tasks)} Device Defender mitigation task(s) "
-            f"started to add the devices to thing group {group_name}.",
         ]
+        if self.devices:
+            contained = [device for device in self.devices if device.error is None and device.registered]
+            unregistered = [device for device in self.devices if device.error is None and not device.registered]
+            retried = [device for device in self.devices if device.error is not None]
+            lines.append(
+                f"Containment device by device (fleetguard engine violations, which Device Defender mitigation "
+                f"tasks do not accept): {len(contained)} of {len(self.devices)} device(s) confirmed in thing "
+                f"group {group_name}, {len(unregistered)} not registered, {len(retried)} to be retried from "
+                "the queue."
+            )
+        else:
+            lines.append(
+                f"Containment in bulk: {len(started)} of {len(self.tasks)} Device Defender mitigation task(s) "
+                f"started to add the devices to thing group {group_name}."
+            )
         if failed:
             lines.append(
                 f"{len(failed)} task(s) failed and will be retried from the queue: "
                 + "; ".join(f"{task.task_id}: {task.error}" for task in failed)
             )
-        lines.append("Tasks: " + ", ".join(task.task_id for task in self.tasks))
+        if self.tasks:
+            lines.append("Tasks: " + ", ".join(task.task_id for task in self.tasks))
         more = f" and {len(things) - len(named)} more" if len(things) > len(named) else ""
         lines.append("Devices: " + ", ".join(named) + more)
         return "\n".join(lines)
@@ -196,11 +280,16 @@ def respond_to_storm(
     mitigation: Client,
     action_name: str,
     announce: Callable[[StormResponse], None],
+    one_by_one: Callable[[Sequence[ViolationEvent]], list[DeviceContainment]] | None = None,
 ) -> StormResponse:
-    """Contain the storm's devices in bulk, then ``announce`` the storm (the fleet incident, or a
-    responders notification); failures are recorded in the response, never raised."""
-    chunks = task_chunks(violation.violation_id for violation in violations)
-    response = StormResponse(key, violations, start_quarantine_tasks(mitigation, chunks, action_name))
+    """Contain the storm's devices in bulk (or with ``one_by_one`` when no mitigation task accepts its
+    violations), then ``announce`` the storm (the fleet incident, or a responders notification);
+    failures are recorded in the response, never raised."""
+    if one_by_one is not None:
+        response = StormResponse(key, violations, [], devices=one_by_one(violations))
+    else:
+        chunks = task_chunks(violation.violation_id for violation in violations)
+        response = StormResponse(key, violations, start_quarantine_tasks(mitigation, chunks, action_name))
     try:
         announce(response)
     except Exception as error:  # any failure is reported per record through the batch response

@@ -124,6 +124,8 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         "aws:sns/topic:Topic": _arn("sns", str(physical)),
         "aws:sqs/queue:Queue": _arn("sqs", str(physical)),
         "aws:dynamodb/table:Table": _arn("dynamodb", f"table/{physical}"),
+        "aws:kinesis/stream:Stream": _arn("kinesis", f"stream/{physical}"),
+        "aws:iot/topicRule:TopicRule": _arn("iot", f"rule/{physical}"),
         "aws:iam/role:Role": _arn("iam", f"role/{physical}", region=False),
         "aws:iam/policy:Policy": _arn("iam", f"policy/{physical}", region=False),
         "aws:lambda/function:Function": _arn("lambda", f"function:{physical}"),

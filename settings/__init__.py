@@ -111,7 +111,7 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
         quarantine=parse_quarantine(node("quarantine")),
         incident_response=parse_incident_response(node("incidentResponse"), environment or "<environment>"),
         security_hub=parse_security_hub(node("securityHub")),
-        fleet=parse_fleet(node("fleet"), detect_enabled=detect.enabled),
+        fleet=parse_fleet(node("fleet"), detect_enabled=detect.device_defender),
     )
 
 

@@ -6,6 +6,14 @@ import ipaddress
 from dataclasses import dataclass
 
 from settings import facts
+from settings.detect_engine import (
+    Engine,
+    EngineSettings,
+    check_evaluable,
+    parse_engines,
+    parse_options,
+    parse_topic_filters,
+)
 from settings.reader import Node
 
 # Defaults drawn from AWS's public material on Device Defender: the authorized listening ports of AWS's
@@ -75,48 +83,116 @@ class DetectSettings:
     ml_profile_name: str
     ml_behaviors: tuple[MlBehavior, ...]
     metrics_to_retain: tuple[str, ...]
+    engine: EngineSettings
+    """Who evaluates the rule behaviors: Device Defender, fleetguard's engine, or both side by side."""
+
+    @property
+    def device_defender(self) -> bool:
+        """Whether this stack deploys Device Defender Detect security profiles."""
+        return self.enabled and self.engine.device_defender
+
+    @property
+    def fleetguard_engine(self) -> bool:
+        """Whether this stack deploys fleetguard's own Detect engine."""
+        return self.enabled and self.engine.fleetguard
 
     @property
     def profile_names(self) -> tuple[str, ...]:
-        """The security profiles this stack deploys (none when Detect is off)."""
-        if not self.enabled:
+        """The Device Defender security profiles this stack deploys (none when Detect is off or only the
+        fleetguard engine runs)."""
+        if not self.device_defender:
             return ()
         return (self.rule_profile_name, self.ml_profile_name) if self.ml_enabled else (self.rule_profile_name,)
+
+    @property
+    def engine_profile_names(self) -> tuple[str, ...]:
+        """The profile name the fleetguard engine's violations carry (none when it does not run)."""
+        return (self.engine.profile_name,) if self.fleetguard_engine else ()
 
 
 def parse_detect(node: Node, environment: str) -> DetectSettings:
     section = node.mapping(allowed_keys=(
         "enabled", "targets", "ruleProfileName", "ruleBehaviors", "ml", "metricsToRetain",
+        "engine", "engineProfileName", "messageTopicFilters", "engineOptions",
     ))
+    enabled = section.child("enabled").boolean(True)
+    engines = parse_engines(section.child("engine"))
     targets = _parse_targets(section.child("targets"))
     rules_node = section.child("ruleBehaviors")
     if rules_node.missing:
         rules_node = rules_node.with_value(list(DEFAULT_RULE_BEHAVIORS))
-    rule_behaviors = tuple(rules_node.each(_parse_rule))
+    indexed_rules = [
+        (index, behavior)
+        for index, element in enumerate(rules_node.elements())
+        if (behavior := _parse_rule(element)) is not None
+    ]
+    rule_behaviors = tuple(behavior for _, behavior in indexed_rules)
     ml = section.child("ml").mapping(allowed_keys=("enabled", "profileName", "behaviors"))
     ml_node = ml.child("behaviors")
     if ml_node.missing:
         ml_node = ml_node.with_value(list(DEFAULT_ML_BEHAVIORS))
     ml_behaviors = tuple(ml_node.each(_parse_ml))
-    ml_enabled = ml.child("enabled").boolean(True)
+    ml_enabled_node = ml.child("enabled")
+    ml_enabled_node.record("boolean", "true when deviceDefender is in detect.engine")
+    ml_enabled = ml_enabled_node.boolean(Engine.DEVICE_DEFENDER in engines)
     _check_behavior_list(rules_node, [b.name for b in rule_behaviors], required=True)
     _check_behavior_list(ml_node, [b.name for b in ml_behaviors], required=ml_enabled)
-    return DetectSettings(
-        enabled=section.child("enabled").boolean(True),
-        target_groups=targets,
-        rule_profile_name=section.child("ruleProfileName").string(
-            f"fleetguard-{environment}-rules", pattern=facts.PROFILE_NAME_PATTERN
+    rule_profile_name = section.child("ruleProfileName").string(
+        f"fleetguard-{environment}-rules", pattern=facts.PROFILE_NAME_PATTERN
+    ) or ""
+    ml_profile_name = ml.child("profileName").string(
+        f"fleetguard-{environment}-ml", pattern=facts.PROFILE_NAME_PATTERN
+    ) or ""
+    engine = EngineSettings(
+        engines=engines,
+        profile_name=section.child("engineProfileName").string(
+            f"fleetguard-{environment}-engine", pattern=facts.PROFILE_NAME_PATTERN
         ) or "",
+        message_topic_filters=parse_topic_filters(section.child("messageTopicFilters")),
+        options=parse_options(section.child("engineOptions")),
+    )
+    if enabled and engine.fleetguard:
+        _check_engine_can_run(section, engine, indexed_rules, ml_enabled=ml_enabled,
+                              device_defender_names=(rule_profile_name, ml_profile_name))
+    return DetectSettings(
+        enabled=enabled,
+        target_groups=targets,
+        rule_profile_name=rule_profile_name,
         rule_behaviors=rule_behaviors,
         ml_enabled=ml_enabled,
-        ml_profile_name=ml.child("profileName").string(
-            f"fleetguard-{environment}-ml", pattern=facts.PROFILE_NAME_PATTERN
-        ) or "",
+        ml_profile_name=ml_profile_name,
         ml_behaviors=ml_behaviors,
         metrics_to_retain=tuple(
             section.child("metricsToRetain").string_list(allowed=tuple(facts.DETECT_METRICS_BY_NAME))
         ),
+        engine=engine,
     )
+
+
+def _check_engine_can_run(
+    section: Node,
+    engine: EngineSettings,
+    indexed_rules: list[tuple[int, RuleBehavior]],
+    *,
+    ml_enabled: bool,
+    device_defender_names: tuple[str, str],
+) -> None:
+    """With the fleetguard engine every configured behavior must be one it evaluates as Device Defender
+    would, and its violations must be told apart from Device Defender's."""
+    check_evaluable(
+        section.child("ruleBehaviors"),
+        [(index, behavior.metric, behavior.statistic) for index, behavior in indexed_rules],
+        message_filters=engine.message_topic_filters,
+    )
+    if ml_enabled and not engine.device_defender:
+        section.child("ml").child("enabled").fail(
+            "ML Detect behaviors are models Device Defender trains on the fleet's data; the fleetguard engine "
+            "has none. Set false, or keep deviceDefender in detect.engine"
+        )
+    if engine.device_defender and engine.profile_name in device_defender_names:
+        section.child("engineProfileName").fail(
+            "must differ from the Device Defender profile names, so that each engine's violations are told apart"
+        )
 
 
 def _parse_targets(node: Node) -> tuple[str, ...]:

@@ -1,5 +1,8 @@
 """AWS facts the configuration is validated against, kept in one place.
 
+What the fleetguard Detect engine can evaluate (``EVALUABLE_METRICS``, ``MESSAGE_METRICS``) is the
+evaluator's own fact, ``functions/engine_behaviors.py`` (standard library only); it is re-exported here.
+
 The facts the policy pack judges by as well (audit checks and frequencies, IoT log levels, the Device
 Defender products in Security Hub, the quarantine role tag) have their one home in the pack,
 ``policies/fleetguard_policies/shared_facts.py``, which must install without the program; this module
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from functions.engine_behaviors import EVALUABLE_METRICS, MESSAGE_METRICS
 from policies.fleetguard_policies.shared_facts import (
     AUDIT_CHECKS,
     AUDIT_CHECKS_BY_NAME,
@@ -33,7 +37,9 @@ from policies.fleetguard_policies.shared_facts import (
     AuditCheck,
 )
 
-# The shared facts the program uses, re-exported so that the program imports every fact from this module.
+ENGINE_FACTS: Final = ("EVALUABLE_METRICS", "MESSAGE_METRICS")
+"""The Detect engine's facts, re-exported from ``functions/engine_behaviors.py``."""
+# The shared and engine facts the program uses, re-exported so that the program imports every fact from here.
 __all__ = [
     "AUDIT_CHECKS",
     "AUDIT_CHECKS_BY_NAME",
@@ -43,8 +49,10 @@ __all__ = [
     "ESCALATION_ROLE",
     "ESCALATION_STAGES_TAG_KEY",
     "ESCALATION_STAGE_ROLE",
+    "EVALUABLE_METRICS",
     "FREQUENCY_INTERVAL_DAYS",
     "IOT_LOG_LEVELS",
+    "MESSAGE_METRICS",
     "MIN_EXEMPTION_REASON",
     "QUARANTINE_ROLE",
     "ROLE_TAG_KEY",

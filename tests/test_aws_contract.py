@@ -17,7 +17,7 @@ from tests.conftest import prod_ops_center_overrides
 from tests.support.aws_actions import unknown_actions, wildcard_actions
 from tests.support.aws_schemas import DEFAULT_REGION, unwrap_secrets, validate_native_resource
 from tests.support.iam_reference import authorisation_gaps, reference_version
-from tests.test_stack_outputs import ALL_OFF
+from tests.test_stack_outputs import ALL_OFF, SIDE_BY_SIDE
 
 # Pulumi type -> input properties that hold one policy document (JSON text in the classic provider).
 POLICY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -87,11 +87,25 @@ def ops_center_chat_stack() -> StackRun:
     }))
 
 
-@pytest.fixture(params=["dev", "prod", "all-off", "ops-center"])
+@pytest.fixture(scope="module")
+def engine_stack() -> StackRun:
+    return run_stack("prod", SIDE_BY_SIDE)
+
+
+@pytest.fixture(params=["dev", "prod", "all-off", "ops-center", "engine"])
 def every_variant(request: pytest.FixtureRequest) -> StackRun:
     fixture = {"dev": "dev_stack", "prod": "prod_stack", "all-off": "all_off_stack",
-               "ops-center": "ops_center_chat_stack"}[request.param]
+               "ops-center": "ops_center_chat_stack", "engine": "engine_stack"}[request.param]
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+def test_the_engine_variant_names_only_real_actions_and_no_wildcards(engine_stack: StackRun) -> None:
+    findings = [
+        f"{where}: {finding}"
+        for where, document in policy_documents(engine_stack)
+        for finding in [*unknown_actions(document), *wildcard_actions(document)]
+    ]
+    assert findings == []
 
 
 def test_every_statement_grants_its_actions_on_each_resource_type_aws_checks(every_variant: StackRun) -> None:

@@ -16,7 +16,7 @@ OURS = ("settings", "components", "functions", "policies", "harness", "tools", "
 FORBIDDEN = {
     "functions": {"settings", "components", "policies", "harness", "tools", "drill", "benchmarks", "tests",
                   "stack_outputs", "pulumi", "pulumi_aws", "pulumi_aws_native"},
-    "settings": {"components", "functions", "harness", "tools", "drill", "benchmarks", "tests", "pulumi_aws"},
+    "settings": {"components", "harness", "tools", "drill", "benchmarks", "tests", "pulumi_aws"},
     "components": {"harness", "tools", "drill", "benchmarks", "tests", "policies"},
     "policies": {"settings", "components", "functions", "harness", "tools", "drill", "benchmarks", "tests",
                  "stack_outputs"},
@@ -54,6 +54,19 @@ def test_settings_reach_the_pack_only_through_facts() -> None:
     reaching = [str(path.relative_to(ROOT)) for path in modules("settings") if "policies" in imported_roots(path)]
 
     assert reaching == ["settings/facts.py"]
+
+
+def test_settings_reach_the_functions_only_through_facts_and_only_the_engine_behaviors() -> None:
+    # What the Detect engine evaluates is the evaluator's own fact (standard library only); the settings
+    # validate against it, so that config and evaluator cannot disagree.
+    reaching = [str(path.relative_to(ROOT)) for path in modules("settings") if "functions" in imported_roots(path)]
+    imported = {
+        node.module for node in ast.walk(ast.parse((ROOT / "settings" / "facts.py").read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("functions")
+    }
+
+    assert reaching == ["settings/facts.py"]
+    assert imported == {"functions.engine_behaviors"}
 
 
 def test_no_module_outside_the_tests_is_longer_than_the_limit() -> None:

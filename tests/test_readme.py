@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from harness.mockstack import REPO_ROOT, StackRun
+from harness.mockstack import REPO_ROOT, StackRun, run_stack
+from tests.test_stack_outputs import SIDE_BY_SIDE
 from tools.config_reference import render_into
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -34,9 +35,10 @@ def section(title: str) -> str:
 
 def test_every_function_environment_variable_is_documented(dev_stack: StackRun, prod_stack: StackRun) -> None:
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section("Functions"), re.MULTILINE))
+    engine_stack = run_stack("prod", SIDE_BY_SIDE)
     used = {
         variable
-        for stack in (dev_stack, prod_stack)
+        for stack in (dev_stack, prod_stack, engine_stack)
         for function in stack.of_type("aws:lambda/function:Function")
         for variable in function.inputs["environment"]["variables"]
     }

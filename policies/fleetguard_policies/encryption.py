@@ -18,13 +18,21 @@ from .building import (
     resource_policy,
     stack_policy,
 )
-from .values import UNKNOWN, CannotVerify, InvalidProperty, has_value, json_value, known
+from .values import UNKNOWN, CannotVerify, InvalidProperty, has_value, json_value, known, path
 
 TOPIC: Final = "aws:sns/topic:Topic"
 QUEUE: Final = "aws:sqs/queue:Queue"
 KMS_KEY: Final = "aws:kms/key:Key"
 REDRIVE_POLICY: Final = "aws:sqs/redrivePolicy:RedrivePolicy"
 REDRIVE_ALLOW_POLICY: Final = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
+EVENT_SOURCE_MAPPING: Final = "aws:lambda/eventSourceMapping:EventSourceMapping"
+TOPIC_RULE: Final = "aws:iot/topicRule:TopicRule"
+FAILURE_DESTINATIONS: Final = {
+    EVENT_SOURCE_MAPPING: ("destinationConfig", ("onFailure", "destinationArn")),
+    TOPIC_RULE: ("errorAction", ("sqs", "queueUrl")),
+}
+"""Other services' "where failures rest" settings that name a queue: a stream consumer's on-failure
+destination, a topic rule's error action. Such a queue is a dead-letter queue too."""
 
 ENCRYPTION_CONTROLS = Controls(
     pci=("3.5.1", "3.6.1"),
@@ -139,9 +147,21 @@ def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
         source.property_dependencies.get("redrivePolicy", frozenset()) for source in [*queues, *separate_redrive]
     ))
 
+    failure_sources = [
+        (source, FAILURE_DESTINATIONS[source.type]) for source in ctx.of_type(*FAILURE_DESTINATIONS)
+    ]
+
+    def keeps_failures_of_another_service(queue: StackResource) -> bool:
+        identities = {queue.props.get(key) for key in ("arn", "url")} - {None, UNKNOWN}
+        return any(
+            source.depends_on(prop, queue) or path(source.props.get(prop), *inner) in identities
+            for source, (prop, inner) in failure_sources
+        )
+
     def is_dead_letter_queue(queue: StackResource) -> bool:
         return (
             permits_redrive(queue)
+            or keeps_failures_of_another_service(queue)
             or any(names_queue(allow, "queueUrl", queue) and permits_redrive(allow) for allow in separate_allow)
             or queue.urn in depended_on
             or queue.props.get("arn") in target_arns
@@ -197,7 +217,10 @@ def policies() -> list[Policy]:
         ),
         stack_policy(
             name="sqs-dead-letter-queue",
-            description="Every SQS queue that is not itself a dead-letter queue has a redrive policy to one.",
+            description=(
+                "Every SQS queue that is not itself a dead-letter queue (of a queue, a stream consumer or a topic "
+                "rule) has a redrive policy to one."
+            ),
             severity=Severity.MEDIUM,
             controls=Controls(pci=("10.7.2",), hipaa=("164.312(c)(1)",), nist=("AU-5", "IR-4")),
             remediation_steps=(

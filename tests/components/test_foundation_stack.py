@@ -54,14 +54,21 @@ def test_alert_topic_is_encrypted_with_a_rotating_customer_key(any_stack: StackR
     assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= set(unscoped["Principal"]["Service"])
     assert "sns.amazonaws.com" not in unscoped["Principal"]["Service"]
     assert "Condition" not in unscoped
-    # The account's own principals only through SNS and SQS in the stack's region.
+    # The account's own principals only through SNS, SQS and DynamoDB (the tables) in the stack's region.
     account_use = by_sid["AccountPrincipalsUseKeyViaMessaging"]
     assert account_use["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert account_use["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert account_use["Condition"] == {"StringEquals": {
         "kms:CallerAccount": "123456789012",
-        "kms:ViaService": ["sns.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com"],
+        "kms:ViaService": ["sns.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com",
+                           "dynamodb.us-east-1.amazonaws.com"],
     }}
+    # DynamoDB may hold a grant on the key for a table, and only for an AWS resource.
+    grant = by_sid["AccountPrincipalsLetDynamoDbUseKey"]
+    assert grant["Action"] == ["kms:CreateGrant", "kms:DescribeKey"]
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    for table in any_stack.of_type("aws:dynamodb/table:Table"):
+        assert table.inputs["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": key.outputs["arn"]}
 
 
 def test_publish_role_trusts_iot_and_may_only_publish_to_the_topic(any_stack: StackRun) -> None:

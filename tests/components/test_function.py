@@ -185,3 +185,15 @@ def test_caches_dotfiles_tests_and_stray_files_stay_out_of_the_archive(tmp_path:
     assert members == sorted([*clean, "functions/vendor/helper.py"])
     assert [PurePath(member).suffix for member in members] == [".py"] * len(members)
     assert "functions/intake.py" in members
+
+
+def test_extra_files_join_the_archive_in_order_and_never_replace_a_source() -> None:
+    members = code_assets(extra_files={"functions/engine_profile.json": "{}"})
+    assert list(members) == sorted(members)
+    asset = members["functions/engine_profile.json"]
+    assert isinstance(asset, pulumi.StringAsset)
+    assert asset.text == "{}"
+    with pytest.raises(ValueError, match="would overwrite a source file"):
+        code_assets(extra_files={"functions/intake.py": ""})
+    with pytest.raises(ValueError, match="inside the functions/ package"):
+        code_assets(extra_files={"engine_profile.json": "{}"})

@@ -133,6 +133,8 @@ def intake_environment() -> IntakeEnvironment[str]:
         service_name="fleetguard-intake",
         retry_mode="adaptive",
         iot_data_endpoint="data-ats.iot.us-east-1.amazonaws.com",
+        engine_profile_names=("fleetguard-prod-engine", "fleetguard-test-engine"),
+        containment_rate=20,
     )
 
 
@@ -148,6 +150,38 @@ def test_the_intake_environment_reads_back_what_it_renders() -> None:
         ops_center_environment().to_environment()
     ) - ENGINE_ONLY
     assert IntakeEnvironment.from_environment(rendered) == config
+
+
+def test_without_the_detect_engine_the_intake_environment_names_no_engine_profile() -> None:
+    config = IntakeEnvironment(**{**intake_environment().__dict__, "engine_profile_names": (),
+                                  "containment_rate": None})
+    rendered = config.to_environment()
+
+    assert EnvVar.ENGINE_PROFILE_NAMES.value not in rendered
+    assert IntakeEnvironment.from_environment(rendered) == config
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    (EnvVar.ENGINE_PROFILE_NAMES, "a,b c", "expected profile names, comma-separated"),
+    (EnvVar.ENGINE_PROFILE_NAMES, "", None),
+    (EnvVar.CONTAINMENT_RATE, "0", "expected devices per second"),
+    (EnvVar.CONTAINMENT_RATE, "fast", "expected devices per second"),
+])
+def test_engine_profiles_and_containment_rate_are_checked(variable: EnvVar, value: str, expected: str | None) -> None:
+    rendered = {**intake_environment().to_environment(), variable.value: value}
+    if expected is None:
+        assert IntakeEnvironment.from_environment(rendered).engine_profile_names == ()
+        return
+    with pytest.raises(ValueError, match=f"^{variable}: {expected}"):
+        IntakeEnvironment.from_environment(rendered)
+
+
+def test_engine_profiles_need_a_containment_rate() -> None:
+    rendered = {**intake_environment().to_environment()}
+    del rendered[EnvVar.CONTAINMENT_RATE]
+    with pytest.raises(ValueError, match=r"^CONTAINMENT_RATE: expected devices per second \(1-9999\) with "
+                                         "ENGINE_PROFILE_NAMES, got None"):
+        IntakeEnvironment.from_environment(rendered)
 
 
 def test_without_incident_manager_the_intake_environment_has_no_response_plan() -> None:

@@ -37,6 +37,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "s3": ("s3",),
     "dynamodb": ("dynamodb",),
     "scheduler": ("scheduler",),
+    "kinesis": ("kinesis",),
 }
 
 # Real IAM/IoT actions that are not API operations, so no service model lists them.
