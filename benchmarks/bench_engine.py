@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks.bench_response import machine_facts
 from functions import engine_handler
-from functions.contract import STATE_DEVICE, EngineHandlerEnvironment
+from functions.contract_engine import STATE_DEVICE, EngineHandlerEnvironment
 from functions.device_report import DeviceReport, parse_report
 from functions.engine_behaviors import EngineBehavior, EngineProfile
 from functions.engine_handler import EngineClients

@@ -28,7 +28,7 @@ from components.arns import arn
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import policy_document, service_role, statement
-from functions.contract import (
+from functions.contract_engine import (
     STATE_ALARMED,
     STATE_ALARMED_INDEX,
     STATE_DEVICE,

@@ -43,7 +43,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import aws_clients
 from functions.aws_clients import Client
-from functions.contract import EngineHandlerEnvironment
+from functions.contract_engine import EngineHandlerEnvironment
 from functions.engine_behaviors import EngineProfile, load_profile
 from functions.engine_records import Decoded, decode_record
 from functions.engine_state import StateCache, StateTable, Stored

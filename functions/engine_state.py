@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from functions.aws_clients import Client
-from functions.contract import STATE_ALARMED, STATE_DEVICE, STATE_EXPIRES_AT
+from functions.contract_engine import STATE_ALARMED, STATE_DEVICE, STATE_EXPIRES_AT
 from functions.evaluator import DeviceState
 
 BATCH_GET_KEYS: Final = 100

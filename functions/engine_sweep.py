@@ -31,7 +31,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.contract import STATE_ALARMED, STATE_ALARMED_INDEX, STATE_DEVICE, EngineSweepEnvironment
+from functions.contract_engine import STATE_ALARMED, STATE_ALARMED_INDEX, STATE_DEVICE, EngineSweepEnvironment
 from functions.engine_behaviors import EngineProfile
 from functions.engine_handler import CLIENTS, PUBLISH_BATCH, EngineClients, current_profile
 from functions.engine_state import StateTable, Stored

@@ -14,11 +14,10 @@ from botocore.loaders import Loader  # type: ignore[import-untyped]
 
 import stack_outputs as out
 from components.detect_engine import AUTHORIZATION_FAILURES, PAYLOAD_BYTES, rule_name
-from functions.contract import (
+from functions.contract import EnvVar, IntakeEnvironment
+from functions.contract_engine import (
     EngineHandlerEnvironment,
     EngineSweepEnvironment,
-    EnvVar,
-    IntakeEnvironment,
     create_engine_state_table_request,
 )
 from functions.engine_behaviors import PROFILE_FILE, EngineProfile

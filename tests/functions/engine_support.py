@@ -17,7 +17,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from functions import engine_handler, engine_sweep
-from functions.contract import EngineHandlerEnvironment, create_engine_state_table_request
+from functions.contract_engine import EngineHandlerEnvironment, create_engine_state_table_request
 from functions.engine_behaviors import EngineBehavior, EngineProfile
 from functions.engine_state import StateCache, deserialize_item
 

@@ -13,18 +13,20 @@ import pytest
 from functions.contract import (
     DETAILED_OUTCOMES,
     OUTPUT_TYPES,
-    STATE_ALARMED,
-    STATE_ALARMED_INDEX,
-    STATE_DEVICE,
     ContainmentEnvironment,
-    EngineHandlerEnvironment,
-    EngineSweepEnvironment,
     EnvVar,
     IntakeEnvironment,
     Outcome,
     OutputKey,
     RecordOutcome,
     Status,
+)
+from functions.contract_engine import (
+    STATE_ALARMED,
+    STATE_ALARMED_INDEX,
+    STATE_DEVICE,
+    EngineHandlerEnvironment,
+    EngineSweepEnvironment,
     create_engine_state_table_request,
 )
 from tests.functions.test_contract_opscenter import ops_center_environment

@@ -12,7 +12,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from functions import aws_clients, engine_handler
-from functions.contract import STATE_ALARMED
+from functions.contract_engine import STATE_ALARMED
 from functions.engine_behaviors import EngineProfile
 from functions.engine_handler import EngineClients
 from functions.engine_state import OUTBOX, StateCache, StateTable, serialize_item

@@ -10,7 +10,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
 
-from functions.contract import STATE_ALARMED, STATE_DEVICE, STATE_EXPIRES_AT
+from functions.contract_engine import STATE_ALARMED, STATE_DEVICE, STATE_EXPIRES_AT
 from functions.engine_state import (
     BATCH_GET_KEYS,
     OUTBOX,

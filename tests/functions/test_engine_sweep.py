@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from functions import aws_clients, engine_handler, engine_sweep
-from functions.contract import STATE_ALARMED
+from functions.contract_engine import STATE_ALARMED
 from functions.evaluator import HEARTBEAT_MS, SILENCE_MS
 from functions.messages import EventType
 from tests.functions.engine_support import (
