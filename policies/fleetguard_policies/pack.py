@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import audit, containment, detect, encryption, iam, iot, logging, response, securityhub, tagging
+from . import (
+    audit,
+    authorizers,
+    containment,
+    detect,
+    encryption,
+    iam,
+    iot,
+    logging,
+    response,
+    role_aliases,
+    securityhub,
+    tagging,
+    topic_rules,
+)
 
 PACK_NAME = "fleetguard"
 
@@ -22,4 +36,7 @@ def all_policies() -> list[Policy]:
         *response.policies(),
         *securityhub.policies(),
         *tagging.policies(),
+        *topic_rules.policies(),
+        *authorizers.policies(),
+        *role_aliases.policies(),
     ]
