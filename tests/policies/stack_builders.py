@@ -316,3 +316,137 @@ def violations(result: AnalyzeResult | PreviewReport, policy: str) -> list[str]:
     """The messages ``policy`` reported (without the description line the SDK puts first)."""
     return [diagnostic.message.split("\n", 1)[-1] for diagnostic in result.diagnostics
             if diagnostic.policy_name == policy]
+
+
+# -- RULES-B: domain configurations, provisioning templates, jobs, OTA updates, CA certificates ----------
+
+ACM_ARN = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+HOOK_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fleet-pre-provisioning"
+PROVISIONING_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/fleet-provisioning"
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def authorizer(name: str = "fleet-token-authorizer", *, native: bool = False, **overrides: Any) -> AnalyzerResource:
+    inputs = {
+        "authorizerFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+        "signingDisabled": False,
+        "tokenKeyName": "x-fleet-token",
+        "tokenSigningPublicKeys": {"fleet-key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
+        "status": "ACTIVE",
+        **({"authorizerName": name} if native else {"name": name}),
+        **overrides,
+    }
+    resource_type = "aws-native:iot:Authorizer" if native else "aws:iot/authorizer:Authorizer"
+    return resource(resource_type, name, inputs, computed={"arn": f"{PREFIX}:authorizer/{name}"})
+
+
+def domain_configuration(*, native: bool = False, authorizer_resource: AnalyzerResource | None = None,
+                         **overrides: Any) -> AnalyzerResource:
+    """A custom domain with TLS 1.2, an ACM server certificate and (optionally) a default authorizer."""
+    inputs: dict[str, Any] = {
+        "domainName": "mqtt.fleet.example.com",
+        "serverCertificateArns": [ACM_ARN],
+        "serviceType": "DATA",
+        "tlsConfig": {"securityPolicy": "IoTSecurityPolicy_TLS13_1_2_2022_10"},
+        **({"domainConfigurationName": "fleet-mqtt"} if native else {"name": "fleet-mqtt"}),
+    }
+    dependencies: dict[str, list[str]] = {}
+    if authorizer_resource is not None:
+        inputs["authorizerConfig"] = {"defaultAuthorizerName": authorizer_resource.name,
+                                      "allowAuthorizerOverride": False}
+        dependencies["authorizerConfig"] = [authorizer_resource.urn]
+    inputs.update(overrides)
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    resource_type = ("aws-native:iot:DomainConfiguration" if native
+                     else "aws:iot/domainConfiguration:DomainConfiguration")
+    return resource(resource_type, "fleet-mqtt-domain", inputs, property_dependencies=dependencies)
+
+
+def acm_certificate(*, private_ca: bool = False) -> AnalyzerResource:
+    inputs: dict[str, Any] = {"domainName": "mqtt.fleet.example.com"}
+    if private_ca:
+        inputs["certificateAuthorityArn"] = f"arn:aws:acm-pca:{REGION}:{ACCOUNT}:certificate-authority/fleet"
+    else:
+        inputs["validationMethod"] = "DNS"
+    return resource("aws:acm/certificate:Certificate", "fleet-mqtt-certificate", inputs, computed={"arn": ACM_ARN})
+
+
+def provisioning_body(*policy_documents: Any) -> str:
+    """A fleet provisioning template body creating a thing, activating its certificate and (for each
+    document) an IoT policy with that document."""
+    resources: dict[str, Any] = {
+        "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}},
+        "certificate": {"Type": "AWS::IoT::Certificate",
+                        "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+    }
+    for position, policy_document in enumerate(policy_documents, start=1):
+        resources[f"policy{position}"] = {"Type": "AWS::IoT::Policy",
+                                          "Properties": {"PolicyDocument": policy_document}}
+    return json.dumps({"Parameters": {"SerialNumber": {"Type": "String"}}, "Resources": resources})
+
+
+def provisioning_template(*, native: bool = False, body: Any = None, **overrides: Any) -> AnalyzerResource:
+    inputs: dict[str, Any] = {
+        "description": "Fleet provisioning by claim",
+        "enabled": True,
+        "provisioningRoleArn": PROVISIONING_ROLE_ARN,
+        "templateBody": body if body is not None else provisioning_body(DEVICE_POLICY_DOCUMENT),
+        "preProvisioningHook": {"targetArn": HOOK_ARN, "payloadVersion": "2020-04-01"},
+        **({"templateName": "fleet-claim", "templateType": "FLEET_PROVISIONING"} if native
+           else {"name": "fleet-claim", "type": "FLEET_PROVISIONING"}),
+        **overrides,
+    }
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    resource_type = ("aws-native:iot:ProvisioningTemplate" if native
+                     else "aws:iot/provisioningTemplate:ProvisioningTemplate")
+    return resource(resource_type, "fleet-claim-template", inputs)
+
+
+ABORT_CONFIG = {"criteriaList": [{"action": "CANCEL", "failureType": "ALL", "thresholdPercentage": 10,
+                                  "minNumberOfExecutedThings": 10}]}
+
+
+def job_template(**overrides: Any) -> AnalyzerResource:
+    inputs = {"jobTemplateId": "fleet-firmware", "description": "Firmware rollout",
+              "document": json.dumps({"operation": "install"}), "abortConfig": ABORT_CONFIG,
+              "timeoutConfig": {"inProgressTimeoutInMinutes": 120}, **overrides}
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource("aws-native:iot:JobTemplate", "fleet-firmware-template", inputs,
+                    computed={"arn": f"{PREFIX}:jobtemplate/fleet-firmware"})
+
+
+def job(**overrides: Any) -> AnalyzerResource:
+    inputs = {"jobId": "fleet-firmware-1", "targets": [f"{PREFIX}:thinggroup/fleet"],
+              "document": json.dumps({"operation": "install"}), "abortConfig": ABORT_CONFIG,
+              "timeoutConfig": {"inProgressTimeoutInMinutes": 120}, **overrides}
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource("aws-native:iot:Job", "fleet-firmware-job", inputs)
+
+
+SIGNED_FILE = {"fileName": "firmware.bin", "fileLocation": {"s3Location": {
+    "bucket": "fleet-firmware", "key": "firmware.bin", "version": "1"}},
+    "codeSigning": {"startSigningJobParameter": {"signingProfileName": "fleet_firmware",
+                                                 "destination": {"s3Destination": {"bucket": "fleet-signed"}}}}}
+
+
+def ota_update(files: Sequence[Any] = (SIGNED_FILE,), **overrides: Any) -> AnalyzerResource:
+    inputs = {"otaUpdateId": "fleet-ota-1", "targets": [f"{PREFIX}:thinggroup/fleet"], "protocols": ["MQTT"],
+              "roleArn": f"arn:aws:iam::{ACCOUNT}:role/fleet-ota", "files": list(files),
+              "awsJobAbortConfig": {"abortCriteriaList": ABORT_CONFIG["criteriaList"]},
+              "awsJobTimeoutConfig": {"inProgressTimeoutInMinutes": 240}, **overrides}
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource("aws-native:iot:OtaUpdate", "fleet-ota", inputs)
+
+
+def ca_certificate(*, native: bool = False, auto_registration: bool = False, template: Any = None,
+                   **overrides: Any) -> AnalyzerResource:
+    inputs: dict[str, Any] = {"caCertificatePem": CA_PEM, "verificationCertificatePem": CA_PEM}
+    if native:
+        inputs.update(status="ACTIVE", autoRegistrationStatus="ENABLE" if auto_registration else "DISABLE")
+    else:
+        inputs.update(active=True, allowAutoRegistration=auto_registration)
+    if template is not None:
+        inputs["registrationConfig"] = {"templateBody": template, "roleArn": PROVISIONING_ROLE_ARN}
+    inputs.update(overrides)
+    resource_type = "aws-native:iot:CaCertificate" if native else "aws:iot/caCertificate:CaCertificate"
+    return resource(resource_type, "fleet-ca", inputs)
