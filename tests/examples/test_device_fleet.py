@@ -150,7 +150,7 @@ def unsigned_authorizer(item: AnalyzerResource) -> AnalyzerResource:
 
 
 # Rules for any AWS stack, not IoT's own: the example complies with them, and the pack's own tests break them.
-GENERAL_RULES = frozenset({"iot-logging-enabled", "log-group-retention", "messaging-customer-managed-kms",
+GENERAL_RULES = frozenset({"log-group-retention", "messaging-customer-managed-kms",
                            "kms-key-rotation", "sqs-dead-letter-queue", "iam-no-wildcard-actions", "required-tags"})
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUExample\n-----END CERTIFICATE-----\n"
 
@@ -222,6 +222,9 @@ BREAKAGES: dict[str, tuple[Breakage, set[str], set[str] | None]] = {
         adding("aws-native:iot:OtaUpdate", "firmware-ota", {
             "otaUpdateId": "device-fleet-prod-firmware", "targets": [f"{IOT}:thinggroup/device-fleet-prod"],
             "roleArn": "arn:aws:iam::123456789012:role/device-fleet-prod-ota",
+            "awsJobAbortConfig": {"abortCriteriaList": [{"action": "CANCEL", "failureType": "FAILED",
+                                                         "minNumberOfExecutedThings": 10, "thresholdPercentage": 10}]},
+            "awsJobTimeoutConfig": {"inProgressTimeoutInMinutes": 60},
             "files": [{"fileName": "firmware.bin", "fileLocation": {"s3Location": {
                 "bucket": "acme-firmware", "key": "firmware.bin", "version": "1"}}}],
             "tags": [{"key": "Project", "value": "device-fleet"}, {"key": "Environment", "value": "prod"},
@@ -237,7 +240,7 @@ BREAKAGES: dict[str, tuple[Breakage, set[str], set[str] | None]] = {
         {"ca-certificate-registration-restricted"}, None),
     "account IoT logging disabled": (
         setting("aws:iot/loggingOptions:LoggingOptions", "account", defaultLogLevel="DISABLED"),
-        {"iot-logging-not-disabled"}, None),
+        {"iot-logging-enabled"}, None),
 }
 
 
