@@ -71,8 +71,6 @@ def _names_authorizer(permission: StackResource, authorizer: StackResource) -> b
     """Whether the permission's sourceArn is the authorizer's own ARN (no wildcard)."""
     name = authorizer.props.get(AUTHORIZER_NAME_PROPERTY[authorizer.type])
     source_arn = permission.props.get("sourceArn")
-    if source_arn is None:
-        return False
     by_name = isinstance(name, str) and isinstance(source_arn, str) and source_arn.startswith("arn:") \
         and ":iot:" in source_arn and source_arn.endswith(f":authorizer/{name}")
     return by_name or refers_to(permission, "sourceArn", source_arn, authorizer, [authorizer.props.get("arn")])
@@ -102,8 +100,11 @@ def check_permission_scoped(stack: StackContext, report: Report) -> None:
                 problems.append(f"principal is {principal!r}, not {IOT_PRINCIPAL}")
             if action != INVOKE:
                 problems.append(f"action is {action!r}, not {INVOKE}")
-            if not _names_authorizer(permission, authorizer):
-                problems.append(f"sourceArn {permission.props.get('sourceArn')!r} does not name the authorizer")
+            source_arn = permission.props.get("sourceArn")
+            if source_arn is None:
+                problems.append("sourceArn is not set, so AWS IoT may invoke it for any authorizer, in any account")
+            elif not _names_authorizer(permission, authorizer):
+                problems.append(f"sourceArn {source_arn!r} does not name the authorizer")
             if problems:
                 report(f"Lambda permission {permission.name} on authorizer {authorizer.name}'s function: "
                        f"{'; '.join(problems)}", permission.urn)

@@ -284,6 +284,125 @@ def security_hub(products: Sequence[str] = tuple(DEVICE_DEFENDER_PRODUCTS.values
     ]
 
 
+# -- device fleet: device policies, topic rules, authorizers, role aliases (RULES-A) --------------------
+
+IAM_PREFIX = f"arn:aws:iam::{ACCOUNT}"
+IOT_TRUST = document({"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"})
+CREDENTIALS_TRUST = document({"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"},
+                              "Action": "sts:AssumeRole"})
+STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/fleet-telemetry"
+ERRORS_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fleet-rule-errors"
+
+
+def native_device_policy(policy_document: dict[str, Any], name: str = "native-device") -> AnalyzerResource:
+    return resource("aws-native:iot:Policy", f"{name}-policy", {"policyName": name, "policyDocument": policy_document},
+                    computed={"arn": f"{PREFIX}:policy/{name}"})
+
+
+def iam_role(name: str, trust: str = IOT_TRUST, **overrides: Any) -> AnalyzerResource:
+    return resource("aws:iam/role:Role", name, {"name": name, "assumeRolePolicy": trust, **overrides},
+                    computed={"arn": f"{IAM_PREFIX}:role/{name}"})
+
+
+def role_policy_for(role: AnalyzerResource, policy_document: Any, *, by_dependency: bool = False) -> AnalyzerResource:
+    """A role policy naming ``role`` by name, or (``by_dependency``) by an id unknown at preview."""
+    target: Any = unknown() if by_dependency else role.inputs["name"]
+    return resource("aws:iam/rolePolicy:RolePolicy", f"{role.name}-policy", {"role": target, "policy": policy_document},
+                    property_dependencies={"role": [role.urn]})
+
+
+def rule_role(name: str = "fleet-rule-actions", actions: Any = ("kinesis:PutRecord", "sqs:SendMessage"),
+              ) -> list[AnalyzerResource]:
+    role = iam_role(name)
+    errors_queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:fleet-rule-errors"
+    return [role, role_policy_for(role, document(allow(list(actions), [STREAM_ARN, errors_queue])))]
+
+
+def topic_rule(role_arn: Any = f"{IAM_PREFIX}:role/fleet-rule-actions", **overrides: Any) -> AnalyzerResource:
+    inputs = {
+        "name": "fleet_telemetry",
+        "enabled": True,
+        "sql": "SELECT * FROM 'dt/+/telemetry'",
+        "sqlVersion": "2016-03-23",
+        "kineses": [{"streamName": "fleet-telemetry", "partitionKey": "${topic(2)}", "roleArn": role_arn}],
+        "errorAction": {"sqs": {"queueUrl": ERRORS_QUEUE_URL, "roleArn": role_arn, "useBase64": False}},
+        "tags": TAGS,
+        **overrides,
+    }
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource("aws:iot/topicRule:TopicRule", "fleet-telemetry-rule", inputs,
+                    computed={"arn": f"{PREFIX}:rule/fleet_telemetry"})
+
+
+def native_topic_rule(role_arn: Any = f"{IAM_PREFIX}:role/fleet-rule-actions", **payload: Any) -> AnalyzerResource:
+    body = {
+        "sql": "SELECT * FROM 'dt/+/telemetry'",
+        "awsIotSqlVersion": "2016-03-23",
+        "ruleDisabled": False,
+        "actions": [{"kinesis": {"streamName": "fleet-telemetry", "roleArn": role_arn}}],
+        "errorAction": {"sqs": {"queueUrl": ERRORS_QUEUE_URL, "roleArn": role_arn}},
+        **payload,
+    }
+    body = {key: value for key, value in body.items() if value is not None}
+    return resource("aws-native:iot:TopicRule", "fleet-telemetry-native-rule",
+                    {"ruleName": "fleet_telemetry_native", "topicRulePayload": body},
+                    computed={"arn": f"{PREFIX}:rule/fleet_telemetry_native"})
+
+
+AUTHORIZER_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fleet-authorizer"
+SIGNING_KEYS = {"key1": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq...\n-----END PUBLIC KEY-----"}
+
+
+def authorizer_function() -> AnalyzerResource:
+    return resource("aws:lambda/function:Function", "fleet-authorizer",
+                    {"name": "fleet-authorizer", "runtime": "python3.12", "handler": "index.handler",
+                     "role": f"{IAM_PREFIX}:role/fleet-authorizer-function"},
+                    computed={"arn": AUTHORIZER_FUNCTION_ARN})
+
+
+def authorizer(resource_type: str = "aws:iot/authorizer:Authorizer", **overrides: Any) -> AnalyzerResource:
+    name_key = "name" if resource_type == "aws:iot/authorizer:Authorizer" else "authorizerName"
+    inputs = {name_key: "fleet-authorizer", "authorizerFunctionArn": AUTHORIZER_FUNCTION_ARN,
+              "signingDisabled": False, "tokenKeyName": "x-fleet-token", "tokenSigningPublicKeys": SIGNING_KEYS,
+              "status": "ACTIVE", **overrides}
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource(resource_type, "fleet-authorizer", inputs,
+                    computed={"arn": f"{PREFIX}:authorizer/fleet-authorizer"},
+                    property_dependencies={"authorizerFunctionArn": [authorizer_function().urn]})
+
+
+def authorizer_permission(**overrides: Any) -> AnalyzerResource:
+    inputs = {"function": "fleet-authorizer", "action": "lambda:InvokeFunction", "principal": "iot.amazonaws.com",
+              "sourceArn": f"{PREFIX}:authorizer/fleet-authorizer", **overrides}
+    inputs = {key: value for key, value in inputs.items() if value is not None}
+    return resource("aws:lambda/permission:Permission", "fleet-authorizer-invoke", inputs,
+                    property_dependencies={"function": [authorizer_function().urn],
+                                           "sourceArn": [authorizer().urn]})
+
+
+def role_alias(resource_type: str = "aws:iot/roleAlias:RoleAlias", duration: Any = 3600,
+               role_arn: Any = f"{IAM_PREFIX}:role/fleet-device-credentials") -> AnalyzerResource:
+    classic = resource_type == "aws:iot/roleAlias:RoleAlias"
+    inputs: dict[str, Any] = {"alias" if classic else "roleAlias": "fleet-device-credentials", "roleArn": role_arn}
+    if duration is not None:
+        inputs["credentialDuration" if classic else "credentialDurationSeconds"] = duration
+    return resource(resource_type, "fleet-device-credentials-alias", inputs,
+                    computed={"arn": f"{PREFIX}:rolealias/fleet-device-credentials"})
+
+
+def credentials_role(actions: Any = ("s3:PutObject",)) -> list[AnalyzerResource]:
+    role = iam_role("fleet-device-credentials", CREDENTIALS_TRUST)
+    uploads = "arn:aws:s3:::fleet-uploads/${credentials-iot:ThingName}/*"
+    return [role, role_policy_for(role, document(allow(list(actions), uploads)))]
+
+
+def device_fleet_resources() -> list[AnalyzerResource]:
+    """One compliant resource of every type the device fleet rules govern, as a team's IoT stack has them."""
+    return [device_policy(), *rule_role(), topic_rule(), native_topic_rule(), authorizer_function(), authorizer(),
+            authorizer("aws-native:iot:Authorizer"), authorizer_permission(), role_alias(),
+            role_alias("aws-native:iot:RoleAlias"), *credentials_role()]
+
+
 def compliant_stack() -> list[AnalyzerResource]:
     """A small stack that satisfies every rule under the pack's default config."""
     return [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.analyzer import AnalyzerResource
-from tests.policies.stack_builders import compliant_stack, log_group
+from tests.policies.stack_builders import compliant_stack, device_fleet_resources, log_group
 from tests.policies.test_policy_tagging import TAGGABLE
 
 
@@ -39,7 +39,7 @@ def wire_names(path: Path) -> set[str]:
 
 
 # Map-typed inputs: their keys are data (tag keys, the "SNS" alert target), not property names.
-MAP_PROPERTIES = frozenset({"tags", "alertTargets"})
+MAP_PROPERTIES = frozenset({"tags", "alertTargets", "tokenSigningPublicKeys"})
 
 
 def nested_keys(value: Any, *, keys_are_data: bool = False) -> set[str]:
@@ -56,7 +56,8 @@ def nested_keys(value: Any, *, keys_are_data: bool = False) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("built", [*compliant_stack(), log_group()], ids=lambda item: f"{item.type}:{item.name}")
+@pytest.mark.parametrize("built", [*compliant_stack(), log_group(), *device_fleet_resources()],
+                         ids=lambda item: f"{item.type}:{item.name}")
 def test_builder_types_and_inputs_exist_in_the_sdk(built: AnalyzerResource) -> None:
     path = sdk_file(built.type)
 

@@ -32,6 +32,19 @@ INVENTORY = {
     "incident-response-ready": ("high", "stack"),
     "securityhub-device-defender-integrations": ("medium", "stack"),
     "required-tags": ("low", "resource"),
+    # device fleet: device policies, topic rules, custom authorizers, role aliases
+    "iot-policy-topic-scope": ("high", "resource"),
+    "iot-policy-own-thing-only": ("high", "resource"),
+    "iot-policy-no-allow-not-action": ("high", "resource"),
+    "topic-rule-error-action": ("medium", "resource"),
+    "topic-rule-sql-version-pinned": ("low", "resource"),
+    "topic-rule-no-reserved-republish": ("high", "resource"),
+    "topic-rule-enabled-explicit": ("low", "resource"),
+    "topic-rule-role-scoped": ("high", "stack"),
+    "authorizer-signing-enabled": ("high", "resource"),
+    "authorizer-function-permission-scoped": ("high", "stack"),
+    "role-alias-credential-duration": ("medium", "resource"),
+    "role-alias-role-no-wildcards": ("critical", "stack"),
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
@@ -43,6 +56,12 @@ CONFIG_DEFAULTS = {
     },
     "log-group-retention": {"minimumRetentionDays": 365},
     "required-tags": {"requiredTags": ["Project", "Environment", "Owner"], "defaultTags": {"Project": "fleetguard"}},
+    # device fleet: device policies, topic rules, custom authorizers, role aliases
+    "iot-policy-client-id-bound-to-thing": {"allowedClientIds": ["${iot:Connection.Thing.ThingName}"]},
+    "iot-policy-topic-scope": {"allowedTopicPrefixes": []},
+    "topic-rule-sql-version-pinned": {"allowedSqlVersions": ["2016-03-23"]},
+    "topic-rule-no-reserved-republish": {"allowedReservedTopicPrefixes": []},
+    "role-alias-credential-duration": {"maximumCredentialDurationSeconds": 3600},
 }
 CONTROL_TAG = re.compile(
     r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1

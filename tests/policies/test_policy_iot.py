@@ -1,4 +1,5 @@
-"""IoT policy rules over gRPC: wildcard actions, wildcard resources, client id bound to the thing."""
+"""IoT policy rules over gRPC: wildcard actions, wildcard resources, client id bound to the thing, topic scope,
+shadow and job actions on the own thing only, no Allow by exclusion."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ from tests.policies.stack_builders import (
     device_policy,
     document,
     kms_key,
+    native_device_policy,
     resource,
     unknown,
     violations,
 )
 
 IOT_RULES = ("iot-policy-no-wildcard-actions", "iot-policy-no-wildcard-resources",
-             "iot-policy-client-id-bound-to-thing")
+             "iot-policy-client-id-bound-to-thing", "iot-policy-topic-scope", "iot-policy-own-thing-only",
+             "iot-policy-no-allow-not-action")
+TOPIC_SCOPE = "iot-policy-topic-scope"
+OWN_THING = "iot-policy-own-thing-only"
+NO_EXCLUSION = "iot-policy-no-allow-not-action"
+CLIENT_BINDING = "iot-policy-client-id-bound-to-thing"
 
 
 def test_a_least_privilege_device_policy_passes_every_iot_rule(pack: PolicyPackProcess) -> None:
@@ -167,3 +174,170 @@ def test_iot_rules_do_not_apply_to_other_types(pack: PolicyPackProcess) -> None:
 
     for rule in IOT_RULES:
         assert "does not govern aws:kms/key:Key" in result.not_applicable[rule]
+
+
+# -- client ids: the knob for certificate-bound client ids ---------------------------------------------------
+
+def test_a_configured_certificate_variable_binds_the_client_id(pack: PolicyPackProcess) -> None:
+    client = f"{PREFIX}:client/${{iot:Certificate.Subject.CommonName}}"
+    policy = device_policy(document(allow("iot:Connect", client)))
+    assert violations(pack.analyze(policy), CLIENT_BINDING)
+
+    pack.configure({CLIENT_BINDING: {"allowedClientIds": ["${iot:Certificate.Subject.CommonName}"]}})
+
+    assert not violations(pack.analyze(policy), CLIENT_BINDING)
+    [message] = violations(pack.analyze(device_policy()), CLIENT_BINDING)
+    assert "client/${iot:Certificate.Subject.CommonName}" in message
+
+
+# -- topic scope --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("topic", [
+    f"{PREFIX}:topic/dt/{THING}/telemetry",
+    f"{PREFIX}:topic/dt/fleet/{THING}/*",
+    f"{PREFIX}:topic/$aws/things/{THING}/shadow/*",
+    f"{PREFIX}:topic/{THING}/#",
+    f"{PREFIX}:topic/fleet/announcements",
+])
+def test_named_topics_and_wildcards_inside_the_thing_s_tree_pass(pack: PolicyPackProcess, topic: str) -> None:
+    result = pack.analyze(device_policy(document(allow(["iot:Publish", "iot:Receive"], topic))))
+
+    assert not violations(result, TOPIC_SCOPE)
+    assert TOPIC_SCOPE not in result.not_applicable
+
+
+@pytest.mark.parametrize(("action", "topic"), [
+    ("iot:Publish", f"{PREFIX}:topic/dt/*"),
+    ("iot:Receive", f"{PREFIX}:topic/cmd/+/reboot"),
+    ("iot:Subscribe", f"{PREFIX}:topicfilter/$aws/things/+/shadow/update/accepted"),
+    ("iot:Subscribe", f"{PREFIX}:topicfilter/#"),
+    # The thing name must be a whole level: * would also match things whose names start with this one's.
+    ("iot:Publish", f"{PREFIX}:topic/dt/{THING}*"),
+    ("iot:Publish", "*"),
+    ("iot:*", f"{PREFIX}:topic/fleet/?"),
+])
+def test_wildcard_topics_outside_the_thing_s_tree_are_blocked(
+    pack: PolicyPackProcess, action: str, topic: str,
+) -> None:
+    [message] = violations(pack.analyze(device_policy(document(allow(action, topic)))), TOPIC_SCOPE)
+
+    assert f"wildcard topic(s) {topic}" in message
+
+
+def test_topic_scope_judges_each_action_by_its_resource_kind(pack: PolicyPackProcess) -> None:
+    # Subscribe is authorized against topicfilter/ resources only, so a wildcard topic/ ARN beside it
+    # grants nothing; Publish on the same statement makes it count.
+    subscribe_only = allow("iot:Subscribe", [f"{PREFIX}:topicfilter/cmd/{THING}/#", f"{PREFIX}:topic/cmd/*"])
+    with_publish = allow(["iot:Subscribe", "iot:Publish"], [f"{PREFIX}:topicfilter/cmd/{THING}/#",
+                                                            f"{PREFIX}:topic/cmd/*"])
+
+    assert not violations(pack.analyze(device_policy(document(subscribe_only))), TOPIC_SCOPE)
+    [message] = violations(pack.analyze(device_policy(document(with_publish))), TOPIC_SCOPE)
+    assert f"{PREFIX}:topic/cmd/*" in message
+    assert "topicfilter" not in message
+
+
+def test_a_configured_shared_prefix_allows_its_wildcards(pack: PolicyPackProcess) -> None:
+    broadcast = device_policy(document(allow("iot:Subscribe", f"{PREFIX}:topicfilter/fleet/broadcast/#")))
+    lookalike = device_policy(document(allow("iot:Subscribe", f"{PREFIX}:topicfilter/fleet/broadcasts/#")))
+    pack.configure({TOPIC_SCOPE: {"allowedTopicPrefixes": ["fleet/broadcast"]}})
+
+    assert not violations(pack.analyze(broadcast), TOPIC_SCOPE)
+    [message] = violations(pack.analyze(lookalike), TOPIC_SCOPE)
+    assert "allowedTopicPrefixes (fleet/broadcast)" in message
+
+
+def test_deny_statements_may_use_any_topic(pack: PolicyPackProcess) -> None:
+    assert not violations(pack.analyze(device_policy(document(deny("iot:Publish", f"{PREFIX}:topic/*")))),
+                          TOPIC_SCOPE)
+
+
+# -- shadows and jobs on the own thing only -----------------------------------------------------------------
+
+@pytest.mark.parametrize("thing", [f"{PREFIX}:thing/{THING}", f"{PREFIX}:thing/{THING}/*",
+                                   f"{PREFIX}:thing/{THING}/config"])
+def test_shadow_and_job_actions_on_the_own_thing_pass(pack: PolicyPackProcess, thing: str) -> None:
+    statement = allow(["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:GetPendingJobExecutions",
+                       "iot:UpdateJobExecution"], thing)
+
+    result = pack.analyze(device_policy(document(statement)))
+
+    assert not violations(result, OWN_THING)
+    assert OWN_THING not in result.not_applicable
+
+
+@pytest.mark.parametrize(("action", "thing"), [
+    ("iot:UpdateThingShadow", f"{PREFIX}:thing/*"),
+    ("iot:GetThingShadow", f"{PREFIX}:thing/sensor-001"),
+    ("iot:DeleteThingShadow", "*"),
+    ("iot:DescribeJobExecution", f"{PREFIX}:*"),
+    ("iot:StartNextPendingJobExecution", f"{PREFIX}:thing/{THING}-*"),
+    ("iot:*ThingShadow", f"{PREFIX}:thing/+"),
+])
+def test_shadow_and_job_actions_on_other_things_are_blocked(
+    pack: PolicyPackProcess, action: str, thing: str,
+) -> None:
+    [message] = violations(pack.analyze(device_policy(document(allow(action, thing)))), OWN_THING)
+
+    assert thing in message
+    assert "its own shadows and jobs" in message
+
+
+def test_shadow_actions_on_not_resource_are_blocked(pack: PolicyPackProcess) -> None:
+    statement = {"Effect": "Allow", "Action": "iot:UpdateThingShadow", "NotResource": f"{PREFIX}:thing/admin"}
+
+    [message] = violations(pack.analyze(device_policy(document(statement))), OWN_THING)
+
+    assert "NotResource" in message
+
+
+def test_a_thing_arn_unknown_at_the_update_fails_closed(pack: PolicyPackProcess) -> None:
+    policy = native_device_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:UpdateThingShadow", "Resource": [unknown()]},
+    ]})
+
+    [message] = violations(pack.analyze(policy), OWN_THING)
+
+    assert message.startswith("cannot verify at the update")
+
+
+# -- no Allow by exclusion ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("statement", "reported"), [
+    ({"Effect": "Allow", "NotAction": "iot:DeleteThing", "Resource": f"{PREFIX}:client/{THING}"}, "NotAction"),
+    ({"Effect": "Allow", "Action": "iot:Publish", "NotResource": f"{PREFIX}:topic/admin"}, "NotResource"),
+    ({"Sid": "Both", "Effect": "Allow", "NotAction": "iot:Connect", "NotResource": "x"}, "NotAction and NotResource"),
+])
+def test_allow_by_exclusion_is_blocked(pack: PolicyPackProcess, statement: dict[str, object], reported: str) -> None:
+    [message] = violations(pack.analyze(device_policy(document(statement))), NO_EXCLUSION)
+
+    assert f"is an Allow with {reported}" in message
+
+
+def test_deny_by_exclusion_confines_a_device_and_passes(pack: PolicyPackProcess) -> None:
+    confine = {"Effect": "Deny", "Action": "iot:Publish", "NotResource": f"{PREFIX}:topic/forensics/{THING}/*"}
+
+    result = pack.analyze(device_policy(document(confine)))
+
+    assert not violations(result, NO_EXCLUSION)
+    assert NO_EXCLUSION not in result.not_applicable
+
+
+# -- both providers, and the preview ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rule", [TOPIC_SCOPE, OWN_THING, NO_EXCLUSION])
+def test_the_new_rules_judge_the_aws_native_policy_too(pack: PolicyPackProcess, rule: str) -> None:
+    broad = native_device_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:UpdateThingShadow"], "Resource": f"{PREFIX}:*"},
+        {"Effect": "Allow", "NotAction": "iot:Connect", "Resource": f"{PREFIX}:client/{THING}"},
+    ]})
+
+    assert violations(pack.analyze(broad), rule)
+
+
+def test_a_policy_document_unknown_at_preview_is_advisory_for_every_rule(preview_pack: PolicyPackProcess) -> None:
+    result = preview_pack.analyze(device_policy(unknown()))
+
+    assert result.policy_names() == set(IOT_RULES)
+    assert not [item for item in result.diagnostics if item.mandatory]
+    assert all("cannot verify until the update" in item.message for item in result.diagnostics)

@@ -95,6 +95,8 @@ def with_quarantine_policy_without_deny(resources: list[AnalyzerResource]) -> li
 BREAKAGES: dict[str, tuple[Breakage, set[str]]] = {
     "overly permissive IoT policy": (with_permissive_device_policy, {
         "iot-policy-no-wildcard-actions", "iot-policy-no-wildcard-resources", "iot-policy-client-id-bound-to-thing",
+        # iot:* on * also grants every topic and every thing's shadows and jobs.
+        "iot-policy-topic-scope", "iot-policy-own-thing-only",
     }),
     "security profile without alert target": (without_alert_targets, {"detect-profile-alert-target"}),
     "unencrypted topic": (with_unencrypted_topics, {"messaging-customer-managed-kms"}),
