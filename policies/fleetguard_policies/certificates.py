@@ -26,7 +26,7 @@ AUTO_REGISTRATION_SCHEMA = PolicyConfigSchema(properties={
 def auto_registers(ctx: ResourceContext) -> bool:
     if ctx.type == CLASSIC_CA:
         return known(ctx.props.get("allowAutoRegistration"), "allowAutoRegistration") is True
-    return known(ctx.props.get("autoRegistrationStatus"), "autoRegistrationStatus") == "ENABLE"
+    return bool(known(ctx.props.get("autoRegistrationStatus"), "autoRegistrationStatus") == "ENABLE")
 
 
 def check_registration_restricted(ctx: ResourceContext, report: Report) -> None:

@@ -45,6 +45,16 @@ INVENTORY = {
     "authorizer-function-permission-scoped": ("high", "stack"),
     "role-alias-credential-duration": ("medium", "resource"),
     "role-alias-role-no-wildcards": ("critical", "stack"),
+    # IoT resources other teams' stacks create: endpoints, provisioning, jobs, CAs
+    "domain-configuration-tls12": ("high", "resource"),
+    "domain-configuration-authorizer-signing": ("high", "stack"),
+    "domain-configuration-server-certificates": ("medium", "stack"),
+    "provisioning-template-pre-provisioning-hook": ("high", "resource"),
+    "provisioning-template-policy": ("critical", "resource"),
+    "job-abort-config": ("medium", "resource"),
+    "job-timeout-config": ("medium", "resource"),
+    "ota-update-signed-code": ("high", "resource"),
+    "ca-certificate-registration-restricted": ("high", "resource"),
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
@@ -62,6 +72,14 @@ CONFIG_DEFAULTS = {
     "topic-rule-sql-version-pinned": {"allowedSqlVersions": ["2016-03-23"]},
     "topic-rule-no-reserved-republish": {"allowedReservedTopicPrefixes": []},
     "role-alias-credential-duration": {"maximumCredentialDurationSeconds": 3600},
+    "domain-configuration-tls12": {"allowedSecurityPolicies": [
+        "IoTSecurityPolicy_TLS13_1_3_2022_10", "IoTSecurityPolicy_TLS13_1_2_2022_10",
+        "IoTSecurityPolicy_TLS12_1_2_2022_10"]},
+    "domain-configuration-authorizer-signing": {"authorizersOwnedElsewhere": []},
+    "domain-configuration-server-certificates": {"requireOcspCheck": False},
+    "provisioning-template-pre-provisioning-hook": {"requirePreProvisioningHook": True},
+    "job-timeout-config": {"maximumInProgressTimeoutMinutes": 1440},
+    "ca-certificate-registration-restricted": {"allowAutoRegistration": False},
 }
 CONTROL_TAG = re.compile(
     r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1
