@@ -179,12 +179,12 @@ aws.lambda_.Permission("provisioning-hook-invoke", action="lambda:InvokeFunction
 aws_native.iot.JobTemplate(
     "firmware", job_template_id=f"{prefix}-firmware", description="Firmware rollout to the fleet",
     document_source=config.require("firmwareJobDocument"),
-    abort_config={"criteria_list": [{
-        "action": "CANCEL", "failure_type": "FAILED", "min_number_of_executed_things": 10,
-        "threshold_percentage": 10.0,
-    }]},
-    timeout_config={"in_progress_timeout_in_minutes": 60},
-    job_executions_rollout_config={"maximum_per_minute": 50},
+    abort_config=aws_native.iot.AbortConfigPropertiesArgs(criteria_list=[aws_native.iot.JobTemplateAbortCriteriaArgs(
+        action=aws_native.iot.JobTemplateAction.CANCEL, failure_type=aws_native.iot.JobTemplateFailureType.FAILED,
+        min_number_of_executed_things=10, threshold_percentage=10.0,
+    )]),
+    timeout_config=aws_native.iot.TimeoutConfigPropertiesArgs(in_progress_timeout_in_minutes=60),
+    job_executions_rollout_config=aws_native.iot.JobExecutionsRolloutConfigPropertiesArgs(maximum_per_minute=50),
     tags=[{"key": key, "value": value} for key, value in tags.items()],
 )
 
