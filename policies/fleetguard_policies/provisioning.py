@@ -3,7 +3,6 @@ and the IoT policies a template (or a CA's just-in-time template) creates pass t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
@@ -20,14 +19,12 @@ CA_CERTIFICATES: Final = ("aws:iot/caCertificate:CaCertificate", "aws-native:iot
 FLEET_PROVISIONING: Final = "FLEET_PROVISIONING"
 """The template type that runs a pre-provisioning hook (and the default); JITP templates run none."""
 TEMPLATE_POLICY_TYPE: Final = "AWS::IoT::Policy"
-DEVICE_POLICY_TYPE: Final = "aws:iot/policy:Policy"
 
-EMBEDDED_POLICY_CHECKS: Final[tuple[tuple[str, Callable[[ResourceContext, Report], None]], ...]] = (
-    ("iot-policy-no-wildcard-actions", iot.check_no_wildcard_actions),
-    ("iot-policy-no-wildcard-resources", iot.check_no_wildcard_resources),
-    ("iot-policy-client-id-bound-to-thing", iot.check_client_bound_to_thing),
-)
-"""The device policy rules a policy inside a template must pass, by rule name (named in the findings)."""
+TEMPLATE_POLICY_SCHEMA = PolicyConfigSchema(properties={
+    **iot.CLIENT_ID_SCHEMA.properties,
+    **iot.TOPIC_SCOPE_SCHEMA.properties,
+})
+"""The device policy rules' own settings, so a policy inside a template is judged as the same policy outside."""
 
 HOOK_SCHEMA = PolicyConfigSchema(properties={
     "requirePreProvisioningHook": {
@@ -81,28 +78,17 @@ def embedded_policies(label: str, body: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _prefixed(report: Report, prefix: str) -> Report:
-    """``report`` with ``prefix`` before each message (a device policy check reports as a resource rule)."""
-    def prefixed(message: str, *_urn: Any) -> None:
-        report(prefix + message)
-    return prefixed
-
-
 def check_template_policies(ctx: ResourceContext, report: Report) -> None:
     for label, body in template_bodies(ctx):
         for name, document in embedded_policies(label, body):
             where = f"{label} policy resource {name!r}"
-            policy = ResourceContext(type=DEVICE_POLICY_TYPE, name=name, urn=ctx.urn,
-                                     props={iot.IOT_POLICY_DOCUMENT_PROPERTY[DEVICE_POLICY_TYPE]: document},
-                                     config={}, provider_props={})
-            for rule, check in EMBEDDED_POLICY_CHECKS:
-                try:
-                    check(policy, _prefixed(report, f"{where} fails {rule}: "))
-                except CannotVerify as error:
-                    report_cannot_verify(report, CannotVerify(f"{where}: {error.what}"))
-                except InvalidProperty as error:
-                    report(f"{where}: {error}")
-                    break
+            try:
+                for finding in iot.device_policy_findings(document, where, ctx.config):
+                    report(finding)
+            except CannotVerify as error:
+                report_cannot_verify(report, error)
+            except InvalidProperty as error:
+                report(str(error))
 
 
 def policies() -> list[Policy]:
@@ -125,16 +111,18 @@ def policies() -> list[Policy]:
         resource_policy(
             name="provisioning-template-policy",
             description=("IoT policies created by a provisioning template, or by a CA's just-in-time template, "
-                         "pass the device policy rules (no wildcard actions or resources, client id bound to "
-                         "the thing)."),
+                         "pass every device policy rule (iot-policy-*)."),
             severity=Severity.CRITICAL,
             controls=iot.LEAST_PRIVILEGE,
             remediation_steps=(
-                "In each AWS::IoT::Policy resource of the template body, list the IoT actions the device needs, "
-                "scope them to client/${iot:Connection.Thing.ThingName} and the thing's own topics, or name an "
-                "existing policy with PolicyName instead of embedding a PolicyDocument."
+                "In each AWS::IoT::Policy resource of the template body, fix what the named iot-policy-* rule "
+                "reports: list the IoT actions the device needs, scope them to "
+                "client/${iot:Connection.Thing.ThingName} and the thing's own topics and shadows, no Allow with "
+                "NotAction or NotResource; or name an existing policy with PolicyName instead of embedding a "
+                "PolicyDocument."
             ),
             governs=of_types(*TEMPLATE_TYPE_PROPERTY, *CA_CERTIFICATES),
             check=check_template_policies,
+            config_schema=TEMPLATE_POLICY_SCHEMA,
         ),
     ]

@@ -437,26 +437,12 @@ def violations(result: AnalyzeResult | PreviewReport, policy: str) -> list[str]:
             if diagnostic.policy_name == policy]
 
 
-# -- RULES-B: domain configurations, provisioning templates, jobs, OTA updates, CA certificates ----------
+# -- device fleet: domain configurations, provisioning templates, jobs, OTA updates, CA certificates -----
 
 ACM_ARN = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 HOOK_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fleet-pre-provisioning"
 PROVISIONING_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/fleet-provisioning"
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-
-
-def authorizer(name: str = "fleet-token-authorizer", *, native: bool = False, **overrides: Any) -> AnalyzerResource:
-    inputs = {
-        "authorizerFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-        "signingDisabled": False,
-        "tokenKeyName": "x-fleet-token",
-        "tokenSigningPublicKeys": {"fleet-key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
-        "status": "ACTIVE",
-        **({"authorizerName": name} if native else {"name": name}),
-        **overrides,
-    }
-    resource_type = "aws-native:iot:Authorizer" if native else "aws:iot/authorizer:Authorizer"
-    return resource(resource_type, name, inputs, computed={"arn": f"{PREFIX}:authorizer/{name}"})
 
 
 def domain_configuration(*, native: bool = False, authorizer_resource: AnalyzerResource | None = None,

@@ -19,6 +19,8 @@ from tests.policies.stack_builders import (
 TLS = "domain-configuration-tls12"
 SIGNING = "domain-configuration-authorizer-signing"
 CERTIFICATES = "domain-configuration-server-certificates"
+CLASSIC_AUTHORIZER = "aws:iot/authorizer:Authorizer"
+NATIVE_AUTHORIZER = "aws-native:iot:Authorizer"
 
 
 def levels(result: AnalyzeResult, rule: str) -> list[EnforcementLevel]:
@@ -27,7 +29,7 @@ def levels(result: AnalyzeResult, rule: str) -> list[EnforcementLevel]:
 
 @pytest.mark.parametrize("native", [False, True], ids=["classic", "native"])
 def test_a_tls12_custom_domain_with_a_signed_authorizer_passes(pack: PolicyPackProcess, native: bool) -> None:
-    token_authorizer = authorizer(native=native)
+    token_authorizer = authorizer(NATIVE_AUTHORIZER if native else CLASSIC_AUTHORIZER)
     domain = domain_configuration(native=native, authorizer_resource=token_authorizer)
 
     resource_result = pack.analyze(domain)
@@ -77,7 +79,8 @@ def test_an_unknown_security_policy_is_advisory_at_preview_and_blocks_at_the_upd
 
 @pytest.mark.parametrize("native", [False, True], ids=["classic", "native"])
 def test_a_domain_using_an_authorizer_without_signing_is_blocked(pack: PolicyPackProcess, native: bool) -> None:
-    unsigned = authorizer(native=native, signingDisabled=True, tokenKeyName=None, tokenSigningPublicKeys=None)
+    unsigned = authorizer(NATIVE_AUTHORIZER if native else CLASSIC_AUTHORIZER, signingDisabled=True,
+                          tokenKeyName=None, tokenSigningPublicKeys=None)
     domain = domain_configuration(native=native, authorizer_resource=unsigned)
 
     [message] = violations(pack.analyze_stack([unsigned, domain]), SIGNING)
@@ -87,7 +90,7 @@ def test_a_domain_using_an_authorizer_without_signing_is_blocked(pack: PolicyPac
 
 def test_an_authorizer_is_found_by_its_name_too(pack: PolicyPackProcess) -> None:
     unsigned = authorizer(signingDisabled=True)
-    domain = domain_configuration(authorizerConfig={"defaultAuthorizerName": "fleet-token-authorizer"})
+    domain = domain_configuration(authorizerConfig={"defaultAuthorizerName": unsigned.inputs["name"]})
 
     assert violations(pack.analyze_stack([unsigned, domain]), SIGNING)
 

@@ -78,6 +78,8 @@ CONFIG_DEFAULTS = {
     "domain-configuration-authorizer-signing": {"authorizersOwnedElsewhere": []},
     "domain-configuration-server-certificates": {"requireOcspCheck": False},
     "provisioning-template-pre-provisioning-hook": {"requirePreProvisioningHook": True},
+    "provisioning-template-policy": {"allowedClientIds": ["${iot:Connection.Thing.ThingName}"],
+                                     "allowedTopicPrefixes": []},
     "job-timeout-config": {"maximumInProgressTimeoutMinutes": 1440},
     "ca-certificate-registration-restricted": {"allowAutoRegistration": False},
 }

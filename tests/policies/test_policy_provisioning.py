@@ -83,6 +83,11 @@ def test_an_unknown_template_type_is_advisory_at_preview_and_blocks_at_the_updat
     (document(allow("iot:Publish", f"{PREFIX}:topic/*")), "iot-policy-no-wildcard-resources", "topic/*"),
     (document(allow("iot:Connect", f"{PREFIX}:client/sensor-*")), "iot-policy-client-id-bound-to-thing",
      "client/sensor-*"),
+    (document(allow("iot:Subscribe", f"{PREFIX}:topicfilter/fleet/+/telemetry")), "iot-policy-topic-scope",
+     "topicfilter/fleet/+/telemetry"),
+    (document(allow("iot:UpdateThingShadow", f"{PREFIX}:thing/*")), "iot-policy-own-thing-only", "thing/*"),
+    (document({"Effect": "Allow", "Action": "iot:Connect", "NotResource": f"{PREFIX}:client/admin"}),
+     "iot-policy-no-allow-not-action", "NotResource"),
 ])
 def test_a_template_policy_that_fails_a_device_policy_rule_is_blocked(
     pack: PolicyPackProcess, policy_document: str, failed_rule: str, reported: str,
@@ -91,9 +96,21 @@ def test_a_template_policy_that_fails_a_device_policy_rule_is_blocked(
 
     messages = violations(pack.analyze(template), TEMPLATE_POLICY)
 
-    assert any(f"templateBody policy resource 'policy2' fails {failed_rule}" in message and reported in message
+    assert any(message.startswith(f"{failed_rule}: templateBody policy resource 'policy2'") and reported in message
                for message in messages), messages
     assert not any("'policy1'" in message for message in messages)
+
+
+def test_the_device_policy_settings_apply_inside_templates(pack: PolicyPackProcess) -> None:
+    broadcast = document(allow("iot:Subscribe", f"{PREFIX}:topicfilter/fleet/broadcast/#"))
+    template = provisioning_template(body=provisioning_body(broadcast))
+
+    before = violations(pack.analyze(template), TEMPLATE_POLICY)
+    pack.configure({TEMPLATE_POLICY: {"allowedTopicPrefixes": ["fleet/broadcast/"]}})
+    after = violations(pack.analyze(template), TEMPLATE_POLICY)
+
+    assert [message.split(":", 1)[0] for message in before] == ["iot-policy-topic-scope"]
+    assert not after
 
 
 def test_a_template_policy_given_as_an_object_is_checked_too(pack: PolicyPackProcess) -> None:
@@ -121,8 +138,8 @@ def test_a_ca_just_in_time_template_is_checked_too(pack: PolicyPackProcess) -> N
 
     messages = violations(pack.analyze(broad), TEMPLATE_POLICY)
 
-    assert any(message.startswith("registrationConfig.templateBody policy resource 'policy1' fails")
-               for message in messages), messages
+    assert any(message.startswith("iot-policy-no-wildcard-actions: registrationConfig.templateBody policy "
+                                  "resource 'policy1'") for message in messages), messages
 
 
 def test_an_unknown_template_body_is_advisory_at_preview_and_blocks_at_the_update(
