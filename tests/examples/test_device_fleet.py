@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,11 @@ def described(report: PreviewReport) -> list[str]:
 
 # -- Editing what the program registered ------------------------------------------------------------------
 
-def edited(resource: AnalyzerResource, drop: tuple[str, ...] = (), **values: Any) -> AnalyzerResource:
+def edited(resource: AnalyzerResource, drop: tuple[str, ...] = (), values: Mapping[str, Any] | None = None,
+           ) -> AnalyzerResource:
+    """The resource with ``drop`` removed from its inputs and outputs and ``values`` set in both."""
+    values = values or {}
+
     def edit(properties: dict[str, Any]) -> dict[str, Any]:
         return {**{key: value for key, value in properties.items() if key not in drop}, **values}
 
@@ -80,7 +84,7 @@ def dropping(resource_type: str, name: str, *keys: str) -> Breakage:
 
 
 def setting(resource_type: str, name: str, **values: Any) -> Breakage:
-    return editing(resource_type, name, lambda item: edited(item, **values))
+    return editing(resource_type, name, lambda item: edited(item, values=values))
 
 
 def adding(resource_type: str, name: str, inputs: dict[str, Any]) -> Breakage:
@@ -98,7 +102,7 @@ def with_statement(resource_type: str, name: str, document_key: str, statement: 
     def edit(item: AnalyzerResource) -> AnalyzerResource:
         document = json.loads(item.inputs[document_key])
         document["Statement"].append(statement)
-        return edited(item, **{document_key: json.dumps(document)})
+        return edited(item, values={document_key: json.dumps(document)})
 
     return editing(resource_type, name, edit)
 
@@ -140,13 +144,13 @@ def with_template_policy(resources: list[AnalyzerResource]) -> list[AnalyzerReso
         body["Resources"]["telemetry"] = {"Type": "AWS::IoT::Policy", "Properties": {
             "PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": [allow(["iot:*"], ["*"])]}),
         }}
-        return edited(item, templateBody=json.dumps(body))
+        return edited(item, values={"templateBody": json.dumps(body)})
 
     return editing("aws:iot/provisioningTemplate:ProvisioningTemplate", "claim", edit)(resources)
 
 
 def unsigned_authorizer(item: AnalyzerResource) -> AnalyzerResource:
-    return edited(item, drop=("tokenKeyName", "tokenSigningPublicKeys"), signingDisabled=True)
+    return edited(item, drop=("tokenKeyName", "tokenSigningPublicKeys"), values={"signingDisabled": True})
 
 
 # Rules for any AWS stack, not IoT's own: the example complies with them, and the pack's own tests break them.
