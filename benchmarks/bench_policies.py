@@ -198,6 +198,7 @@ def report(measurements: dict[str, Measurement], rounds: int) -> str:
         f"fleetguard over its floor (same policy counts, pack defaults): wall time {wall_ratio:.2f}x, pack CPU "
         f"{cpu_ratio:.2f}x ({ours.cpu_ms_per_resource - floor.cpu_ms_per_resource:.2f} ms of CPU per resource is "
         f"the rules'); goal at most {FLOOR_RATIO_GOAL:.2f}x: {verdict(wall_ratio)}.",
+        "",
         f"With the SDK decoding each request once (prototype): fleetguard {fast_ours.median_seconds:.2f} s "
         f"({ours.median_seconds / fast_ours.median_seconds:.2f}x faster), floor {fast_floor.median_seconds:.2f} s "
         f"({floor.median_seconds / fast_floor.median_seconds:.2f}x faster); fleetguard over that floor "
