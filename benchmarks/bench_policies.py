@@ -1,7 +1,8 @@
 """Benchmark (not a test): how fast the policy pack judges a large stack over gRPC, against its floor.
 
-Builds a synthetic 5,000-resource fleetguard stack (IoT and IAM policies, thing groups, security
-profiles, topics, queues, keys, log groups, ... in the proportions a large deployment would have),
+Builds a synthetic 5,000-resource stack that passes the pack (IoT and IAM policies, thing groups, security
+profiles, topics, queues, keys, log groups, and a device team's topic rules, role aliases, provisioning
+and job templates, OTA updates and CAs, in the proportions a large deployment would have),
 boots the pack as the engine does and runs full previews: Remediate (when a policy is at the remediate
 level) and Analyze per resource, then AnalyzeStack with all of them. Five packs judge the same stack:
 
@@ -41,18 +42,27 @@ from harness.analyzer import (
     urn_for,
 )
 from tests.policies.stack_builders import (
+    TAGS,
     audit_configuration,
+    ca_certificate,
+    changed,
     compliant_stack,
     contact,
+    device_fleet_resources,
     device_policy,
+    job_template,
     kms_key,
     log_group,
+    ota_update,
+    provisioning_template,
     quarantine_group,
     queue,
     resource,
+    role_alias,
     scheduled_audit,
     security_profile,
     topic,
+    topic_rule,
     work_and_dead_letter_queues,
 )
 from tools.config_reference import replace_block
@@ -85,7 +95,8 @@ def component(name: str) -> AnalyzerResource:
 # What repeats in a large stack, one factory per kind (the name makes each copy unique).
 TEMPLATES: tuple[Callable[[str], AnalyzerResource], ...] = (
     lambda name: device_policy(name=name),
-    lambda name: quarantine_group(f"fleet-{name}"),
+    # Thing groups of the fleet; the one quarantine group is in the core.
+    lambda name: quarantine_group(f"fleet-{name}", marked=False),
     security_profile,
     lambda name: topic(name=name),
     work_queue,
@@ -95,12 +106,25 @@ TEMPLATES: tuple[Callable[[str], AnalyzerResource], ...] = (
     lambda name: contact(name, "PERSONAL"),
     role_policy,
     component,
+    # What a device team's stack adds, so the rules for other teams' IoT resources have work too.
+    lambda _name: topic_rule(),
+    lambda _name: role_alias(),
+    lambda _name: provisioning_template(),
+    lambda _name: job_template(),
+    lambda _name: ota_update(),
+    lambda _name: ca_certificate(),
 )
+
+
+UNTAGGED_BY_BUILDERS = frozenset({"aws:iam/role:Role", "aws:lambda/function:Function"})
 
 
 def synthetic_stack(size: int) -> list[AnalyzerResource]:
     """A compliant core (so every stack policy has real work) padded with copies of the templates."""
-    core = [*compliant_stack(), audit_configuration(), *work_and_dead_letter_queues()]
+    # The device fleet builders leave roles and functions untagged; a real stack tags them.
+    device_fleet = [changed(item, tags=dict(TAGS)) if item.type in UNTAGGED_BY_BUILDERS else item
+                    for item in device_fleet_resources()]
+    core = [*compliant_stack(), audit_configuration(), *work_and_dead_letter_queues(), *device_fleet]
     core = list({item.urn: item for item in core}.values())
     padding: list[AnalyzerResource] = []
     for index in range(size - len(core)):
