@@ -30,13 +30,14 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard $(LINT_PATHS))
 
-# The program, the policy pack and the example each have a __main__.py, so each is checked on its own,
+# The program, the policy pack and the examples each have a __main__.py, so each is checked on its own,
 # sharing one cache (analysing pulumi-aws once is most of the time).
 MYPY := $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
 typecheck: $(STAMP)
 	$(MYPY) $(wildcard $(PROGRAM_PATHS))
 	cd policies && $(MYPY) .
 	cd examples/soc_consumer && $(MYPY) __main__.py
+	cd examples/device_fleet && $(MYPY) __main__.py lambdas
 	$(MYPY) examples/device_agent
 
 # pytest exits 5 when it collected nothing; that must fail loudly, never pass. FAST=1 (local work only)

@@ -143,6 +143,10 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         "aws:cloudwatch/eventRule:EventRule": _arn("events", f"rule/{physical}"),
         "aws:cloudwatch/metricAlarm:MetricAlarm": _arn("cloudwatch", f"alarm:{physical}"),
         "aws:securityhub/account:Account": _arn("securityhub", f"hub/{name}"),
+        # What a device team's stack wires by ARN (examples/device_fleet).
+        "aws:iot/authorizer:Authorizer": _arn("iot", f"authorizer/{physical}"),
+        "aws:iot/provisioningTemplate:ProvisioningTemplate": _arn("iot", f"provisioningtemplate/{physical}"),
+        "aws:kinesis/stream:Stream": _arn("kinesis", f"stream/{physical}"),
     }
     outputs: dict[str, Any] = {}
     if type_token in classic_arns:

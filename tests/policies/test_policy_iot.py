@@ -8,7 +8,10 @@ import json
 import pytest
 
 from harness.analyzer import EnforcementLevel, PolicyPackProcess
+from policies.fleetguard_policies.iot import device_policy_findings
+from policies.fleetguard_policies.values import UNKNOWN, CannotVerify
 from tests.policies.stack_builders import (
+    DEVICE_POLICY_DOCUMENT,
     PREFIX,
     THING,
     allow,
@@ -341,3 +344,17 @@ def test_a_policy_document_unknown_at_preview_is_advisory_for_every_rule(preview
     assert result.policy_names() == set(IOT_RULES)
     assert not [item for item in result.diagnostics if item.mandatory]
     assert all("cannot verify until the update" in item.message for item in result.diagnostics)
+
+
+# -- the same checks on a policy embedded elsewhere ---------------------------------------------------------
+
+def test_an_embedded_policy_document_is_judged_by_every_device_policy_check() -> None:
+    what = "the template's device policy"
+
+    findings = device_policy_findings(document(allow("iot:*", "*")), what)
+
+    assert {finding.split(": ", 1)[0] for finding in findings} == set(IOT_RULES) - {NO_EXCLUSION}
+    assert all(finding.split(": ", 1)[1].startswith(what) for finding in findings)
+    assert not device_policy_findings(json.loads(DEVICE_POLICY_DOCUMENT), what)
+    with pytest.raises(CannotVerify):
+        device_policy_findings(UNKNOWN, what)
