@@ -146,7 +146,6 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         # What a device team's stack wires by ARN (examples/device_fleet).
         "aws:iot/authorizer:Authorizer": _arn("iot", f"authorizer/{physical}"),
         "aws:iot/provisioningTemplate:ProvisioningTemplate": _arn("iot", f"provisioningtemplate/{physical}"),
-        "aws:kinesis/stream:Stream": _arn("kinesis", f"stream/{physical}"),
     }
     outputs: dict[str, Any] = {}
     if type_token in classic_arns:
