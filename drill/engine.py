@@ -162,7 +162,8 @@ def _log_record(stream: _Stream, device: str, times_ms: Sequence[int]) -> dict[s
     return stream.record(gzip.compress(json.dumps(payload).encode()), "log-subscription")
 
 
-def _batches() -> tuple[list[dict[str, Any]], ...]:
+def stream_batches() -> tuple[list[dict[str, Any]], ...]:
+    """The Kinesis records of each batch of :data:`BATCHES`, in stream order."""
     stream = _Stream()
     start_s = PART_START_MS // SECOND
     first_ids = {device: next_report_id(None, start_s + 10) for device in DEVICES}
@@ -209,7 +210,8 @@ def run_engine_part(main: Run, dead_letter_queue_url: str) -> EngineObserved:
                      f"{ENGINE_PROFILE}); {PORT_DEVICE} listens on port {UNAUTHORIZED_PORT}, {AUTH_DEVICE} "
                      "fails authorization")
     with _engine_globals(), _alert_tap(run) as tap:
-        for number, (name, records, clock_ms) in enumerate(zip(BATCHES, _batches(), _CLOCK_MS, strict=True), 1):
+        batches = zip(BATCHES, stream_batches(), _CLOCK_MS, strict=True)
+        for number, (name, records, clock_ms) in enumerate(batches, start=1):
             engine_handler.CLOCK = lambda at=clock_ms: at / SECOND
             batch = _invoke_engine(run, number, name, records)
             batch.events = _published(run, tap, number)
