@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,7 +90,7 @@ _SEQUENCE_BASE: Final = 49_650_000_000_000_000_000
 
 BATCHES: Final = ("reports and an authorization-failure burst", "the same batch delivered again",
                   "a later normal report")
-EXPECTED_EVENTS: Final = (
+EXPECTED_EVENTS: Final[tuple[frozenset[tuple[str, str, str]], ...]] = (
     frozenset({(PORT_DEVICE, PORTS_BEHAVIOR.name, "in-alarm"), (AUTH_DEVICE, AUTH_BEHAVIOR.name, "in-alarm")}),
     frozenset(),
     frozenset({(PORT_DEVICE, PORTS_BEHAVIOR.name, "alarm-cleared")}),
@@ -212,7 +212,7 @@ def run_engine_part(main: Run, dead_letter_queue_url: str) -> EngineObserved:
     with _engine_globals(), _alert_tap(run) as tap:
         batches = zip(BATCHES, stream_batches(), _CLOCK_MS, strict=True)
         for number, (name, records, clock_ms) in enumerate(batches, start=1):
-            engine_handler.CLOCK = lambda at=clock_ms: at / SECOND
+            engine_handler.CLOCK = _clock_at(clock_ms)
             batch = _invoke_engine(run, number, name, records)
             batch.events = _published(run, tap, number)
             observed.batches.append(batch)
@@ -230,6 +230,11 @@ def run_engine_part(main: Run, dead_letter_queue_url: str) -> EngineObserved:
     observed.dead_letters = drain_queue(run.clients.sqs, dead_letter_queue_url)
     observed.in_alarm = frozenset(device for device in DEVICES if _in_alarm(run, device))
     return observed
+
+
+def _clock_at(at_ms: int) -> Callable[[], float]:
+    """The engine's clock, stopped at ``at_ms`` (epoch seconds, as ``time.time`` answers)."""
+    return lambda: at_ms / SECOND
 
 
 @contextmanager
