@@ -22,6 +22,7 @@ from drill.engine import (
     stream_batches,
 )
 from drill.observed import DrillReport, EngineBatch, EngineEvent, EngineObserved
+from functions.contract import Outcome, RecordOutcome
 from functions.engine_records import decode_record
 from functions.evaluator import ObservationKind
 from functions.messages import VIOLATION_ID_PATTERN
@@ -65,7 +66,8 @@ def test_the_engine_s_violations_are_contained_once_and_an_alarm_clears(drill: t
     assert {thing: containment.by for thing, containment in engine.contained.items()} == {
         PORT_DEVICE: "intake", AUTH_DEVICE: "intake"}
     assert engine.quarantined == {PORT_DEVICE, AUTH_DEVICE}
-    assert list(engine.ignored.values()) == ["logged alarm-cleared (alarm ended; no incident)"]
+    cleared = RecordOutcome(Outcome.LOGGED, "alarm-cleared")
+    assert list(engine.ignored.values()) == [f"{cleared} (alarm ended; no incident)"]
     assert sorted(engine.notifications) == [f"fleetguard: {PORT_DEVICE} contained ({PORTS_BEHAVIOR.name})",
                                             f"fleetguard: {AUTH_DEVICE} contained ({AUTH_BEHAVIOR.name})"]
     assert engine.in_alarm == {AUTH_DEVICE}
