@@ -7,9 +7,12 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from drill.observed import Observed
+from drill.engine import DEVICES as ENGINE_DEVICES
+from drill.engine import ENGINE_PROFILE, EXPECTED_EVENTS, EXPECTED_IN_ALARM_AT_END
+from drill.observed import EngineObserved, Observed
 from drill.scenario import QUARANTINE_POLICY, Expectations, Scenario
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
+from functions.messages import VIOLATION_ID_PATTERN
 
 MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 """StartDetectMitigationActionsTask's taskId (iot service model, MitigationActionsTaskId)."""
@@ -107,3 +110,51 @@ def _check_state(observed: Observed, scenario: Scenario) -> list[str]:
 def _names(names: Iterable[str]) -> str:
     ordered = sorted(names)
     return f"{len(ordered)} [{', '.join(ordered)}]"
+
+
+def check_engine(observed: EngineObserved) -> list[str]:
+    """Every way the Detect engine part differs from what it must show (``drill/engine.py``)."""
+    failures = [f"engine batch {batch.name!r}: records reported failed: {batch.failed}"
+                for batch in observed.batches if batch.failed]
+    published = [frozenset((event.thing_name, event.behavior, event.event_type) for event in batch.events)
+                 for batch in observed.batches]
+    if published != list(EXPECTED_EVENTS):
+        failures.append(f"engine events per batch: expected {_events(EXPECTED_EVENTS)}, got {_events(published)}")
+    events = [event for batch in observed.batches for event in batch.events]
+    failures += [f"engine event {event.violation_id} of {event.thing_name}: expected security profile "
+                 f"{ENGINE_PROFILE}, got {event.profile}" for event in events if event.profile != ENGINE_PROFILE]
+    failures += [f"engine event of {event.thing_name}: violation id {event.violation_id!r} does not match "
+                 f"{VIOLATION_ID_PATTERN.pattern}" for event in events
+                 if not VIOLATION_ID_PATTERN.fullmatch(event.violation_id)]
+    ids: dict[tuple[str, str], set[str]] = {}
+    for event in events:
+        ids.setdefault((event.thing_name, event.behavior), set()).add(event.violation_id)
+    failures += [f"engine violation of {device} ({behavior}): its events carry different ids {sorted(found)}"
+                 for (device, behavior), found in ids.items() if len(found) > 1]
+    devices = frozenset(ENGINE_DEVICES)
+    if set(observed.contained) != devices or sorted(observed.containments) != sorted(devices):
+        failures.append(f"engine part: expected the intake to contain each of {_names(devices)} once, got "
+                        f"{sorted(observed.containments)}")
+    if observed.quarantined != devices:
+        failures.append(f"engine part, quarantine group: expected {_names(devices)}, "
+                        f"got {_names(observed.quarantined)}")
+    cleared = [label for label, reason in observed.ignored.items() if "alarm-cleared" not in reason]
+    if len(observed.ignored) != 1 or cleared:
+        failures.append(f"engine part, ignored alerts: expected the alarm-cleared event only, got {observed.ignored}")
+    if observed.failures:
+        failures.append(f"engine part, intake failures: {observed.failures}")
+    contained_notices = sorted(subject for subject in observed.notifications if " contained " in subject)
+    if len(contained_notices) != len(devices) or not all(any(device in subject for subject in contained_notices)
+                                                         for device in devices):
+        failures.append(f"engine part, responders notifications: expected one 'contained' per device, got "
+                        f"{observed.notifications}")
+    if observed.dead_letters:
+        failures.append(f"engine dead-letter queue: expected empty, got {observed.dead_letters}")
+    if observed.in_alarm != EXPECTED_IN_ALARM_AT_END:
+        failures.append(f"engine state: expected in alarm {_names(EXPECTED_IN_ALARM_AT_END)}, "
+                        f"got {_names(observed.in_alarm)}")
+    return failures
+
+
+def _events(batches: Iterable[frozenset[tuple[str, str, str]]]) -> list[list[str]]:
+    return [sorted(" ".join(event) for event in batch) for batch in batches]

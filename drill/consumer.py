@@ -182,9 +182,11 @@ def _record_outcome(
         if alert is None:
             return
         kind = RecordOutcome.parse(outcome).kind
-        if kind is Outcome.CONTAINED and alert.thing_name and alert.thing_name not in run.observed.contained:
-            took = log.at_ms - run.published_at[alert.label]
-            run.observed.contained[alert.thing_name] = Containment(took, "intake")
+        if kind is Outcome.CONTAINED and alert.thing_name:
+            run.observed.containments.append(alert.thing_name)
+            if alert.thing_name not in run.observed.contained:
+                took = log.at_ms - run.published_at[alert.label]
+                run.observed.contained[alert.thing_name] = Containment(took, "intake")
         if kind is Outcome.STORM_MEMBER and alert.thing_name:
             run.observed.bulk_contained[alert.thing_name] = outcome
         if kind in IGNORED_OUTCOMES:

@@ -48,9 +48,16 @@ _CLEARED_ENV: Final = (
 )
 
 
-def handler_environment(url: str, scenario: Scenario, plumbing: Plumbing) -> dict[str, str]:
+ENGINE_CONTAINMENT_RATE: Final = 10
+"""Devices per second the intake contains one by one in a storm of the fleetguard engine's violations."""
+
+
+def handler_environment(
+    url: str, scenario: Scenario, plumbing: Plumbing, engine_profile_names: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The handlers' environment as the stack would set it, with Incident Manager off (the emulator has
-    none), plus credentials and the emulator's endpoint."""
+    none), plus credentials and the emulator's endpoint. ``engine_profile_names``: the fleetguard Detect
+    engine's profiles, when it is on."""
     contract = IntakeEnvironment(
         quarantine_group_name=QUARANTINE_GROUP,
         incident_manager_enabled=False,
@@ -64,6 +71,8 @@ def handler_environment(url: str, scenario: Scenario, plumbing: Plumbing) -> dic
         notice_ledger_table=NOTICE_TABLE,
         storm_window_seconds=0,
         retry_mode="standard",
+        engine_profile_names=engine_profile_names,
+        containment_rate=ENGINE_CONTAINMENT_RATE if engine_profile_names else None,
     )
     return {
         "AWS_ACCESS_KEY_ID": "drill",

@@ -32,6 +32,8 @@ class Observed:
 
     contained: dict[str, Containment] = field(default_factory=dict)
     """Thing -> how and how fast it was first contained."""
+    containments: list[str] = field(default_factory=list)
+    """The thing of every alert the intake answered by containing it (a thing twice: contained twice)."""
     bulk_contained: dict[str, str] = field(default_factory=dict)
     """Storm device -> the intake's outcome for its alert."""
     mitigation_tasks: list[MitigationTask] = field(default_factory=list)
@@ -55,6 +57,49 @@ class Observed:
     quarantine_policy_attached: bool = False
 
 
+@dataclass(frozen=True)
+class EngineEvent:
+    """A ViolationEvent the fleetguard Detect engine published to the alert topic."""
+
+    thing_name: str
+    behavior: str
+    event_type: str
+    violation_id: str
+    profile: str
+
+
+@dataclass
+class EngineBatch:
+    """One invocation of the engine's stream handler."""
+
+    name: str
+    records: int
+    failed: list[str]
+    """Sequence numbers the handler reported as batch item failures."""
+    events: list[EngineEvent] = field(default_factory=list)
+
+
+@dataclass
+class EngineObserved:
+    """What the Detect engine part saw (``drill/engine.py``)."""
+
+    batches: list[EngineBatch] = field(default_factory=list)
+    contained: dict[str, Containment] = field(default_factory=dict)
+    """Thing -> how and how fast the intake first contained it."""
+    containments: list[str] = field(default_factory=list)
+    """The thing of every alert the intake answered by containing it."""
+    ignored: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    quarantined: frozenset[str] = frozenset()
+    """The part's devices in the quarantine group at the end."""
+    notifications: list[str] = field(default_factory=list)
+    """Subjects of the responders notifications about the part's devices."""
+    dead_letters: list[str] = field(default_factory=list)
+    """Bodies in the engine's dead-letter queue."""
+    in_alarm: frozenset[str] = frozenset()
+    """The part's devices with a behavior in alarm in the engine's state table at the end."""
+
+
 @dataclass
 class DrillReport:
     scenario: Scenario
@@ -64,6 +109,8 @@ class DrillReport:
     failures: list[str]
     ops_center: list[str] = field(default_factory=list)
     """The OpsCenter part's summary lines (``drill/opscenter.py``)."""
+    engine: EngineObserved | None = None
+    """The Detect engine part's observation (``drill/engine.py``)."""
 
     @property
     def exit_code(self) -> int:

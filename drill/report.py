@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drill.observed import DrillReport
+from drill.observed import DrillReport, EngineObserved
 from drill.scenario import ACCOUNT_ID, REGION, Alert
 
 
@@ -16,6 +16,8 @@ def render(report: DrillReport) -> str:
         "Device Defender mitigation tasks: not in the emulator; a stub checks and answers the intake's requests",
         "OpsCenter and Automation: not in the emulator; an in-memory stand-in answers, and the drill fires "
         "the escalation schedules by advancing the scheduler clock",
+        "Kinesis: not needed; the drill invokes the Detect engine's handler with the events its stream would "
+        "deliver (Device Defender Detect off)",
         "",
         "Timeline (ms since start)",
     ]
@@ -51,6 +53,8 @@ def render(report: DrillReport) -> str:
     lines.append(f"  responders notifications ({len(observed.notifications)}):")
     lines += [f"    {subject}" for subject in observed.notifications]
     lines += report.ops_center
+    if report.engine is not None:
+        lines += engine_lines(report.engine)
     lines.append("")
     if report.failures:
         lines.append(f"EXPECTATIONS FAILED ({len(report.failures)}):")
@@ -62,3 +66,17 @@ def render(report: DrillReport) -> str:
 
 def _describe(alert: Alert | None, label: str) -> str:
     return f"{label} [{alert.thing_name}]" if alert is not None and alert.thing_name else label
+
+
+def engine_lines(observed: EngineObserved) -> list[str]:
+    lines = [f"  Detect engine batches ({len(observed.batches)}):"]
+    for batch in observed.batches:
+        lines.append(f"    {batch.name}: {batch.records} record(s), {len(batch.failed)} failed, "
+                     f"{len(batch.events)} event(s) published")
+        lines += [f"      {event.thing_name} {event.behavior} {event.event_type} ({event.profile}, "
+                  f"violation {event.violation_id})" for event in batch.events]
+    lines.append(f"  contained from the engine's violations ({len(observed.contained)}):")
+    lines += [f"    {thing}: {containment.took_ms:.0f} ms by the {containment.by}"
+              for thing, containment in observed.contained.items()]
+    lines.append(f"  still in alarm in the engine's state: {', '.join(sorted(observed.in_alarm)) or 'none'}")
+    return lines

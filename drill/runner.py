@@ -8,16 +8,17 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from drill.checks import check_expectations
+from drill.checks import check_engine, check_expectations
 from drill.consumer import DrillError, drain_intake
 from drill.emulator import Clients, build_fleet, drain_queue, emulator, quarantined, queue_counts
+from drill.engine import ENGINE_PROFILE, engine_environment, prepare_engine, run_engine_part
 from drill.handlers import handler_environment, handlers_pointed_at, mitigation_stand_in
 from drill.logs import LogSink, Timeline, captured_logs
 from drill.observed import Containment, DrillReport, Run
 from drill.opscenter import check_ops_center, run_ops_center_part, summary_lines
 from drill.report import render
 from drill.scenario import ACCOUNT_ID, QUARANTINE_GROUP, QUARANTINE_POLICY, REGION, Alert, Scenario, default_scenario
-from functions import contain, escalation, intake, release
+from functions import contain, engine_handler, escalation, intake, release
 from functions.contract import OutputKey, Status
 from harness.lambda_context import lambda_context
 
@@ -64,9 +65,20 @@ def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> Dr
                           sink),
         ):
             ops_center = run_ops_center_part(run, url)
+        # Last, with Device Defender Detect off: the fleetguard engine's violations through the same intake.
+        engine_dead_letters = prepare_engine(run)
+        engine_settings = {
+            **handler_environment(url, scenario, plumbing, engine_profile_names=(ENGINE_PROFILE,)),
+            **engine_environment(plumbing.alert_topic_arn),
+        }
+        with (
+            handlers_pointed_at(url, engine_settings),
+            captured_logs([intake.logger.name, contain.logger.name, engine_handler.logger.name], sink),
+        ):
+            engine = run_engine_part(run, engine_dead_letters)
         timeline.add("emulator state read back; checking expectations")
-    failures = check_expectations(run.observed, scenario) + check_ops_center(ops_center)
-    report = DrillReport(scenario, run.observed, timeline, url, failures, summary_lines(ops_center))
+    failures = check_expectations(run.observed, scenario) + check_ops_center(ops_center) + check_engine(engine)
+    report = DrillReport(scenario, run.observed, timeline, url, failures, summary_lines(ops_center), engine)
     stream.write(render(report))
     stream.flush()
     return report

@@ -4,7 +4,6 @@ would catch a wrong outcome, and a broken expectation turning into a non-zero ex
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 from dataclasses import replace
@@ -15,7 +14,7 @@ from drill.checks import check_expectations
 from drill.observed import DrillReport, Observed
 from drill.opscenter import DEVICES as OPS_DEVICES
 from drill.opscenter import OpsCenterObserved, check_ops_center
-from drill.runner import main, run_drill
+from drill.runner import main
 from drill.scenario import (
     ACCOUNT_ID,
     MITIGATION_ACTION,
@@ -33,13 +32,6 @@ from functions.contract import Outcome, RecordOutcome
 pytestmark = pytest.mark.slow
 
 MALFORMED = {"malformed-not-json", "malformed-no-violation-id", "malformed-time-in-seconds"}
-
-
-@pytest.fixture(scope="module")
-def drill() -> tuple[DrillReport, str]:
-    out = io.StringIO()
-    report = run_drill(out=out)
-    return report, out.getvalue()
 
 
 def test_default_drill_meets_every_expectation(drill: tuple[DrillReport, str]) -> None:
