@@ -39,8 +39,8 @@ from examples.device_agent.publish_metrics import (
     next_report_id,
 )
 from functions import engine_handler
-from functions.contract import STATE_DEVICE, EngineHandlerEnvironment
-from functions.contract import create_engine_state_table_request as state_table_request
+from functions.contract_engine import STATE_DEVICE, EngineHandlerEnvironment
+from functions.contract_engine import create_engine_state_table_request as state_table_request
 from functions.engine_behaviors import EngineBehavior, EngineProfile
 from functions.engine_records import (
     AUTHORIZATION_FAILED,
