@@ -25,14 +25,7 @@ from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from drill.emulator import Clients, Plumbing
 from drill.observed import MitigationTask
-from drill.scenario import (
-    ACCOUNT_ID,
-    MITIGATION_ACTION,
-    NOTICE_TABLE,
-    QUARANTINE_GROUP,
-    REGION,
-    Scenario,
-)
+from drill.scenario import ACCOUNT_ID, MITIGATION_ACTION, NOTICE_TABLE, QUARANTINE_GROUP, REGION, Scenario
 from functions import aws_clients, intake, storm
 from functions.contract import EnvVar, IntakeEnvironment
 from settings.facts import IOT_LOG_GROUP

@@ -33,13 +33,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import aws_clients
-from functions.containment import (
-    ContainmentError,
-    ContainResult,
-    contain_thing,
-    parse_request,
-    things_from_incident,
-)
+from functions.containment import ContainmentError, ContainResult, contain_thing, parse_request, things_from_incident
 from functions.contract import ContainmentEnvironment, Status, containment_result
 from functions.opscenter import CONTAINMENT_FAILED, progress_request, thing_name_of
 

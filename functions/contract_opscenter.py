@@ -16,15 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Generic
 
-from functions.contract import (
-    TOPIC_ARN_PATTERN,
-    EnvVar,
-    Value,
-    _matching,
-    _optional,
-    _required,
-    _runtime_environment,
-)
+from functions.contract import TOPIC_ARN_PATTERN, EnvVar, Value, _matching, _optional, _required, _runtime_environment
 
 _BOOLEANS: Final = ("true", "false")
 
