@@ -34,8 +34,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from functions.contract import EnvVar, IntakeEnvironment, create_notice_table_request
+from harness.environment import environment_set
 from harness.lambda_context import lambda_context
 from settings.facts import IOT_LOG_GROUP
 from tools.config_reference import replace_block
@@ -91,20 +91,6 @@ class CallCounter:
 
 def set_env(values: dict[str, str]) -> None:
     os.environ.update(values)
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -264,7 +250,7 @@ def run_storm(scenario: Scenario, batches: list[dict[str, Any]], size: int, *, t
         add_to_quarantine_action_name=ACTION,
         notice_ledger_table=NOTICE_TABLE,
     ).to_environment()
-    with environment(env), mock_aws():
+    with environment_set(env), mock_aws():
         aws_clients.client.cache_clear()
         sns = aws_clients.client("sns")
         sns.create_topic(Name="fleetguard-responders")

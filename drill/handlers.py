@@ -15,7 +15,6 @@ as handed to Device Defender, not as contained.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,6 +27,7 @@ from drill.observed import MitigationTask
 from drill.scenario import ACCOUNT_ID, MITIGATION_ACTION, NOTICE_TABLE, QUARANTINE_GROUP, REGION, Scenario
 from functions import aws_clients, intake, storm
 from functions.contract import EnvVar, IntakeEnvironment
+from harness.environment import environment_set
 from settings.facts import IOT_LOG_GROUP
 
 FUNCTION_ARN_PREFIX: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
@@ -81,26 +81,18 @@ def handler_environment(
 @contextmanager
 def handlers_pointed_at(url: str, environment: Mapping[str, str]) -> Iterator[None]:
     """Set the handlers' environment and point ``functions.aws_clients`` at the emulator; undo both."""
-    saved = {name: os.environ.get(name) for name in (*environment, *_CLEARED_ENV)}
     original_data_endpoint = aws_clients.data_endpoint_url
-    for name in _CLEARED_ENV:
-        os.environ.pop(name, None)
-    os.environ.update(environment)
-    aws_clients.data_endpoint_url = lambda: url
-    # Cached clients of an earlier run (or of tests) point elsewhere.
-    aws_clients.client.cache_clear()
-    aws_clients.iot_data.cache_clear()
-    try:
-        yield
-    finally:
+    with environment_set(environment, cleared=_CLEARED_ENV):
+        aws_clients.data_endpoint_url = lambda: url
+        # Cached clients of an earlier run (or of tests) point elsewhere.
         aws_clients.client.cache_clear()
         aws_clients.iot_data.cache_clear()
-        aws_clients.data_endpoint_url = original_data_endpoint
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        try:
+            yield
+        finally:
+            aws_clients.client.cache_clear()
+            aws_clients.iot_data.cache_clear()
+            aws_clients.data_endpoint_url = original_data_endpoint
 
 
 @contextmanager

@@ -14,7 +14,6 @@ OpsCenter and Automation are not in the emulator: ``drill/opscenter_stand_in.py`
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from functions.contract_opscenter import (
     escalation_stages_json,
 )
 from functions.opscenter import ACKNOWLEDGED, RESOLVED, thing_name_of
+from harness.environment import environment_set
 from harness.lambda_context import lambda_context
 
 DEVICES: Final = ("opscenter-sensor-01", "opscenter-sensor-02")
@@ -86,7 +86,7 @@ def run_ops_center_part(run: Run, url: str) -> OpsCenterObserved:
     stand_in = OpsCenterStandIn.with_exceptions_of(session.client("ssm", endpoint_url=url), lambda: datetime.now(UTC))
     observed = OpsCenterObserved()
     settings = _environment(stages)
-    with _ssm_served_by(stand_in), _environment_set(settings):
+    with _ssm_served_by(stand_in), environment_set(settings):
         run.timeline.add("OpsCenter part: Incident Manager off, OpsCenter incidents on; two devices alarm")
         alerts = _alerts()
         run.labels_by_message.update({alert.message: alert for alert in alerts})
@@ -140,20 +140,6 @@ def _environment(stages: tuple[EscalationStage, ...]) -> dict[str, str]:
     )
     escalation_env = EscalationEnvironment(schedule_group=SCHEDULE_GROUP, escalation_stages=stages_json)
     return {**ops_center.to_environment(), **escalation_env.to_environment()}
-
-
-@contextmanager
-def _environment_set(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

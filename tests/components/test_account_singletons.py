@@ -4,7 +4,6 @@ keeps its physical name across a destroy and a new up."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 import stack_outputs as out
 from components.iam import ROLE_NAME_MAX_LENGTH, regional_role_name
 from harness.mockstack import REGION, RegisteredResource, StackRun, load_stack_config, run_stack
+from tests.support.nested_values import strings
 
 NAME_PROPERTIES = {
     "aws:iam/role:Role": "name",
@@ -111,17 +111,6 @@ def test_without_the_index_dynamic_groups_and_metrics_remain() -> None:
 
 def retained(run: StackRun) -> list[RegisteredResource]:
     return [resource for resource in run.resources if resource.retain_on_delete]
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
 
 
 def referenced(run: StackRun, resource: RegisteredResource) -> list[RegisteredResource]:

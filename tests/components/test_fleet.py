@@ -4,7 +4,6 @@ fleet metrics with alarms into the responders topic, and the firmware recovery j
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -17,21 +16,6 @@ from settings.fleet import DEFAULT_INDEX_READY_TIMEOUT_SECONDS, FirmwareSettings
 
 INDEX_READY = "pulumi-python:dynamic/fleetguard:IndexReady"
 TAGS_REQUIRED = {"Project": "fleetguard", "Environment": "prod", "Owner": "iot-security"}
-
-
-def run_recording_retention(stack: str, overrides: dict[str, Any] | None = None) -> tuple[StackRun, dict[str, bool]]:
-    """Run a stack and note which resources were registered with retain_on_delete."""
-    retained: dict[str, bool] = {}
-    register = mockstack._RecordingMonitor.RegisterResource
-
-    def recording(self: mockstack._RecordingMonitor, request: Any) -> Any:
-        retained[request.name] = bool(request.retainOnDelete)
-        return register(self, request)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mockstack._RecordingMonitor, "RegisterResource", recording)
-        run = run_stack(stack, overrides)
-    return run, retained
 
 
 def by_name(run: StackRun, type_token: str) -> dict[str, RegisteredResource]:
@@ -47,7 +31,7 @@ def fleet_component(run: StackRun) -> str:
 
 
 def test_prod_indexes_every_source_the_kpis_need_and_keeps_indexing_on_destroy() -> None:
-    run, retained = run_recording_retention("prod")
+    run = run_stack("prod")
     indexing = run.one("aws:iot/indexingConfiguration:IndexingConfiguration")
     assert indexing.parent == fleet_component(run)
     assert indexing.inputs["thingIndexingConfiguration"] == {
@@ -56,7 +40,7 @@ def test_prod_indexes_every_source_the_kpis_need_and_keeps_indexing_on_destroy()
         "deviceDefenderIndexingMode": "VIOLATIONS",
         "customFields": [{"name": "attributes.firmwareVersion", "type": "String"}],
     }
-    assert retained[indexing.name] is True
+    assert indexing.retain_on_delete is True
 
 
 def index_dependents(run: StackRun) -> list[RegisteredResource]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,20 +15,10 @@ from functions.containment import parse_request
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
 from tests.support.aws_actions import unknown_actions, wildcard_actions
+from tests.support.nested_values import strings
 
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
 STEP_ACTIONS_WITHOUT_OUTPUTS = ("aws:pause", "aws:branch")
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
 
 
 def reference_problems(document: dict[str, Any]) -> list[str]:

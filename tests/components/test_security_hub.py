@@ -16,7 +16,6 @@ import pytest
 
 import stack_outputs as out
 from components.security_hub import FINDING_INPUT_PATHS, FINDING_MESSAGE_TEMPLATE
-from harness import mockstack
 from harness.mockstack import ACCOUNT_ID, StackRun, run_stack
 from settings import ConfigError
 
@@ -85,21 +84,6 @@ def render(event: dict[str, Any]) -> str:
     return message
 
 
-def run_recording_retention(stack: str, overrides: dict[str, Any] | None = None) -> tuple[StackRun, dict[str, bool]]:
-    """Run a stack and note which resources were registered with retain_on_delete."""
-    retained: dict[str, bool] = {}
-    register = mockstack._RecordingMonitor.RegisterResource
-
-    def recording(self: mockstack._RecordingMonitor, request: Any) -> Any:
-        retained[request.name] = bool(request.retainOnDelete)
-        return register(self, request)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mockstack._RecordingMonitor, "RegisterResource", recording)
-        run = run_stack(stack, overrides)
-    return run, retained
-
-
 def finding_pattern(run: StackRun) -> dict[str, Any]:
     pattern: dict[str, Any] = json.loads(run.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
     return pattern
@@ -128,12 +112,12 @@ def test_prod_leaves_security_hub_to_the_organisation_but_still_subscribes(prod_
 
 
 def test_security_hub_outlives_the_stack_unless_the_environment_says_otherwise() -> None:
-    _, dev_retained = run_recording_retention("dev")
-    assert dev_retained["fleetguard-dev-security-hub-account"] is False
+    dev_account = run_stack("dev").one("aws:securityhub/account:Account")
+    assert (dev_account.name, dev_account.retain_on_delete) == ("fleetguard-dev-security-hub-account", False)
 
-    run, retained = run_recording_retention("prod", {"securityHub": {"manageAccount": True}})
-    assert run.one("aws:securityhub/account:Account").name == "fleetguard-prod-security-hub-account"
-    assert retained["fleetguard-prod-security-hub-account"] is True
+    prod_account = run_stack("prod", {"securityHub": {"manageAccount": True}}).one("aws:securityhub/account:Account")
+    assert prod_account.name == "fleetguard-prod-security-hub-account"
+    assert prod_account.retain_on_delete is True
 
 
 def test_subscriptions_and_products_follow_the_switches() -> None:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from harness.mockstack import load_stack_config
-from settings import ConfigError, load_settings, read_stack_config
+from settings import load_settings, read_stack_config
+from tests.settings.config_support import BASE, only_config_problem
 
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 DAILY_LOGGING_AUDIT = {"name": "daily-logging", "frequency": "DAILY", "checks": ["LOGGING_DISABLED_CHECK"]}
 
 
 def only_problem(section: Any) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "audit": section})
-    assert len(caught.value.problems) == 1, caught.value.problems
-    return caught.value.problems[0]
+    return only_config_problem({"audit": section})
 
 
 def test_the_stack_owns_the_configuration_unless_told_otherwise() -> None:

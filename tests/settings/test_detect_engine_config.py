@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from functions.engine_behaviors import EVALUABLE_METRICS
-from settings import ConfigError, load_settings
+from settings import load_settings
 from settings.detect_engine import Engine
 from settings.facts import DETECT_METRICS
+from tests.settings.config_support import BASE, config_problems
 
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 PORTS = {"name": "Ports", "metric": "aws:listening-tcp-ports", "operator": "in-port-set", "value": [443]}
 AUTH = {"name": "Auth", "metric": "aws:num-authorization-failures", "operator": "less-than", "value": 5,
         "durationSeconds": 300}
@@ -24,9 +24,7 @@ def detect(**section: Any) -> Any:
 
 
 def problems(**section: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "detect": section})
-    return caught.value.problems
+    return config_problems({"detect": section})
 
 
 def test_device_defender_is_the_default_engine() -> None:

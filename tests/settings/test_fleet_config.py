@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from harness.mockstack import load_stack_config
-from settings import ConfigError, load_settings, read_stack_config
+from settings import load_settings, read_stack_config
 from settings.fleet import AbortCriterion, FleetSettings, Kpi, MetricSettings, RetryCriterion, RolloutSettings
+from tests.settings.config_support import BASE, config_problems, only_config_problem
 
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 RECOVERY: dict[str, Any] = {
     "firmwareVersion": "2.4.0",
     "firmwareBucket": "fleet-firmware",
@@ -24,15 +24,11 @@ def fleet(section: Any) -> FleetSettings:
 
 
 def problems(section: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "fleet": section})
-    return caught.value.problems
+    return config_problems({"fleet": section})
 
 
 def only_problem(section: Any) -> str:
-    found = problems(section)
-    assert len(found) == 1, found
-    return found[0]
+    return only_config_problem({"fleet": section})
 
 
 def test_defaults_index_everything_and_watch_violations_and_disconnects() -> None:

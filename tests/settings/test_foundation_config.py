@@ -9,20 +9,15 @@ import pytest
 from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.facts import AUDIT_CHECKS, CRITICAL_AUDIT_CHECKS
-
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
+from tests.settings.config_support import BASE, config_problems, only_config_problem
 
 
 def problems_for(**overrides: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, **overrides})
-    return caught.value.problems
+    return config_problems(overrides)
 
 
 def only_problem(**overrides: Any) -> str:
-    problems = problems_for(**overrides)
-    assert len(problems) == 1, problems
-    return problems[0]
+    return only_config_problem(overrides)
 
 
 def rule(**fields: Any) -> dict[str, Any]:

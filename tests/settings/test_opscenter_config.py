@@ -11,8 +11,8 @@ import pytest
 from harness.mockstack import load_stack_config
 from settings import ConfigError, load_settings, read_stack_config
 from settings.opscenter import OpsCenterSettings, SlackChannel, StageTarget, TeamsChannel
+from tests.settings.config_support import BASE
 
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 KEY = "fleetguard:incidentResponse.opsCenter"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:security-leads"
 

@@ -15,8 +15,7 @@ from settings.quarantine import (
     POWERTOOLS_LAYER_VERSION,
     QuarantineSettings,
 )
-
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
+from tests.settings.config_support import BASE, only_config_problem
 
 
 def quarantine(section: Any) -> QuarantineSettings:
@@ -24,10 +23,7 @@ def quarantine(section: Any) -> QuarantineSettings:
 
 
 def only_problem(section: Any) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "quarantine": section})
-    assert len(caught.value.problems) == 1, caught.value.problems
-    return caught.value.problems[0]
+    return only_config_problem({"quarantine": section})
 
 
 def shipped(stack: str) -> QuarantineSettings:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from harness.mockstack import load_stack_config
-from settings import ConfigError, load_settings, read_stack_config
+from settings import load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
 from settings.response import IncidentResponseSettings
+from tests.settings.config_support import BASE, only_config_problem
 
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
 KEY = "fleetguard:incidentResponse"
 
 
@@ -21,11 +21,7 @@ def response(section: dict[str, Any]) -> IncidentResponseSettings:
 
 
 def only_problem(section: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "incidentResponse": section})
-    problems = caught.value.problems
-    assert len(problems) == 1, problems
-    return problems[0]
+    return only_config_problem({"incidentResponse": section})
 
 
 def contact(alias: str = "oncall", **fields: Any) -> dict[str, Any]:

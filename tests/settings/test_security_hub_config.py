@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from harness.mockstack import load_stack_config
-from settings import ConfigError, load_settings, read_stack_config
+from settings import load_settings, read_stack_config
 from settings.security_hub import SecurityHubSettings
-
-BASE: dict[str, Any] = {"environment": "test", "owner": "iot-security"}
+from tests.settings.config_support import BASE, only_config_problem
 
 
 def security_hub(section: Any) -> SecurityHubSettings:
@@ -18,10 +17,7 @@ def security_hub(section: Any) -> SecurityHubSettings:
 
 
 def only_problem(section: Any) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings({**BASE, "securityHub": section})
-    assert len(caught.value.problems) == 1, caught.value.problems
-    return caught.value.problems[0]
+    return only_config_problem({"securityHub": section})
 
 
 def test_defaults_assume_central_security_hub_and_route_critical_and_high() -> None:
