@@ -19,6 +19,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import TOKEN_AUTHENTICATION
 from .values import as_list, has_value, known, path
 
 DOMAIN_CONFIGURATIONS: Final = ("aws:iot/domainConfiguration:DomainConfiguration", "aws-native:iot:DomainConfiguration")
@@ -187,7 +188,7 @@ def policies() -> list[Policy]:
             name="domain-configuration-authorizer-signing",
             description="A domain configuration's default custom authorizer verifies token signatures.",
             severity=Severity.HIGH,
-            controls=Controls(pci=("8.3.1", "8.3.2"), hipaa=("164.312(d)",), nist=("IA-2", "IA-5", "SC-23")),
+            controls=TOKEN_AUTHENTICATION,
             remediation_steps=(
                 "Define the authorizer named in authorizerConfig.defaultAuthorizerName in the stack with "
                 "signingDisabled false, a tokenKeyName and tokenSigningPublicKeys; an authorizer another team "

@@ -19,6 +19,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import LEAST_PRIVILEGE
 from .roles import StackRoles
 from .values import as_number
 
@@ -41,7 +42,6 @@ DURATION_SCHEMA = PolicyConfigSchema(properties={
     },
 })
 SESSION_LIMITS = Controls(pci=("8.2.8", "8.6.3"), hipaa=("164.312(a)(2)(iii)",), nist=("AC-12", "IA-5"))
-LEAST_PRIVILEGE = Controls(pci=("7.2.1", "7.2.2"), hipaa=("164.308(a)(4)", "164.312(a)(1)"), nist=("AC-3", "AC-6"))
 
 
 def check_duration(ctx: ResourceContext, report: Report) -> None:

@@ -27,6 +27,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import LEAST_PRIVILEGE
 from .roles import StackRoles
 from .values import UNKNOWN, InvalidProperty, as_list, has_value, known, path
 
@@ -67,7 +68,6 @@ RESERVED_REPUBLISH_SCHEMA = PolicyConfigSchema(properties={
 })
 ROUTING = Controls(pci=("10.2.1", "12.10.1"), hipaa=("164.312(b)", "164.308(a)(6)(ii)"), nist=("AU-5", "SI-11"))
 CONFIGURATION = Controls(pci=("2.2.1", "6.5.1"), hipaa=("164.308(a)(1)(ii)(B)",), nist=("CM-2", "CM-6"))
-LEAST_PRIVILEGE = Controls(pci=("7.2.1", "7.2.2"), hipaa=("164.308(a)(4)", "164.312(a)(1)"), nist=("AC-3", "AC-6"))
 
 
 @dataclass(frozen=True)
