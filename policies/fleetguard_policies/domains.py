@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
+from .authorizers import AUTHORIZER_NAME_PROPERTY
 from .building import (
     Controls,
     Report,
@@ -23,10 +24,6 @@ from .controls import TOKEN_AUTHENTICATION
 from .values import as_list, has_value, known, path
 
 DOMAIN_CONFIGURATIONS: Final = ("aws:iot/domainConfiguration:DomainConfiguration", "aws-native:iot:DomainConfiguration")
-AUTHORIZER_NAME_PROPERTY: Final = {
-    "aws:iot/authorizer:Authorizer": "name",
-    "aws-native:iot:Authorizer": "authorizerName",
-}
 ACM_CERTIFICATES: Final = ("aws:acm/certificate:Certificate", "aws-native:certificatemanager:Certificate")
 NATIVE_DOMAIN_CONFIGURATION: Final = "aws-native:iot:DomainConfiguration"
 
