@@ -66,10 +66,9 @@ def check_role_no_wildcards(stack: StackContext, report: Report) -> None:
     roles = StackRoles.of(stack)
 
     def check(alias: StackResource) -> None:
-        for role in roles.named_by(alias, ROLE_ARN, alias.props.get(ROLE_ARN)):
-            for finding in roles.wildcard_findings(role):
-                report(f"role alias {alias.name} hands devices role {role.name}, whose {finding}; list the "
-                       "actions devices need", alias.urn)
+        for role, finding in roles.wildcard_grants(alias, [(ROLE_ARN, alias.props.get(ROLE_ARN))]):
+            report(f"role alias {alias.name} hands devices role {role.name}, whose {finding}; list the "
+                   "actions devices need", alias.urn)
 
     each(aliases, report, check)
 

@@ -169,16 +169,11 @@ def check_roles_scoped(stack: StackContext, report: Report) -> None:
     roles = StackRoles.of(stack)
 
     def check(rule: StackResource) -> None:
-        judged: set[str] = set()
-        for action in actions(rule.type, rule.props):
-            for role_arn in _role_arns(action.params):
-                for role in roles.named_by(rule, action.prop, role_arn):
-                    if role.urn in judged:
-                        continue
-                    judged.add(role.urn)
-                    for finding in roles.wildcard_findings(role):
-                        report(f"topic rule {rule.name} acts as role {role.name}, whose {finding}; list the "
-                               "actions its rule actions need", rule.urn)
+        references = ((action.prop, role_arn) for action in actions(rule.type, rule.props)
+                      for role_arn in _role_arns(action.params))
+        for role, finding in roles.wildcard_grants(rule, references):
+            report(f"topic rule {rule.name} acts as role {role.name}, whose {finding}; list the actions its "
+                   "rule actions need", rule.urn)
 
     each(rules, report, check)
 
