@@ -75,10 +75,8 @@ def _names_authorizer(permission: StackResource, authorizer: StackResource) -> b
 
 
 def check_permission_scoped(stack: StackContext, report: Report) -> None:
-    authorizers = stack.of_type(*AUTHORIZER_NAME_PROPERTY)
-    if not authorizers:
-        stack.not_applicable("authorizer-function-permission-scoped applies to stacks with custom authorizers; "
-                             "this one has none")
+    authorizers = stack.require(*AUTHORIZER_NAME_PROPERTY, reason=(
+        "authorizer-function-permission-scoped applies to stacks with custom authorizers; this one has none"))
     permissions = stack.of_type(*PERMISSION_FUNCTION_PROPERTY)
     functions = stack.of_type(*FUNCTION_TYPES)
 

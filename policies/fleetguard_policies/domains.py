@@ -86,9 +86,8 @@ def _same_name(value: Any, name: Any) -> bool:
 
 
 def check_authorizer_signing(ctx: StackContext, report: Report) -> None:
-    domains = ctx.of_type(*DOMAIN_CONFIGURATIONS)
-    if not domains:
-        ctx.not_applicable("domain-configuration-authorizer-signing applies to stacks with IoT domain configurations")
+    domains = ctx.require(*DOMAIN_CONFIGURATIONS, reason=(
+        "domain-configuration-authorizer-signing applies to stacks with IoT domain configurations"))
     authorizers = ctx.of_type(*AUTHORIZER_NAME_PROPERTY)
     owned_elsewhere = set(option(ctx.config, AUTHORIZER_SCHEMA, "authorizersOwnedElsewhere"))
 
@@ -130,10 +129,8 @@ def _private_ca_certificates(ctx: StackContext, domain: StackResource, arns: lis
 
 
 def check_server_certificates(ctx: StackContext, report: Report) -> None:
-    domains = ctx.of_type(*DOMAIN_CONFIGURATIONS)
-    if not domains:
-        ctx.not_applicable("domain-configuration-server-certificates applies to stacks with IoT domain "
-                           "configurations")
+    domains = ctx.require(*DOMAIN_CONFIGURATIONS, reason=(
+        "domain-configuration-server-certificates applies to stacks with IoT domain configurations"))
     require_ocsp = option(ctx.config, CERTIFICATE_SCHEMA, "requireOcspCheck")
 
     def check(domain: StackResource) -> None:

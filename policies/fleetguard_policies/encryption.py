@@ -131,9 +131,7 @@ def safe_dead_letter_target(source: StackResource) -> Any:
 
 
 def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
-    queues = ctx.of_type(QUEUE)
-    if not queues:
-        ctx.not_applicable("the stack has no SQS queues")
+    queues = ctx.require(QUEUE, reason="the stack has no SQS queues")
     # pulumi-aws can also set either policy with a separate resource naming the queue by URL.
     separate_redrive = ctx.of_type(REDRIVE_POLICY)
     separate_allow = ctx.of_type(REDRIVE_ALLOW_POLICY)

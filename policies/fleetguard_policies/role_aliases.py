@@ -60,9 +60,8 @@ def check_duration(ctx: ResourceContext, report: Report) -> None:
 
 
 def check_role_no_wildcards(stack: StackContext, report: Report) -> None:
-    aliases = stack.of_type(*DURATION_PROPERTY)
-    if not aliases:
-        stack.not_applicable("role-alias-role-no-wildcards applies to stacks with role aliases; this one has none")
+    aliases = stack.require(*DURATION_PROPERTY, reason=(
+        "role-alias-role-no-wildcards applies to stacks with role aliases; this one has none"))
     roles = StackRoles.of(stack)
 
     def check(alias: StackResource) -> None:

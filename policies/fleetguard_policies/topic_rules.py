@@ -163,9 +163,8 @@ def check_enabled_explicit(ctx: ResourceContext, report: Report) -> None:
 
 
 def check_roles_scoped(stack: StackContext, report: Report) -> None:
-    rules = stack.of_type(*TOPIC_RULES)
-    if not rules:
-        stack.not_applicable("topic-rule-role-scoped applies to stacks with topic rules; this one has none")
+    rules = stack.require(*TOPIC_RULES, reason=(
+        "topic-rule-role-scoped applies to stacks with topic rules; this one has none"))
     roles = StackRoles.of(stack)
 
     def check(rule: StackResource) -> None:
