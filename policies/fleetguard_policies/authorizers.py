@@ -8,7 +8,6 @@ from typing import Any, Final
 from pulumi_policy import Policy, Severity
 
 from .building import (
-    Controls,
     Report,
     ResourceContext,
     StackContext,
@@ -18,6 +17,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import LEAST_PRIVILEGE, TOKEN_AUTHENTICATION
 from .roles import refers_to
 from .values import UNKNOWN, has_value, known
 
@@ -30,8 +30,6 @@ FUNCTION_TYPES: Final = ("aws:lambda/function:Function", "aws-native:lambda:Func
 IOT_PRINCIPAL: Final = "iot.amazonaws.com"
 INVOKE: Final = "lambda:InvokeFunction"
 
-AUTHENTICATION = Controls(pci=("8.3.1", "8.3.2"), hipaa=("164.312(d)",), nist=("IA-2", "IA-5", "SC-23"))
-LEAST_PRIVILEGE = Controls(pci=("7.2.1", "7.2.2"), hipaa=("164.308(a)(4)", "164.312(a)(1)"), nist=("AC-3", "AC-6"))
 
 
 def check_signing(ctx: ResourceContext, report: Report) -> None:
@@ -77,10 +75,8 @@ def _names_authorizer(permission: StackResource, authorizer: StackResource) -> b
 
 
 def check_permission_scoped(stack: StackContext, report: Report) -> None:
-    authorizers = stack.of_type(*AUTHORIZER_NAME_PROPERTY)
-    if not authorizers:
-        stack.not_applicable("authorizer-function-permission-scoped applies to stacks with custom authorizers; "
-                             "this one has none")
+    authorizers = stack.require(*AUTHORIZER_NAME_PROPERTY, reason=(
+        "authorizer-function-permission-scoped applies to stacks with custom authorizers; this one has none"))
     permissions = stack.of_type(*PERMISSION_FUNCTION_PROPERTY)
     functions = stack.of_type(*FUNCTION_TYPES)
 
@@ -119,7 +115,7 @@ def policies() -> list[Policy]:
             description=("Custom authorizers verify token signatures (signing not disabled, a token key name and "
                          "signing public keys set)."),
             severity=Severity.HIGH,
-            controls=AUTHENTICATION,
+            controls=TOKEN_AUTHENTICATION,
             remediation_steps=(
                 "Leave signingDisabled false and set tokenKeyName and tokenSigningPublicKeys, so AWS IoT "
                 "rejects unsigned or forged tokens before the authorizer function runs."

@@ -143,6 +143,13 @@ class StackContext:
         if not any(resource.resource_type.startswith(IOT_TYPE_PREFIXES) for resource in self._args.resources):
             self.not_applicable(f"{rule} applies to stacks that manage AWS IoT resources; this one has none")
 
+    def require(self, *types: str, reason: str) -> list[StackResource]:
+        """The stack's resources of ``types``; without any, the rule is not applicable for ``reason``."""
+        found = self.of_type(*types)
+        if not found:
+            self.not_applicable(reason)
+        return found
+
     def of_type(self, *types: str) -> list[StackResource]:
         wanted = set(types)
         return [_stack_resource(resource) for resource in self._args.resources if resource.resource_type in wanted]

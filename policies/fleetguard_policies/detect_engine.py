@@ -11,7 +11,7 @@ from pulumi_policy import Policy, Severity
 
 from .building import Controls, Report, ResourceContext, of_types, resource_policy
 from .encryption import is_aws_managed_key
-from .values import UNKNOWN, has_value, known, path
+from .values import has_value, known, path
 
 STREAM: Final = "aws:kinesis/stream:Stream"
 TABLE: Final = "aws:dynamodb/table:Table"
@@ -44,8 +44,7 @@ def check_stream_key(ctx: ResourceContext, report: Report) -> None:
     key_id = ctx.props.get("kmsKeyId")
     if not has_value(key_id):
         report("kmsKeyId is missing; set it to a customer-managed KMS key")
-    # An unknown key id is the output of a key or alias this stack creates, so it is a customer key.
-    elif key_id is not UNKNOWN and is_aws_managed_key(str(key_id)):
+    elif is_aws_managed_key(key_id):
         report(f"kmsKeyId {key_id} is an AWS-managed key (alias/aws/kinesis); use a customer-managed KMS key")
 
 
@@ -60,7 +59,7 @@ def check_table_key(ctx: ResourceContext, report: Report) -> None:
     if not has_value(key_arn):
         report("serverSideEncryption.kmsKeyArn is missing: the table uses the AWS-managed key aws/dynamodb; "
                "set a customer-managed KMS key")
-    elif key_arn is not UNKNOWN and is_aws_managed_key(str(key_arn)):
+    elif is_aws_managed_key(key_arn):
         report(f"serverSideEncryption.kmsKeyArn {key_arn} is an AWS-managed key; use a customer-managed KMS key")
 
 

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
+from .authorizers import AUTHORIZER_NAME_PROPERTY
 from .building import (
     Controls,
     Report,
@@ -19,13 +20,10 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import TOKEN_AUTHENTICATION
 from .values import as_list, has_value, known, path
 
 DOMAIN_CONFIGURATIONS: Final = ("aws:iot/domainConfiguration:DomainConfiguration", "aws-native:iot:DomainConfiguration")
-AUTHORIZER_NAME_PROPERTY: Final = {
-    "aws:iot/authorizer:Authorizer": "name",
-    "aws-native:iot:Authorizer": "authorizerName",
-}
 ACM_CERTIFICATES: Final = ("aws:acm/certificate:Certificate", "aws-native:certificatemanager:Certificate")
 NATIVE_DOMAIN_CONFIGURATION: Final = "aws-native:iot:DomainConfiguration"
 
@@ -88,9 +86,8 @@ def _same_name(value: Any, name: Any) -> bool:
 
 
 def check_authorizer_signing(ctx: StackContext, report: Report) -> None:
-    domains = ctx.of_type(*DOMAIN_CONFIGURATIONS)
-    if not domains:
-        ctx.not_applicable("domain-configuration-authorizer-signing applies to stacks with IoT domain configurations")
+    domains = ctx.require(*DOMAIN_CONFIGURATIONS, reason=(
+        "domain-configuration-authorizer-signing applies to stacks with IoT domain configurations"))
     authorizers = ctx.of_type(*AUTHORIZER_NAME_PROPERTY)
     owned_elsewhere = set(option(ctx.config, AUTHORIZER_SCHEMA, "authorizersOwnedElsewhere"))
 
@@ -132,10 +129,8 @@ def _private_ca_certificates(ctx: StackContext, domain: StackResource, arns: lis
 
 
 def check_server_certificates(ctx: StackContext, report: Report) -> None:
-    domains = ctx.of_type(*DOMAIN_CONFIGURATIONS)
-    if not domains:
-        ctx.not_applicable("domain-configuration-server-certificates applies to stacks with IoT domain "
-                           "configurations")
+    domains = ctx.require(*DOMAIN_CONFIGURATIONS, reason=(
+        "domain-configuration-server-certificates applies to stacks with IoT domain configurations"))
     require_ocsp = option(ctx.config, CERTIFICATE_SCHEMA, "requireOcspCheck")
 
     def check(domain: StackResource) -> None:
@@ -187,7 +182,7 @@ def policies() -> list[Policy]:
             name="domain-configuration-authorizer-signing",
             description="A domain configuration's default custom authorizer verifies token signatures.",
             severity=Severity.HIGH,
-            controls=Controls(pci=("8.3.1", "8.3.2"), hipaa=("164.312(d)",), nist=("IA-2", "IA-5", "SC-23")),
+            controls=TOKEN_AUTHENTICATION,
             remediation_steps=(
                 "Define the authorizer named in authorizerConfig.defaultAuthorizerName in the stack with "
                 "signingDisabled false, a tokenKeyName and tokenSigningPublicKeys; an authorizer another team "

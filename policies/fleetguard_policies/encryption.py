@@ -41,10 +41,13 @@ ENCRYPTION_CONTROLS = Controls(
 )
 
 
-def is_aws_managed_key(key_id: str) -> bool:
+def is_aws_managed_key(key_id: Any) -> bool:
     """``alias/aws/sns``-style aliases, by name or ARN, name keys AWS manages (no key policy of ours,
     no control over rotation or who may decrypt)."""
-    return key_id.startswith("alias/aws/") or ":alias/aws/" in key_id
+    if key_id is UNKNOWN:
+        return False  # the output of a key or alias this stack creates, so a customer key
+    text = str(key_id)
+    return text.startswith("alias/aws/") or ":alias/aws/" in text
 
 
 def check_customer_key(ctx: ResourceContext, report: Report) -> None:
@@ -54,8 +57,7 @@ def check_customer_key(ctx: ResourceContext, report: Report) -> None:
         how = "uses SQS-managed encryption (an AWS-owned key)" if managed_sse else "is not encrypted with KMS"
         report(f"{ctx.type.split(':')[-1].lower()} {how}; set kmsMasterKeyId to a customer-managed KMS key")
         return
-    # An unknown key id is the output of a key or alias this stack creates, so it is a customer key.
-    if key_id is not UNKNOWN and is_aws_managed_key(str(key_id)):
+    if is_aws_managed_key(key_id):
         report(f"kmsMasterKeyId {key_id} is an AWS-managed key; use a customer-managed KMS key")
 
 
@@ -131,9 +133,7 @@ def safe_dead_letter_target(source: StackResource) -> Any:
 
 
 def check_dead_letter_queues(ctx: StackContext, report: Report) -> None:
-    queues = ctx.of_type(QUEUE)
-    if not queues:
-        ctx.not_applicable("the stack has no SQS queues")
+    queues = ctx.require(QUEUE, reason="the stack has no SQS queues")
     # pulumi-aws can also set either policy with a separate resource naming the queue by URL.
     separate_redrive = ctx.of_type(REDRIVE_POLICY)
     separate_allow = ctx.of_type(REDRIVE_ALLOW_POLICY)

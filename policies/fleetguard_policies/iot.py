@@ -16,6 +16,7 @@ from typing import Any, Final
 from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy, Severity
 
 from .building import Controls, Report, ResourceContext, of_types, option, resource_policy
+from .controls import LEAST_PRIVILEGE
 from .documents import Statement, grants, resource_texts, statements, wildcard_actions
 from .values import CannotVerify
 
@@ -41,12 +42,6 @@ THING_ACTIONS: Final = (
 _BROAD_RESOURCE_PATH = re.compile(r"^(?:(?:client|topic|topicfilter)/)?[*#+/]*$")
 # Policy wildcards (* ?) and MQTT ones (+ #, which a topic filter resource grants as written).
 _TOPIC_WILDCARD = re.compile(r"[*?+#]")
-
-LEAST_PRIVILEGE = Controls(
-    pci=("7.2.1", "7.2.2"),
-    hipaa=("164.308(a)(4)", "164.312(a)(1)"),
-    nist=("AC-3", "AC-6"),
-)
 
 CLIENT_ID_SCHEMA = PolicyConfigSchema(properties={
     "allowedClientIds": {

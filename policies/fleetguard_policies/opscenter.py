@@ -14,7 +14,8 @@ from typing import Final
 
 from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
-from .building import Controls, Report, StackContext, StackResource, each, option, stack_policy
+from .building import Report, StackContext, StackResource, each, option, stack_policy
+from .controls import INCIDENT_RESPONSE
 from .response import RESPONSE_PLAN
 from .shared_facts import ESCALATION_ROLE, ESCALATION_STAGES_TAG_KEY, ROLE_TAG_KEY
 from .tagging import tag_map
@@ -88,11 +89,7 @@ def policies() -> list[Policy]:
             description=("Without Incident Manager, alerts open OpsCenter incidents with a runbook, and an "
                          "unacknowledged incident escalates through the required number of stages."),
             severity=Severity.HIGH,
-            controls=Controls(
-                pci=("12.10.1", "12.10.3"),
-                hipaa=("164.308(a)(6)(i)", "164.308(a)(6)(ii)"),
-                nist=("IR-4", "IR-6", "IR-8"),
-            ),
+            controls=INCIDENT_RESPONSE,
             remediation_steps=(
                 "Leave incidentResponse.opsCenter enabled (the default when Incident Manager is off) and list at "
                 "least minimumEscalationStages stages under incidentResponse.opsCenter.escalation, e.g. the on-call "

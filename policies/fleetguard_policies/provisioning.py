@@ -9,6 +9,7 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 
 from . import iot
 from .building import Controls, Report, ResourceContext, of_types, option, report_cannot_verify, resource_policy
+from .controls import LEAST_PRIVILEGE
 from .values import CannotVerify, InvalidProperty, has_value, json_value, known, path
 
 TEMPLATE_TYPE_PROPERTY: Final = {
@@ -113,7 +114,7 @@ def policies() -> list[Policy]:
             description=("IoT policies created by a provisioning template, or by a CA's just-in-time template, "
                          "pass every device policy rule (iot-policy-*)."),
             severity=Severity.CRITICAL,
-            controls=iot.LEAST_PRIVILEGE,
+            controls=LEAST_PRIVILEGE,
             remediation_steps=(
                 "In each AWS::IoT::Policy resource of the template body, fix what the named iot-policy-* rule "
                 "reports: list the IoT actions the device needs, scope them to "

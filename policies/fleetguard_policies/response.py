@@ -7,7 +7,8 @@ from typing import Final
 
 from pulumi_policy import Policy, Severity
 
-from .building import Controls, Report, StackContext, StackResource, each, stack_policy
+from .building import Report, StackContext, StackResource, each, stack_policy
+from .controls import INCIDENT_RESPONSE
 from .values import UNKNOWN, has_value, known, path
 
 RESPONSE_PLAN: Final = "aws:ssmincidents/responsePlan:ResponsePlan"
@@ -72,11 +73,7 @@ def policies() -> list[Policy]:
             description=("When Incident Manager is used, every response plan engages contacts and runs an SSM "
                          "Automation runbook, and an escalation plan has at least two stages."),
             severity=Severity.HIGH,
-            controls=Controls(
-                pci=("12.10.1", "12.10.3"),
-                hipaa=("164.308(a)(6)(i)", "164.308(a)(6)(ii)"),
-                nist=("IR-4", "IR-6", "IR-8"),
-            ),
+            controls=INCIDENT_RESPONSE,
             remediation_steps=(
                 "Give each response plan at least one engagement (a contact or escalation plan ARN) and an "
                 "action.ssmAutomations entry with documentName, roleArn and non-empty parameter values. Add an "

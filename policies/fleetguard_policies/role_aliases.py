@@ -19,6 +19,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import LEAST_PRIVILEGE
 from .roles import StackRoles
 from .values import as_number
 
@@ -41,7 +42,6 @@ DURATION_SCHEMA = PolicyConfigSchema(properties={
     },
 })
 SESSION_LIMITS = Controls(pci=("8.2.8", "8.6.3"), hipaa=("164.312(a)(2)(iii)",), nist=("AC-12", "IA-5"))
-LEAST_PRIVILEGE = Controls(pci=("7.2.1", "7.2.2"), hipaa=("164.308(a)(4)", "164.312(a)(1)"), nist=("AC-3", "AC-6"))
 
 
 def check_duration(ctx: ResourceContext, report: Report) -> None:
@@ -60,16 +60,14 @@ def check_duration(ctx: ResourceContext, report: Report) -> None:
 
 
 def check_role_no_wildcards(stack: StackContext, report: Report) -> None:
-    aliases = stack.of_type(*DURATION_PROPERTY)
-    if not aliases:
-        stack.not_applicable("role-alias-role-no-wildcards applies to stacks with role aliases; this one has none")
+    aliases = stack.require(*DURATION_PROPERTY, reason=(
+        "role-alias-role-no-wildcards applies to stacks with role aliases; this one has none"))
     roles = StackRoles.of(stack)
 
     def check(alias: StackResource) -> None:
-        for role in roles.named_by(alias, ROLE_ARN, alias.props.get(ROLE_ARN)):
-            for finding in roles.wildcard_findings(role):
-                report(f"role alias {alias.name} hands devices role {role.name}, whose {finding}; list the "
-                       "actions devices need", alias.urn)
+        for role, finding in roles.wildcard_grants(alias, [(ROLE_ARN, alias.props.get(ROLE_ARN))]):
+            report(f"role alias {alias.name} hands devices role {role.name}, whose {finding}; list the "
+                   "actions devices need", alias.urn)
 
     each(aliases, report, check)
 

@@ -8,7 +8,7 @@ dependencies (how it looks at preview, when the ARN is still unknown).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -63,6 +63,19 @@ class StackRoles:
         """The stack's roles ``role_arn`` (read from ``holder``'s top-level ``prop``) names; none when it
         names a role this stack does not manage."""
         return [role for role in self.roles if refers_to(holder, prop, role_arn, role, [role.props.get("arn")])]
+
+    def wildcard_grants(self, holder: StackResource,
+                        references: Iterable[tuple[str, Any]]) -> Iterator[tuple[StackResource, str]]:
+        """(role, finding) for every wildcard the stack lets a role ``holder`` names perform; ``references``
+        are (``holder``'s top-level property, role ARN read from it) pairs. A role named twice is judged once."""
+        judged: set[str] = set()
+        for prop, role_arn in references:
+            for role in self.named_by(holder, prop, role_arn):
+                if role.urn in judged:
+                    continue
+                judged.add(role.urn)
+                for finding in self.wildcard_findings(role):
+                    yield role, finding
 
     def wildcard_findings(self, role: StackResource) -> list[str]:
         """What lets ``role`` perform wildcard actions, one line per offending document or policy."""

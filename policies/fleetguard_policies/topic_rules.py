@@ -27,6 +27,7 @@ from .building import (
     resource_policy,
     stack_policy,
 )
+from .controls import LEAST_PRIVILEGE
 from .roles import StackRoles
 from .values import UNKNOWN, InvalidProperty, as_list, has_value, known, path
 
@@ -67,7 +68,6 @@ RESERVED_REPUBLISH_SCHEMA = PolicyConfigSchema(properties={
 })
 ROUTING = Controls(pci=("10.2.1", "12.10.1"), hipaa=("164.312(b)", "164.308(a)(6)(ii)"), nist=("AU-5", "SI-11"))
 CONFIGURATION = Controls(pci=("2.2.1", "6.5.1"), hipaa=("164.308(a)(1)(ii)(B)",), nist=("CM-2", "CM-6"))
-LEAST_PRIVILEGE = Controls(pci=("7.2.1", "7.2.2"), hipaa=("164.308(a)(4)", "164.312(a)(1)"), nist=("AC-3", "AC-6"))
 
 
 @dataclass(frozen=True)
@@ -163,22 +163,16 @@ def check_enabled_explicit(ctx: ResourceContext, report: Report) -> None:
 
 
 def check_roles_scoped(stack: StackContext, report: Report) -> None:
-    rules = stack.of_type(*TOPIC_RULES)
-    if not rules:
-        stack.not_applicable("topic-rule-role-scoped applies to stacks with topic rules; this one has none")
+    rules = stack.require(*TOPIC_RULES, reason=(
+        "topic-rule-role-scoped applies to stacks with topic rules; this one has none"))
     roles = StackRoles.of(stack)
 
     def check(rule: StackResource) -> None:
-        judged: set[str] = set()
-        for action in actions(rule.type, rule.props):
-            for role_arn in _role_arns(action.params):
-                for role in roles.named_by(rule, action.prop, role_arn):
-                    if role.urn in judged:
-                        continue
-                    judged.add(role.urn)
-                    for finding in roles.wildcard_findings(role):
-                        report(f"topic rule {rule.name} acts as role {role.name}, whose {finding}; list the "
-                               "actions its rule actions need", rule.urn)
+        references = ((action.prop, role_arn) for action in actions(rule.type, rule.props)
+                      for role_arn in _role_arns(action.params))
+        for role, finding in roles.wildcard_grants(rule, references):
+            report(f"topic rule {rule.name} acts as role {role.name}, whose {finding}; list the actions its "
+                   "rule actions need", rule.urn)
 
     each(rules, report, check)
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pulumi.output import UNKNOWN, Unknown
 
-from harness.analyzer import AnalyzeResult, AnalyzerResource, PreviewReport, urn_for
+from harness.analyzer import (
+    POLICY_CONFIG_DIR,
+    AnalyzeResult,
+    AnalyzerResource,
+    PolicyPackProcess,
+    PreviewReport,
+    urn_for,
+)
 from settings.facts import (
     AUDIT_CHECKS_BY_NAME,
     CRITICAL_AUDIT_CHECKS,
@@ -452,6 +460,15 @@ def replace(stack: Sequence[AnalyzerResource], *replacements: AnalyzerResource) 
 
 def without(stack: Sequence[AnalyzerResource], *resource_types: str) -> list[AnalyzerResource]:
     return [item for item in stack if item.type not in resource_types]
+
+
+def judge_shipped(pack: PolicyPackProcess, stack: str, resources: Sequence[AnalyzerResource], *,
+                  config: Mapping[str, Any] | Path | None = None) -> PreviewReport:
+    """One run of the pack over ``resources`` as one of the shipped stacks: that stack's name, and its own
+    policy config unless ``config`` says otherwise."""
+    pack.configure(POLICY_CONFIG_DIR / f"{stack}.json" if config is None else config)
+    pack.configure_stack(stack, PROJECT)
+    return pack.preview(resources)
 
 
 def violations(result: AnalyzeResult | PreviewReport, policy: str) -> list[str]:

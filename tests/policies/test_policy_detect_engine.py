@@ -22,6 +22,7 @@ from tests.policies.stack_builders import (
     REGION,
     TAGS,
     changed,
+    judge_shipped,
     queue,
     resource,
     unknown,
@@ -126,9 +127,7 @@ def judge_prod(pack: PolicyPackProcess, resources: list[AnalyzerResource], *, ml
     """The prod policy config; a new account, which cannot run ML Detect, turns that requirement off."""
     config = load_policy_config_file(POLICY_CONFIG_DIR / "prod.json")
     config["detect-ml-profile-present"] = {"required": ml_required}
-    pack.configure(config)
-    pack.configure_stack("prod", "fleetguard")
-    return pack.preview(resources)
+    return judge_shipped(pack, "prod", resources, config=config)
 
 
 @pytest.mark.parametrize(("variant", "overrides", "ml_required"), [

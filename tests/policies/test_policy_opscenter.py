@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from harness.analyzer import POLICY_CONFIG_DIR, AnalyzerResource, PolicyPackProcess, PreviewReport, from_registrations
+from harness.analyzer import AnalyzerResource, PolicyPackProcess, PreviewReport, from_registrations
 from harness.mockstack import Phase, run_stack
 from tests.conftest import prod_ops_center_overrides
 from tests.policies.stack_builders import (
     compliant_stack,
     escalation_schedule_group,
+    judge_shipped,
     ops_center,
     replace,
     runbook,
@@ -104,9 +105,7 @@ def test_an_unknown_stage_count_fails_closed(pack: PolicyPackProcess) -> None:
 
 
 def judged(pack: PolicyPackProcess, overrides: dict[str, Any], phase: Phase) -> PreviewReport:
-    pack.configure(POLICY_CONFIG_DIR / "prod.json")
-    pack.configure_stack("prod", "fleetguard")
-    return pack.preview(from_registrations(run_stack("prod", overrides, phase=phase).resources))
+    return judge_shipped(pack, "prod", from_registrations(run_stack("prod", overrides, phase=phase).resources))
 
 
 @pytest.mark.parametrize("phase", list(Phase))

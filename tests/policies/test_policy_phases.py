@@ -14,11 +14,9 @@ from collections import Counter
 import pytest
 
 from harness.analyzer import (
-    POLICY_CONFIG_DIR,
     AnalyzerResource,
     EnforcementLevel,
     PolicyPackProcess,
-    PreviewReport,
     from_registrations,
 )
 from harness.mockstack import Phase, StackRun, run_stack
@@ -27,6 +25,7 @@ from tests.policies.stack_builders import (
     changed,
     compliant_stack,
     document,
+    judge_shipped,
     kms_key,
     queue,
     security_hub,
@@ -44,17 +43,11 @@ def runs() -> dict[tuple[str, Phase], StackRun]:
     return {(stack, phase): run_stack(stack, phase=phase) for stack in STACKS for phase in Phase}
 
 
-def judge(pack: PolicyPackProcess, stack: str, resources: list[AnalyzerResource]) -> PreviewReport:
-    pack.configure(POLICY_CONFIG_DIR / f"{stack}.json")
-    pack.configure_stack(stack, "fleetguard")
-    return pack.preview(resources)
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_first_preview_reports_what_it_cannot_verify_as_advisory_and_blocks_nothing(
     preview_pack: PolicyPackProcess, runs: dict[tuple[str, Phase], StackRun], stack: str,
 ) -> None:
-    report = judge(preview_pack, stack, from_registrations(runs[stack, Phase.PREVIEW].resources))
+    report = judge_shipped(preview_pack, stack, from_registrations(runs[stack, Phase.PREVIEW].resources))
 
     assert not report.mandatory, [f"{item.policy_name}: {item.message}" for item in report.mandatory]
     assert report.diagnostics, "a new stack's preview has policy documents built from unknown ARNs"
@@ -72,7 +65,7 @@ def test_the_prod_preview_defers_every_role_and_resource_policy_document_to_the_
     unknown_documents = {item.urn for item in resources if item.inputs.get("policy") is not None
                          and not isinstance(item.inputs["policy"], str | dict)}
 
-    report = judge(preview_pack, "prod", resources)
+    report = judge_shipped(preview_pack, "prod", resources)
 
     deferred = {item.urn for item in report.diagnostics if item.policy_name == WILDCARD_RULE}
     assert unknown_documents, "the preview run must leave ARN-built policy documents unknown"
@@ -83,7 +76,7 @@ def test_the_prod_preview_defers_every_role_and_resource_policy_document_to_the_
 def test_the_update_of_the_shipped_stack_has_no_violation_at_all(
     pack: PolicyPackProcess, runs: dict[tuple[str, Phase], StackRun], stack: str,
 ) -> None:
-    report = judge(pack, stack, from_registrations(runs[stack, Phase.UPDATE].resources))
+    report = judge_shipped(pack, stack, from_registrations(runs[stack, Phase.UPDATE].resources))
 
     assert not report.diagnostics, [f"{item.policy_name}: {item.message}" for item in report.diagnostics]
 
@@ -104,12 +97,12 @@ def test_a_wildcard_iam_action_is_still_blocked_at_the_update(
     name = "fleetguard-prod-intake-handler-policy"
     updated = with_wildcard_in(from_registrations(runs["prod", Phase.UPDATE].resources), name)
 
-    report = judge(pack, "prod", updated)
+    report = judge_shipped(pack, "prod", updated)
 
     assert {(item.policy_name, item.urn.rsplit("::", 1)[-1]) for item in report.mandatory} == {(WILDCARD_RULE, name)}
     assert "allows wildcard action(s) *" in report.mandatory[0].message
     # At preview the same document is built from unknown ARNs: the preview cannot see the wildcard yet.
-    preview = judge(preview_pack, "prod", from_registrations(runs["prod", Phase.PREVIEW].resources))
+    preview = judge_shipped(preview_pack, "prod", from_registrations(runs["prod", Phase.PREVIEW].resources))
     assert not preview.mandatory
 
 
@@ -120,7 +113,7 @@ def test_a_value_still_unknown_at_the_update_is_blocked(
     [target] = [item for item in resources if item.name == "fleetguard-prod-intake-handler-policy"]
     stuck = dataclasses.replace(target, inputs={**target.inputs, "policy": unknown()})
 
-    report = judge(pack, "prod", [stuck if item.urn == target.urn else item for item in resources])
+    report = judge_shipped(pack, "prod", [stuck if item.urn == target.urn else item for item in resources])
 
     [blocked] = report.mandatory
     assert (blocked.policy_name, blocked.urn) == (WILDCARD_RULE, target.urn)

@@ -30,7 +30,7 @@ from harness.analyzer import (
     urn_for,
 )
 from harness.mockstack import StackRun, load_stack_config, run_stack
-from tests.policies.stack_builders import allow, document
+from tests.policies.stack_builders import allow, document, judge_shipped
 
 STACKS = ("dev", "prod")
 Breakage = Callable[[list[AnalyzerResource]], list[AnalyzerResource]]
@@ -39,13 +39,6 @@ Breakage = Callable[[list[AnalyzerResource]], list[AnalyzerResource]]
 @pytest.fixture(scope="module")
 def previews() -> dict[str, StackRun]:
     return {stack: run_stack(stack) for stack in STACKS}
-
-
-def judge(pack: PolicyPackProcess, stack: str, resources: list[AnalyzerResource],
-          config_stack: str | None = None) -> PreviewReport:
-    pack.configure(POLICY_CONFIG_DIR / f"{config_stack or stack}.json")
-    pack.configure_stack(stack, "fleetguard")
-    return pack.preview(resources)
 
 
 def edited(resource: AnalyzerResource, drop: tuple[str, ...] = (), **values: Any) -> AnalyzerResource:
@@ -108,7 +101,7 @@ BREAKAGES: dict[str, tuple[Breakage, set[str]]] = {
 def test_the_shipped_stack_passes_its_own_policy_config(
     pack: PolicyPackProcess, previews: dict[str, StackRun], stack: str,
 ) -> None:
-    report = judge(pack, stack, from_registrations(previews[stack].resources))
+    report = judge_shipped(pack, stack, from_registrations(previews[stack].resources))
 
     assert report.resource_count == len(previews[stack].resources)
     # Not only no mandatory violation (dev's config makes every policy advisory): no violation at all.
@@ -119,8 +112,9 @@ def added_names(pack: PolicyPackProcess, stack: str, config: str, unbroken: list
                 broken: list[AnalyzerResource]) -> tuple[set[str], set[str], PreviewReport]:
     """Policy names of the violations the broken stack adds over the unbroken one (mandatory ones, all
     of them), and the broken stack's report."""
-    before = judge(pack, stack, unbroken, config_stack=config)
-    after = judge(pack, stack, broken, config_stack=config)
+    config_file = POLICY_CONFIG_DIR / f"{config}.json"
+    before = judge_shipped(pack, stack, unbroken, config=config_file)
+    after = judge_shipped(pack, stack, broken, config=config_file)
     seen = {(item.policy_name, item.urn, item.message) for item in before.diagnostics}
     added = [item for item in after.diagnostics if (item.policy_name, item.urn, item.message) not in seen]
     return {item.policy_name for item in added if item.mandatory}, {item.policy_name for item in added}, after
@@ -180,7 +174,7 @@ def test_a_quarantine_group_of_any_valid_name_passes_and_still_needs_its_deny(pa
     assert group.inputs["name"] == "ISOLATED"
     renamed = from_registrations(run.resources)
 
-    report = judge(pack, "prod", renamed)
+    report = judge_shipped(pack, "prod", renamed)
     assert not report.diagnostics, [f"{item.policy_name}: {item.message}" for item in report.diagnostics]
 
     blocked, _, prod_report = added_names(pack, "prod", "prod", renamed,
@@ -193,7 +187,7 @@ def test_a_quarantine_group_of_any_valid_name_passes_and_still_needs_its_deny(pa
 def test_the_dev_exemption_covers_the_lab_certificate_check_only(pack: PolicyPackProcess) -> None:
     run = run_stack("dev", {"audit": audit_with_disabled_check("dev", "DEVICE_CERTIFICATE_SHARED_CHECK")})
 
-    report = judge(pack, "dev", from_registrations(run.resources))
+    report = judge_shipped(pack, "dev", from_registrations(run.resources))
 
     assert "audit-critical-checks-enabled" not in report.policy_names()
 
@@ -217,5 +211,5 @@ def test_a_stack_that_leaves_account_singletons_to_their_owner_passes_when_the_c
 
     assert not report.diagnostics, [f"{item.policy_name}: {item.message}" for item in report.diagnostics]
     # Without the owner's word, the same stack is blocked.
-    assert judge(pack, "prod", from_registrations(run.resources)).policy_names(mandatory_only=True) == {
+    assert judge_shipped(pack, "prod", from_registrations(run.resources)).policy_names(mandatory_only=True) == {
         "audit-scheduled-critical-checks", "containment-quarantine-group"}
