@@ -133,6 +133,12 @@ class StackContext:
     def __init__(self, args: StackValidationArgs) -> None:
         self._args = args
         self.config: Mapping[str, Any] = args.get_config()
+        # One pass over the stack per rule: resources by type (with their place in the stack), and each
+        # type's plain copies made once however often the rule asks for it.
+        self._by_type: dict[str, list[tuple[int, PolicyResource]]] = {}
+        for position, resource in enumerate(args.resources):
+            self._by_type.setdefault(resource.resource_type, []).append((position, resource))
+        self._converted: dict[str, list[tuple[int, StackResource]]] = {}
 
     def not_applicable(self, reason: str) -> None:
         """Tell the engine the rule does not apply to this stack (raises)."""
@@ -140,7 +146,7 @@ class StackContext:
 
     def require_iot(self, rule: str) -> None:
         """Not applicable to stacks that register no AWS IoT resource (this rule is about IoT fleets)."""
-        if not any(resource.resource_type.startswith(IOT_TYPE_PREFIXES) for resource in self._args.resources):
+        if not any(resource_type.startswith(IOT_TYPE_PREFIXES) for resource_type in self._by_type):
             self.not_applicable(f"{rule} applies to stacks that manage AWS IoT resources; this one has none")
 
     def require(self, *types: str, reason: str) -> list[StackResource]:
@@ -151,8 +157,15 @@ class StackContext:
         return found
 
     def of_type(self, *types: str) -> list[StackResource]:
-        wanted = set(types)
-        return [_stack_resource(resource) for resource in self._args.resources if resource.resource_type in wanted]
+        """The stack's resources of ``types``, in the order the engine sent them."""
+        chosen: list[tuple[int, StackResource]] = []
+        for resource_type in dict.fromkeys(types):
+            if resource_type not in self._converted:
+                self._converted[resource_type] = [
+                    (position, _stack_resource(item)) for position, item in self._by_type.get(resource_type, [])
+                ]
+            chosen.extend(self._converted[resource_type])
+        return [resource for _, resource in sorted(chosen, key=lambda pair: pair[0])]
 
 
 def _stack_resource(resource: PolicyResource) -> StackResource:
