@@ -1,7 +1,7 @@
 """fleetguard's own Detect engine (accounts without Device Defender Detect): its stream and state are
-encrypted with a customer-managed key, its topic rules keep what they fail to deliver, and its stream
-consumer keeps the batches it gives up on. Security telemetry that is silently dropped is an alarm
-that never rings."""
+encrypted with a customer-managed key and its stream consumer keeps the batches it gives up on (its topic
+rules' error actions are `topic-rule-error-action`'s, which judges every topic rule). Security telemetry
+that is silently dropped is an alarm that never rings."""
 
 from __future__ import annotations
 
@@ -15,14 +15,7 @@ from .values import has_value, known, path
 
 STREAM: Final = "aws:kinesis/stream:Stream"
 TABLE: Final = "aws:dynamodb/table:Table"
-TOPIC_RULE: Final = "aws:iot/topicRule:TopicRule"
 EVENT_SOURCE_MAPPING: Final = "aws:lambda/eventSourceMapping:EventSourceMapping"
-RULE_ACTIONS: Final = (
-    "cloudwatchAlarm", "cloudwatchLogs", "cloudwatchMetric", "dynamodb", "dynamodbv2", "elasticsearch", "firehose",
-    "http", "iotAnalytics", "iotEvents", "kafka", "kinesis", "lambda", "republish", "s3", "sns", "sqs",
-    "stepFunctions", "timestream",
-)
-"""The destinations a topic rule's errorAction may name (one of them)."""
 
 ENCRYPTION_CONTROLS = Controls(
     pci=("3.5.1", "3.6.1"),
@@ -63,12 +56,6 @@ def check_table_key(ctx: ResourceContext, report: Report) -> None:
         report(f"serverSideEncryption.kmsKeyArn {key_arn} is an AWS-managed key; use a customer-managed KMS key")
 
 
-def check_error_action(ctx: ResourceContext, report: Report) -> None:
-    action = known(ctx.props.get("errorAction"), "errorAction")
-    if not isinstance(action, dict) or not any(has_value(action.get(kind)) for kind in RULE_ACTIONS):
-        report("the topic rule has no errorAction: a message its actions fail to deliver is lost without a trace")
-
-
 def check_on_failure_destination(ctx: ResourceContext, report: Report) -> None:
     # Only stream sources (Kinesis, DynamoDB Streams) take a starting position; an SQS queue redrives to
     # its own dead-letter queue instead.
@@ -104,18 +91,6 @@ def policies() -> list[Policy]:
             ),
             governs=of_types(TABLE),
             check=check_table_key,
-        ),
-        resource_policy(
-            name="detect-engine-topic-rule-error-action",
-            description="Every AWS IoT topic rule has an error action that keeps what its actions fail to deliver.",
-            severity=Severity.MEDIUM,
-            controls=DELIVERY_CONTROLS,
-            remediation_steps=(
-                "Set errorAction, e.g. {sqs: {queueUrl: <encrypted queue>, roleArn: <role allowed sqs:SendMessage>, "
-                "useBase64: false}}."
-            ),
-            governs=of_types(TOPIC_RULE),
-            check=check_error_action,
         ),
         resource_policy(
             name="detect-engine-stream-consumer-on-failure",

@@ -32,7 +32,8 @@ from tests.test_stack_outputs import ENGINE_ONLY, SIDE_BY_SIDE
 
 STREAM_KEY = "detect-engine-stream-customer-key"
 TABLE_KEY = "detect-engine-table-customer-key"
-ERROR_ACTION = "detect-engine-topic-rule-error-action"
+ERROR_ACTION = "topic-rule-error-action"
+"""The engine's topic rules are judged by the rule every topic rule is."""
 ON_FAILURE = "detect-engine-stream-consumer-on-failure"
 ENGINE_RULES = (STREAM_KEY, TABLE_KEY, ERROR_ACTION, ON_FAILURE)
 QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/errors"
@@ -108,7 +109,7 @@ def test_a_key_unknown_at_preview_is_the_stacks_own_key(pack: PolicyPackProcess)
 @pytest.mark.parametrize("error_action", [None, {}, {"sqs": None}])
 def test_a_topic_rule_without_an_error_action_is_reported(pack: PolicyPackProcess, error_action: Any) -> None:
     [message] = violations(pack.analyze(changed(topic_rule(), errorAction=error_action)), ERROR_ACTION)
-    assert "no errorAction" in message
+    assert "errorAction is not set: messages whose actions fail are dropped" in message
 
 
 def test_a_stream_consumer_without_an_on_failure_destination_is_reported(pack: PolicyPackProcess) -> None:

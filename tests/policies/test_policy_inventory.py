@@ -24,7 +24,6 @@ INVENTORY = {
     "detect-ml-profile-present": ("medium", "stack"),
     "detect-engine-stream-customer-key": ("high", "resource"),
     "detect-engine-table-customer-key": ("high", "resource"),
-    "detect-engine-topic-rule-error-action": ("medium", "resource"),
     "detect-engine-stream-consumer-on-failure": ("medium", "resource"),
     "containment-quarantine-group": ("critical", "stack"),
     "iot-logging-enabled": ("high", "resource"),
