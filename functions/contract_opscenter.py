@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Generic
 
-from functions.contract import TOPIC_ARN_PATTERN, EnvVar, Value, _matching, _optional, _required, _runtime_environment
-
-_BOOLEANS: Final = ("true", "false")
+from functions.contract import (
+    _BOOLEANS,
+    TOPIC_ARN_PATTERN,
+    EnvVar,
+    Value,
+    _matching,
+    _optional,
+    _required,
+    _runtime_environment,
+)
 
 # SSM document names, IAM role ARNs, Lambda function ARNs, EventBridge Scheduler group names (botocore models).
 DOCUMENT_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_\-.]{3,128}")
