@@ -9,12 +9,12 @@ client factory, nothing but a ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final, TypedDict
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from components.dynamic_clients import ClientFactory, iot_client
 from components.index_wait import wait_for_index
 
 POLL_SECONDS: Final = 15.0
@@ -23,9 +23,6 @@ REWAIT_ON: Final = ("indexName", "region", "indexingFingerprint")
 """Inputs whose change means the index may be (re)building: an update waits again. A new timeout alone
 does not (the index it was waiting for is already ACTIVE)."""
 
-ClientFactory = Callable[[str], Any]
-"""Region -> boto3 IoT client."""
-
 
 class IndexReadyArgs(TypedDict):
     index_name: str
@@ -33,15 +30,6 @@ class IndexReadyArgs(TypedDict):
     timeout_seconds: int
     indexing_fingerprint: str
     """Changes whenever the indexing configuration does, so an update waits for the rebuild."""
-
-
-def _iot_client(region: str) -> Any:
-    # Imported here: only a real create or update needs boto3, not every run of the program.
-    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415
-    from botocore.config import Config  # type: ignore[import-untyped]  # noqa: PLC0415
-
-    # Standard retry mode backs off on ThrottlingException instead of failing the wait.
-    return boto3.client("iot", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
 class IndexReadyProvider(ResourceProvider):
@@ -56,7 +44,7 @@ class IndexReadyProvider(ResourceProvider):
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         region = str(props["region"])
         index_name = str(props["indexName"])
-        client = (self._client_factory or _iot_client)(region)
+        client = (self._client_factory or iot_client)(region)
         status = wait_for_index(
             client, index_name, timeout_seconds=float(props["timeoutSeconds"]), poll_seconds=POLL_SECONDS
         )
