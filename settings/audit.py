@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from settings import facts
+from settings.audit_suppressions import SuppressionSetting, parse_suppressions, utc_today
 from settings.reader import Node
 
 CHECK_SELECTORS = ("critical", "enabled")
@@ -48,16 +50,19 @@ class AuditSettings:
     notifications_enabled: bool
     """Only when this stack owns the configuration: send audit results to the alert topic."""
     schedules: tuple[ScheduledAuditSetting, ...]
+    suppressions: tuple[SuppressionSetting, ...] = ()
+    """Findings suppressed by check and resource (Device Defender audit suppressions)."""
 
     @property
     def enabled_checks(self) -> tuple[str, ...]:
         return tuple(check.name for check in self.checks if check.enabled)
 
 
-def parse_audit(node: Node) -> AuditSettings:
-    section = node.mapping(
-        allowed_keys=("manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules")
-    )
+def parse_audit(node: Node, today: date | None = None) -> AuditSettings:
+    """``today`` (UTC) judges suppression expiry dates; tests pass a fixed day."""
+    section = node.mapping(allowed_keys=(
+        "manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules", "suppressions",
+    ))
     manage = section.child("manageAccountConfiguration").boolean(True)
     enable_all = section.child("enableAllChecks").boolean(True)
     overrides = section.child("checks").mapping()
@@ -84,6 +89,7 @@ def parse_audit(node: Node) -> AuditSettings:
         checks=checks,
         notifications_enabled=notifications_enabled,
         schedules=schedules,
+        suppressions=parse_suppressions(section.child("suppressions"), enabled, today or utc_today()),
     )
 
 

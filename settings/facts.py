@@ -156,3 +156,88 @@ BEHAVIOR_NAME_PATTERN: Final = r"[a-zA-Z0-9:_-]{1,128}"
 PROFILE_NAME_PATTERN: Final = r"[a-zA-Z0-9:_-]{1,128}"
 SCHEDULED_AUDIT_NAME_PATTERN: Final = r"[a-zA-Z0-9_-]{1,128}"
 THING_GROUP_NAME_PATTERN: Final = r"[a-zA-Z0-9:_-]{1,128}"
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """What AWS accepts for one string of an audit resource identifier (botocore's ``iot`` model; where
+    the model gives no pattern, the shape of the ARN or id the check reports, so a typo fails at once)."""
+
+    min_length: int = 1
+    max_length: int | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """One member of the API's ``ResourceIdentifier``: a string, or an object of named strings."""
+
+    name: str
+    text: TextLimits | None = None
+    """Limits of a string identifier."""
+    fields: tuple[tuple[str, TextLimits], ...] = ()
+    """Members of an object identifier, each with its limits."""
+    required_fields: tuple[str, ...] = ()
+    """Members an object identifier must have; with none required, it needs at least one."""
+
+
+PRINTABLE_TEXT: Final = r"[\x20-\x7e]*"
+"""The model's ``[\\p{Graph}\\x20]*`` (audit suppression descriptions, issuer subjects): printable ASCII and
+space, no line breaks."""
+AUDIT_DESCRIPTION_MAX: Final = 1000
+"""Characters an audit suppression's description may have."""
+_CERTIFICATE_ID: Final = TextLimits(64, 64, r"(0x)?[a-fA-F0-9]+")
+_IOT_ARN: Final = r"arn:aws[a-z-]*:iot:[a-z0-9-]+:[0-9]{12}:"
+
+RESOURCE_IDENTIFIER_KINDS: Final[dict[str, IdentifierKind]] = {kind.name: kind for kind in (
+    IdentifierKind("deviceCertificateId", _CERTIFICATE_ID),
+    IdentifierKind("caCertificateId", _CERTIFICATE_ID),
+    # The IoT model gives no limits; these are the Cognito Identity model's IdentityPoolId.
+    IdentifierKind("cognitoIdentityPoolId", TextLimits(1, 55, r"[\w-]+:[0-9a-f-]+")),
+    # The IoT model gives no limits; AWS IoT Core accepts MQTT client ids of up to 128 bytes.
+    IdentifierKind("clientId", TextLimits(1, 128)),
+    IdentifierKind("policyVersionIdentifier", fields=(
+        ("policyName", TextLimits(1, 128, r"[\w+=,.@-]+")),
+        ("policyVersionId", TextLimits(1, None, r"[0-9]+")),
+    ), required_fields=("policyName", "policyVersionId")),
+    IdentifierKind("account", TextLimits(12, 12, r"[0-9]+")),
+    IdentifierKind("iamRoleArn", TextLimits(20, 2048, r"arn:aws[a-z-]*:iam::[0-9]{12}:role/.+")),
+    IdentifierKind("roleAliasArn", TextLimits(1, 2048, _IOT_ARN + r"rolealias/.+")),
+    IdentifierKind("issuerCertificateIdentifier", fields=(
+        ("issuerCertificateSubject", TextLimits(1, 1000, PRINTABLE_TEXT)),
+        ("issuerId", TextLimits(1, 64, r"(0x)?[a-fA-F0-9]+")),
+        ("issuerCertificateSerialNumber", TextLimits(1, 20, r"[a-fA-F0-9:]+")),
+    )),
+    IdentifierKind("deviceCertificateArn", TextLimits(1, None, _IOT_ARN + r"cert/[a-fA-F0-9]{64}")),
+)}
+"""Every kind of resource an audit finding (and so a suppression) can name."""
+
+_DEVICE_CERTIFICATE: Final = ("deviceCertificateId",)
+_CA_CERTIFICATE: Final = ("caCertificateId",)
+_ROLE_ALIAS: Final = ("roleAliasArn", "iamRoleArn")
+AUDIT_CHECK_RESOURCE_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": ("cognitoIdentityPoolId",),
+    "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK": ("cognitoIdentityPoolId",),
+    "CA_CERTIFICATE_KEY_QUALITY_CHECK": _CA_CERTIFICATE,
+    "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK": _DEVICE_CERTIFICATE,
+    "DEVICE_CERTIFICATE_SHARED_CHECK": _DEVICE_CERTIFICATE,
+    # Reports the active device certificates below a revoked intermediate CA; the identifier kinds for
+    # that CA (issuer, certificate ARN) were added to the API with this check.
+    "INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK": (
+        "deviceCertificateId", "deviceCertificateArn", "issuerCertificateIdentifier",
+    ),
+    "IOT_POLICY_OVERLY_PERMISSIVE_CHECK": ("policyVersionIdentifier",),
+    "IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK": _ROLE_ALIAS,
+    "REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK": _CA_CERTIFICATE,
+    "CONFLICTING_CLIENT_IDS_CHECK": ("clientId",),
+    "CA_CERTIFICATE_EXPIRING_CHECK": _CA_CERTIFICATE,
+    "DEVICE_CERTIFICATE_EXPIRING_CHECK": _DEVICE_CERTIFICATE,
+    "IOT_POLICY_POTENTIAL_MISCONFIGURATION_CHECK": ("policyVersionIdentifier",),
+    "IOT_ROLE_ALIAS_ALLOWS_ACCESS_TO_UNUSED_SERVICES_CHECK": _ROLE_ALIAS,
+    "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK": _DEVICE_CERTIFICATE,
+    "LOGGING_DISABLED_CHECK": ("account",),
+    "DEVICE_CERTIFICATE_AGE_CHECK": _DEVICE_CERTIFICATE,
+}
+"""Audit check -> the identifier kind(s) its findings name the noncompliant resource by (a suppression
+matches a finding by check and identifier, so another kind would never match). From the Device Defender
+audit check reference and the resource types its findings report."""
