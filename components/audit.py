@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.audit_suppression import AuditSuppression, identity_digest
 from components.deployment import DeploymentArgs
 from components.iam import aws_managed_policy_arn, service_role, stable_role_name
 from components.tags import native_tags
@@ -64,6 +65,7 @@ class AuditComponent(pulumi.ComponentResource):
     role: aws.iam.Role | None
     configuration: aws_native.iot.AccountAuditConfiguration | None
     scheduled_audits: list[aws_native.iot.ScheduledAudit]
+    suppressions: list[AuditSuppression]
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:audit:Audit", name, None, opts)
@@ -91,6 +93,22 @@ class AuditComponent(pulumi.ComponentResource):
                 opts=after_configuration,
             )
             for schedule in settings.schedules
+        ]
+        # AWS suppresses findings only of enabled checks: after the configuration that enables them.
+        self.suppressions = [
+            AuditSuppression(
+                # Named by what it suppresses, so a changed check or resource is a new suppression.
+                f"{name}-suppression-{identity_digest(suppression.check, dict(suppression.resource_identifier))[:12]}",
+                {
+                    "check_name": suppression.check,
+                    "resource_identifier": dict(suppression.resource_identifier),
+                    "expires": suppression.expires,
+                    "description": suppression.reason,
+                    "region": args["region"],
+                },
+                opts=after_configuration,
+            )
+            for suppression in settings.suppressions
         ]
         self.register_outputs({
             "roleArn": self.role.arn if self.role else None,
