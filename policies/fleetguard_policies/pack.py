@@ -6,6 +6,7 @@ from pulumi_policy import Policy
 
 from . import (
     audit,
+    audit_suppressions,
     authorizers,
     certificates,
     containment,
@@ -51,4 +52,5 @@ def all_policies() -> list[Policy]:
         *provisioning.policies(),
         *jobs.policies(),
         *certificates.policies(),
+        *audit_suppressions.policies(),
     ]

@@ -59,6 +59,7 @@ INVENTORY = {
     "job-timeout-config": ("medium", "resource"),
     "ota-update-signed-code": ("high", "resource"),
     "ca-certificate-registration-restricted": ("high", "resource"),
+    "audit-suppression-justified": ("high", "resource"),
 }
 CONFIG_DEFAULTS = {
     "audit-critical-checks-enabled": {"exemptions": {}},
@@ -87,6 +88,7 @@ CONFIG_DEFAULTS = {
                                      "allowedTopicPrefixes": []},
     "job-timeout-config": {"maximumInProgressTimeoutMinutes": 1440},
     "ca-certificate-registration-restricted": {"allowAutoRegistration": False},
+    "audit-suppression-justified": {"maxDays": 90},
 }
 CONTROL_TAG = re.compile(
     r"^(pci-dss-v4\.0:\d+(\.\d+)+"  # requirement numbers, e.g. 10.4.1.1
