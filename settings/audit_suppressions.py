@@ -94,6 +94,8 @@ def _resource_identifier(node: Node, check: str) -> dict[str, Any] | None:
         node.fail(expected)
         return None
     entry = node.entry(kind_name, "KIND")
+    entry.record("string, or object (policyVersionIdentifier, issuerCertificateIdentifier)",
+                 allowed="the identifier, within AWS's length and pattern for its kind")
     parsed = _text(entry, kind.text) if kind.text else _fields(entry, kind)
     return None if parsed is None else {kind_name: parsed}
 

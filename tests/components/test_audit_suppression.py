@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +19,10 @@ import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
 from pulumi.dynamic.dynamic import serialize_provider
 
+from components import audit_suppression
 from components.audit_suppression import AuditSuppressionProvider, expiry_day, identity_digest
 from harness.mockstack import REPO_ROOT
+from tests.support.iam_reference import authorisation_gaps
 
 REGION = "eu-west-1"
 EVENTS = Path(__file__).parents[1] / "events"
@@ -244,3 +247,16 @@ def test_the_stored_provider_loads_in_a_fresh_interpreter_without_a_client() -> 
     )
     assert loaded.stdout.strip() == "components.audit_suppression AuditSuppressionProvider {'_client_factory': None}"
     assert b"botocore" not in base64.b64decode(serialised)
+
+
+def test_the_readme_lists_the_actions_the_provider_calls_and_they_are_real() -> None:
+    source = Path(audit_suppression.__file__).read_text()
+    called = {"iot:" + "".join(part.title() for part in name.split("_"))
+              for name in re.findall(r"\.(\w+_audit_suppression)\(", source)}
+    readme = (REPO_ROOT / "README.md").read_text()
+    listed = set(re.findall(r"`(iot:\w+AuditSuppression)`", readme))
+    assert listed == called == {"iot:CreateAuditSuppression", "iot:DescribeAuditSuppression",
+                                "iot:UpdateAuditSuppression", "iot:DeleteAuditSuppression"}
+    # The Service Authorization Reference gives these actions no resource type: only "*" grants them.
+    assert authorisation_gaps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": sorted(listed), "Resource": "*"}]}) == []
