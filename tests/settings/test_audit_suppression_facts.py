@@ -42,7 +42,8 @@ def test_identifier_limits_are_the_models_where_it_has_them() -> None:
 def test_the_cognito_pool_id_is_cognito_identitys_own() -> None:
     low, high, pattern = limits_of(SESSION.get_service_model("cognito-identity").shape_for("IdentityPoolId"))
     kind = facts.RESOURCE_IDENTIFIER_KINDS["cognitoIdentityPoolId"].text
-    assert kind == facts.TextLimits(low, high, pattern)
+    assert kind is not None
+    assert (kind.min_length, kind.max_length, kind.pattern) == (low, high, pattern)
 
 
 def test_every_audit_check_reports_known_kinds() -> None:
