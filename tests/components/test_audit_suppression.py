@@ -4,11 +4,8 @@ stack state."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,14 +14,13 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
-from pulumi.dynamic.dynamic import serialize_provider
 
 from components import audit_suppression
 from components.audit_suppression import AuditSuppressionProvider, expiry_day, identity_digest
 from harness.mockstack import REPO_ROOT
+from tests.components.dynamic_support import REGION, loaded_from_state, stubbed_provider
 from tests.support.iam_reference import authorisation_gaps
 
-REGION = "eu-west-1"
 EVENTS = Path(__file__).parents[1] / "events"
 CERTIFICATE = {"deviceCertificateId": "a1" * 32}
 KEY = {"checkName": "DEVICE_CERTIFICATE_SHARED_CHECK", "resourceIdentifier": CERTIFICATE}
@@ -43,16 +39,7 @@ ID = f"{REGION}/DEVICE_CERTIFICATE_SHARED_CHECK/{TOKEN[:16]}"
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Stubber, list[str], AuditSuppressionProvider]]:
-    client = boto3.client("iot", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
-    regions: list[str] = []
-
-    def factory(region: str) -> Any:
-        regions.append(region)
-        return client
-
-    with Stubber(client) as stubber:
-        yield stubber, regions, AuditSuppressionProvider(client_factory=factory)
-        stubber.assert_no_pending_responses()
+    yield from stubbed_provider(lambda factory: AuditSuppressionProvider(client_factory=factory))
 
 
 def described(name: str) -> dict[str, Any]:
@@ -235,18 +222,8 @@ def test_diff_replaces_on_identity_and_updates_on_terms(
 
 @pytest.mark.slow
 def test_the_stored_provider_loads_in_a_fresh_interpreter_without_a_client() -> None:
-    serialised = serialize_provider(AuditSuppressionProvider())
-    script = (
-        "import base64, sys, dill\n"
-        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
-        "print(type(provider).__module__, type(provider).__name__, vars(provider))\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], input=serialised, capture_output=True, text=True, cwd=REPO_ROOT,
-        check=True, timeout=120,
-    )
-    assert loaded.stdout.strip() == "components.audit_suppression AuditSuppressionProvider {'_client_factory': None}"
-    assert b"botocore" not in base64.b64decode(serialised)
+    assert loaded_from_state(AuditSuppressionProvider()) == (
+        "components.audit_suppression AuditSuppressionProvider {'_client_factory': None}")
 
 
 def test_the_readme_lists_the_actions_the_provider_calls_and_they_are_real() -> None:

@@ -3,22 +3,16 @@ client, and that the provider survives the trip through the stack state Pulumi g
 
 from __future__ import annotations
 
-import base64
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
-from pulumi.dynamic.dynamic import serialize_provider
 
 from components.index_ready import IndexReadyProvider
 from components.index_wait import IndexWaitError
-from harness.mockstack import REPO_ROOT
+from tests.components.dynamic_support import REGION, loaded_from_state, stubbed_provider
 
-REGION = "eu-west-1"
 PROPS: dict[str, Any] = {
     "indexName": "AWS_Things",
     "region": REGION,
@@ -29,16 +23,7 @@ PROPS: dict[str, Any] = {
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Stubber, list[str], IndexReadyProvider]]:
-    client = boto3.client("iot", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
-    regions: list[str] = []
-
-    def factory(region: str) -> Any:
-        regions.append(region)
-        return client
-
-    with Stubber(client) as stubber:
-        yield stubber, regions, IndexReadyProvider(client_factory=factory)
-        stubber.assert_no_pending_responses()
+    yield from stubbed_provider(lambda factory: IndexReadyProvider(client_factory=factory))
 
 
 def index_is(stubber: Stubber, status: str) -> None:
@@ -97,17 +82,5 @@ def test_delete_calls_nothing() -> None:
 
 @pytest.mark.slow
 def test_the_stored_provider_loads_in_a_fresh_interpreter_without_registering_anything() -> None:
-    # The engine's dynamic provider host runs in the project directory and unpickles the provider from the
-    # state; a client or a resource created at import time would break that.
-    serialised = serialize_provider(IndexReadyProvider())
-    script = (
-        "import base64, sys, dill\n"
-        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
-        "print(type(provider).__module__, type(provider).__name__, vars(provider))\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], input=serialised, capture_output=True, text=True, cwd=REPO_ROOT,
-        check=True, timeout=120,
-    )
-    assert loaded.stdout.strip() == "components.index_ready IndexReadyProvider {'_client_factory': None}"
-    assert b"botocore" not in base64.b64decode(serialised)
+    assert loaded_from_state(IndexReadyProvider()) == (
+        "components.index_ready IndexReadyProvider {'_client_factory': None}")
