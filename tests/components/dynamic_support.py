@@ -51,4 +51,4 @@ def loaded_from_state(provider: ResourceProvider) -> str:
         [sys.executable, "-c", script], input=serialised, capture_output=True, text=True, cwd=REPO_ROOT,
         check=True, timeout=120,
     )
-    return loaded.stdout.strip()
+    return str(loaded.stdout).strip()
