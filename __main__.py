@@ -18,6 +18,7 @@ from components.escalation import EscalationComponent
 from components.fleet import FleetComponent
 from components.function import powertools_layer_arn
 from components.intake import IntakeComponent, OpsCenterWiring
+from components.on_demand_audit import OnDemandAuditComponent
 from components.quarantine import QuarantineComponent
 from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
@@ -63,6 +64,13 @@ audit = AuditComponent(f"{prefix}-audit", {
 if audit.role is not None:
     pulumi.export(out.AUDIT_ROLE_ARN, audit.role.arn)
 pulumi.export(out.AUDIT_SCHEDULE_NAMES, [schedule.name for schedule in settings.audit.schedules])
+on_demand_audit = OnDemandAuditComponent(f"{prefix}-on-demand-audit", {
+    **deployment,
+    "default_checks": settings.audit.on_demand_checks,
+    "allowed_checks": settings.audit.enabled_checks,
+})
+pulumi.export(out.ON_DEMAND_AUDIT_DOCUMENT_NAME, on_demand_audit.document.name)
+pulumi.export(out.ON_DEMAND_AUDIT_ROLE_ARN, on_demand_audit.role.arn)
 
 pulumi.export(out.DETECT_ENABLED, settings.detect.enabled)
 if settings.detect.device_defender:

@@ -23,7 +23,8 @@ PINNED_NAMES = {
     "contactArns", "queryDefinitionNames", "opsCenterEnabled", "escalationScheduleGroupName",
     "escalationStageTopicArns", "escalationFunctionArn", "detectEngineProfileName", "detectEngineStreamArn",
     "detectEngineReportTopic", "detectEngineStateTableName", "detectEngineDevicePolicyName",
-    "detectEngineDeadLetterQueueArns",
+    "detectEngineDeadLetterQueueArns", "onDemandAuditDocumentName", "onDemandAuditRoleArn", "continuousPatchJobId",
+    "continuousPatchJobArn",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
