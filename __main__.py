@@ -107,6 +107,9 @@ pulumi.export(out.FLEET_DYNAMIC_GROUP_NAMES, fleet.dynamic_group_names)
 pulumi.export(out.FLEET_METRIC_NAMES, fleet.fleet_metric_names)
 if fleet.recovery_template_arn is not None:
     pulumi.export(out.RECOVERY_JOB_TEMPLATE_ARN, fleet.recovery_template_arn)
+if fleet.continuous_job is not None:
+    pulumi.export(out.CONTINUOUS_PATCH_JOB_ID, fleet.continuous_job.job_id)
+    pulumi.export(out.CONTINUOUS_PATCH_JOB_ARN, fleet.continuous_job.job_arn)
 
 ops_center = settings.incident_response.ops_center
 layer_arn = powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version)
