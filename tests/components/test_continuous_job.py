@@ -105,7 +105,9 @@ def test_a_job_that_inherited_no_abort_criteria_is_cancelled_and_fails_the_deplo
         provider.create(dict(PROPS))
 
 
-def test_read_reports_the_job_and_keeps_an_aborted_one(stubbed: tuple[Stubber, list[str], ContinuousJobProvider]) -> None:
+def test_read_reports_the_job_and_keeps_an_aborted_one(
+    stubbed: tuple[Stubber, list[str], ContinuousJobProvider],
+) -> None:
     stubber, _, provider = stubbed
     stubber.add_response("describe_job", described("CANCELED"), {"jobId": JOB_ID})
 
@@ -113,7 +115,8 @@ def test_read_reports_the_job_and_keeps_an_aborted_one(stubbed: tuple[Stubber, l
 
     # Recreating a job its abort criteria cancelled would undo the abort.
     assert result.id == JOB_ID
-    assert result.outs is not None and result.outs["status"] == "CANCELED"
+    assert result.outs is not None
+    assert result.outs["status"] == "CANCELED"
 
 
 def test_read_forgets_a_deleted_job_so_the_next_update_creates_one(
@@ -160,7 +163,8 @@ def test_update_changes_the_description_in_place(stubbed: tuple[Stubber, list[st
 
     result = provider.update(JOB_ID, dict(PROPS), {**PROPS, "description": "new words"})
 
-    assert result.outs is not None and result.outs["description"] == "new words"
+    assert result.outs is not None
+    assert result.outs["description"] == "new words"
 
 
 def test_delete_cancels_queued_executions_and_lets_installing_devices_finish(

@@ -108,7 +108,7 @@ def test_the_script_step_runs_the_tested_summary_module_as_it_is(prod_stack: Sta
     with open(audit_summary.__file__, encoding="utf-8") as source:
         assert script == source.read()
     namespace: dict[str, Any] = {}
-    exec(compile(script, "script", "exec"), namespace)  # noqa: S102 - the project's own module, as SSM runs it
+    exec(compile(script, "script", "exec"), namespace)
     assert callable(namespace[document["mainSteps"][2]["inputs"]["Handler"]])
     # Only the standard library at load time: SSM's runtime has boto3, nothing of ours.
     assert "from functions" not in script
@@ -138,7 +138,9 @@ def test_without_an_enabled_check_the_responder_names_the_checks() -> None:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_the_role_may_only_start_and_read_audits_in_the_stacks_region(stack: str, request: pytest.FixtureRequest) -> None:
+def test_the_role_may_only_start_and_read_audits_in_the_stacks_region(
+    stack: str, request: pytest.FixtureRequest,
+) -> None:
     run: StackRun = request.getfixturevalue(f"{stack}_stack")
     name = DOCUMENT.format(stack=stack)
     role = run.by_name(f"{name}-role")

@@ -191,7 +191,8 @@ def test_continuous_patching_is_off_unless_asked_for() -> None:
     assert settings.recovery is not None
     assert settings.recovery.continuous is False
     on = fleet({"firmware": {"watchedVersion": "2.3.1"}, "recovery": {**RECOVERY, "continuous": True}})
-    assert on.recovery is not None and on.recovery.continuous is True
+    assert on.recovery is not None
+    assert on.recovery.continuous is True
     assert Kpi.WATCHED_FIRMWARE in on.dynamic_groups
 
 
