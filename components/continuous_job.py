@@ -154,7 +154,7 @@ def _outs(props: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         **{key: props[key] for key in (*REPLACE_ON, *UPDATE_ON)},
         "job_id": job["jobId"],
         "job_arn": job["jobArn"],
-        "status": job.get("status"),
+        "job_status": job.get("status"),
         "abort_config": job.get("abortConfig"),
         "rollout_config": job.get("jobExecutionsRolloutConfig"),
         "presigned_url_config": job.get("presignedUrlConfig"),
@@ -166,7 +166,7 @@ class ContinuousJob(Resource, module="fleetguard", name="ContinuousJob"):
 
     job_id: pulumi.Output[str]
     job_arn: pulumi.Output[str]
-    status: pulumi.Output[str]
+    job_status: pulumi.Output[str]
 
     def __init__(self, name: str, args: ContinuousJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         check_job_id_prefix(args["job_id_prefix"])  # at preview, before anything is created
@@ -177,7 +177,7 @@ class ContinuousJob(Resource, module="fleetguard", name="ContinuousJob"):
                 **args,
                 "job_id": None,
                 "job_arn": None,
-                "status": None,
+                "job_status": None,
                 "abort_config": None,
                 "rollout_config": None,
                 "presigned_url_config": None,

@@ -171,7 +171,7 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         # The provider names the job <prefix>-<creation time>.
         outputs["job_id"] = f"{inputs.get('job_id_prefix', name)}-20260101000000"
         outputs["job_arn"] = _arn("iot", f"job/{outputs['job_id']}")
-        outputs["status"] = "IN_PROGRESS"
+        outputs["job_status"] = "IN_PROGRESS"
     return outputs
 
 

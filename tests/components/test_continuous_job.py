@@ -87,7 +87,8 @@ def test_create_starts_a_continuous_job_from_the_template_alone(
     assert result.id == JOB_ID
     # What AWS reports the job inherited is what the stack state shows.
     assert result.outs == {
-        **PROPS, "job_id": JOB_ID, "job_arn": f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{JOB_ID}", "status": "IN_PROGRESS",
+        **PROPS, "job_id": JOB_ID, "job_arn": f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{JOB_ID}",
+        "job_status": "IN_PROGRESS",
         "abort_config": ABORT, "rollout_config": ROLLOUT, "presigned_url_config": PRESIGNED,
     }
 
@@ -116,7 +117,7 @@ def test_read_reports_the_job_and_keeps_an_aborted_one(
     # Recreating a job its abort criteria cancelled would undo the abort.
     assert result.id == JOB_ID
     assert result.outs is not None
-    assert result.outs["status"] == "CANCELED"
+    assert result.outs["job_status"] == "CANCELED"
 
 
 def test_read_forgets_a_deleted_job_so_the_next_update_creates_one(
@@ -148,7 +149,7 @@ def test_read_passes_other_errors_on(stubbed: tuple[Stubber, list[str], Continuo
 def test_diff_replaces_on_a_new_template_or_target_and_updates_a_description(
     change: dict[str, Any], replaces: list[str], changes: bool,
 ) -> None:
-    olds = {**PROPS, "job_id": JOB_ID, "status": "IN_PROGRESS", "__provider": "serialised"}
+    olds = {**PROPS, "job_id": JOB_ID, "job_status": "IN_PROGRESS", "__provider": "serialised"}
     diff = ContinuousJobProvider().diff(JOB_ID, olds, {**PROPS, **change, "__provider": "serialised"})
     assert diff.changes is changes
     assert diff.replaces == replaces
