@@ -1,8 +1,11 @@
 """``ContinuousJob``: a Pulumi dynamic resource for a continuous AWS IoT job created from a job template.
 
-Neither CloudFormation (so neither aws-native) nor the classic aws provider has an IoT job resource, so
-the provider calls the Jobs API itself (``components/dynamic_clients.py``): the deploying identity needs
-the permissions the README lists.
+The classic aws provider has no IoT job. CloudFormation's ``AWS::IoT::Job`` (aws-native ``iot.Job``)
+exists, but removes a job by deleting it (its delete handler holds ``iot:DeleteJob``, not
+``iot:CancelJob``): a continuous job never reaches a terminal state, so that deletes the executions of
+devices that may be installing firmware, and its fixed ``JobId`` is reused by the next create. This
+provider calls the Jobs API itself (``components/dynamic_clients.py``) to cancel instead; the deploying
+identity needs the permissions the README lists.
 
 - Create: CreateJob with ``targetSelection`` CONTINUOUS on one thing group, from ``jobTemplateArn`` alone:
   the template supplies the document, the presigned-URL role, the staged rollout, the abort criteria,
