@@ -18,6 +18,7 @@ from components.escalation import EscalationComponent
 from components.fleet import FleetComponent
 from components.function import powertools_layer_arn
 from components.intake import IntakeComponent, OpsCenterWiring
+from components.on_demand_audit import OnDemandAuditComponent
 from components.quarantine import QuarantineComponent
 from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
@@ -63,6 +64,13 @@ audit = AuditComponent(f"{prefix}-audit", {
 if audit.role is not None:
     pulumi.export(out.AUDIT_ROLE_ARN, audit.role.arn)
 pulumi.export(out.AUDIT_SCHEDULE_NAMES, [schedule.name for schedule in settings.audit.schedules])
+on_demand_audit = OnDemandAuditComponent(f"{prefix}-on-demand-audit", {
+    **deployment,
+    "default_checks": settings.audit.on_demand_checks,
+    "allowed_checks": settings.audit.enabled_checks,
+})
+pulumi.export(out.ON_DEMAND_AUDIT_DOCUMENT_NAME, on_demand_audit.document.name)
+pulumi.export(out.ON_DEMAND_AUDIT_ROLE_ARN, on_demand_audit.role.arn)
 
 pulumi.export(out.DETECT_ENABLED, settings.detect.enabled)
 if settings.detect.device_defender:
@@ -99,6 +107,9 @@ pulumi.export(out.FLEET_DYNAMIC_GROUP_NAMES, fleet.dynamic_group_names)
 pulumi.export(out.FLEET_METRIC_NAMES, fleet.fleet_metric_names)
 if fleet.recovery_template_arn is not None:
     pulumi.export(out.RECOVERY_JOB_TEMPLATE_ARN, fleet.recovery_template_arn)
+if fleet.continuous_job is not None:
+    pulumi.export(out.CONTINUOUS_PATCH_JOB_ID, fleet.continuous_job.job_id)
+    pulumi.export(out.CONTINUOUS_PATCH_JOB_ARN, fleet.continuous_job.job_arn)
 
 ops_center = settings.incident_response.ops_center
 layer_arn = powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version)

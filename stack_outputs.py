@@ -53,6 +53,10 @@ ENGINE_REPORT_TOPIC: Final = "detectEngineReportTopic"
 ENGINE_STATE_TABLE_NAME: Final = "detectEngineStateTableName"
 ENGINE_DEVICE_POLICY_NAME: Final = "detectEngineDevicePolicyName"
 ENGINE_DEAD_LETTER_QUEUE_ARNS: Final = "detectEngineDeadLetterQueueArns"
+ON_DEMAND_AUDIT_DOCUMENT_NAME: Final = "onDemandAuditDocumentName"
+ON_DEMAND_AUDIT_ROLE_ARN: Final = "onDemandAuditRoleArn"
+CONTINUOUS_PATCH_JOB_ID: Final = "continuousPatchJobId"
+CONTINUOUS_PATCH_JOB_ARN: Final = "continuousPatchJobArn"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
@@ -62,6 +66,7 @@ WITH_ML: Final = f"{WITH_DETECT} and `detect.ml.enabled`"
 WITH_ENGINE: Final = "`detect.enabled` with `fleetguard` in `detect.engine`"
 WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
 WITH_OPS_CENTER: Final = "`incidentResponse.opsCenter.enabled` (the default without Incident Manager)"
+WITH_CONTINUOUS_PATCHING: Final = "`fleet.recovery.continuous`"
 
 
 @dataclass(frozen=True)
@@ -154,4 +159,14 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     ENGINE_DEAD_LETTER_QUEUE_ARNS: OutputSpec("list of strings", WITH_ENGINE,
                                               "queues keeping the engine's failures: topic rule errors; "
                                               "unreadable records and failed batches (alarm on their depth)"),
+    ON_DEMAND_AUDIT_DOCUMENT_NAME: OutputSpec("string", ALWAYS,
+                                              "SSM Automation document that runs an on-demand audit (default: the "
+                                              "enabled critical checks) and summarises its findings by check"),
+    ON_DEMAND_AUDIT_ROLE_ARN: OutputSpec("string", ALWAYS,
+                                         "role that document runs as (its AutomationAssumeRole default; starting "
+                                         "it needs iam:PassRole on it)"),
+    CONTINUOUS_PATCH_JOB_ID: OutputSpec("string", WITH_CONTINUOUS_PATCHING,
+                                        "continuous IoT job sending the recovery firmware to every device that "
+                                        "joins the watched-firmware dynamic group"),
+    CONTINUOUS_PATCH_JOB_ARN: OutputSpec("string", WITH_CONTINUOUS_PATCHING, "ARN of that job"),
 }

@@ -24,6 +24,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.arns import arn
+from components.continuous_job import ContinuousJob
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
 from components.index_ready import IndexReady
@@ -209,6 +210,8 @@ class FleetComponent(pulumi.ComponentResource):
     recovery_template: native.JobTemplate | None
     recovery_template_arn: pulumi.Output[str] | None
     """The jobTemplateArn for CreateJob (e.g. a continuous job targeting the watched-firmware group)."""
+    continuous_job: ContinuousJob | None
+    """With ``recovery.continuous``: the job from the recovery template on the watched-firmware group."""
 
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetguard:fleet:Fleet", name, None, opts)
@@ -268,13 +271,17 @@ class FleetComponent(pulumi.ComponentResource):
         self.recovery_role = None
         self.recovery_template = None
         self.recovery_template_arn = None
+        self.continuous_job = None
         if settings.recovery is not None:
-            self._recovery(name, settings.recovery, settings.firmware.attribute, args)
+            template = self._recovery(name, settings.recovery, settings.firmware.attribute, args)
+            if settings.recovery.continuous:
+                self._continuous_job(name, settings.recovery, settings.firmware, args, template)
 
         self.register_outputs({
             "dynamicGroupNames": self.dynamic_group_names,
             "fleetMetricNames": self.fleet_metric_names,
             "recoveryTemplateArn": self.recovery_template_arn,
+            "continuousJobId": self.continuous_job.job_id if self.continuous_job else None,
         })
 
     def _kpi_metric(
@@ -328,7 +335,9 @@ class FleetComponent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _recovery(self, name: str, recovery: RecoverySettings, version_attribute: str, args: FleetArgs) -> None:
+    def _recovery(
+        self, name: str, recovery: RecoverySettings, version_attribute: str, args: FleetArgs
+    ) -> tuple[native.JobTemplate, pulumi.Output[str]]:
         firmware_object = arn(
             args["partition"], "s3", f"{recovery.firmware_bucket}/{recovery.firmware_key}", region=None, account=None
         )
@@ -367,4 +376,28 @@ class FleetComponent(pulumi.ComponentResource):
         self.recovery_template_arn = arn(
             args["partition"], "iot", pulumi.Output.concat("jobtemplate/", self.recovery_template.job_template_id),
             region=args["region"], account=args["account_id"],
+        )
+        return self.recovery_template, self.recovery_template_arn
+
+    def _continuous_job(
+        self, name: str, recovery: RecoverySettings, firmware: FirmwareSettings, args: FleetArgs,
+        template: tuple[native.JobTemplate, pulumi.Output[str]],
+    ) -> None:
+        """Patch devices as they come online: every device that is, or later joins, the watched-firmware
+        group gets the recovery job, with the template's rollout and abort limits."""
+        group = self.dynamic_groups[Kpi.WATCHED_FIRMWARE]
+        template_resource, template_arn = template
+        self.continuous_job = ContinuousJob(
+            f"{name}-continuous-patch",
+            {
+                "job_id_prefix": f"{name}-patch",
+                "region": args["region"],
+                "target_arn": group.arn,
+                "job_template_arn": template_arn,
+                "description": (
+                    f"fleetguard: devices reporting firmware {firmware.watched_version} get "
+                    f"{recovery.firmware_version} when they connect"
+                ),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[group, template_resource]),
         )

@@ -146,6 +146,7 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         # What a device team's stack wires by ARN (examples/device_fleet).
         "aws:iot/authorizer:Authorizer": _arn("iot", f"authorizer/{physical}"),
         "aws:iot/provisioningTemplate:ProvisioningTemplate": _arn("iot", f"provisioningtemplate/{physical}"),
+        "aws-native:iot:ThingGroup": _arn("iot", f"thinggroup/{inputs.get('thingGroupName', name)}"),
     }
     outputs: dict[str, Any] = {}
     if type_token in classic_arns:
@@ -166,6 +167,11 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
         action = inputs.get("actionName", name)
         outputs["mitigationActionArn"] = _arn("iot", f"mitigationaction/{action}")
         outputs["mitigationActionId"] = f"{action}-id"
+    if type_token == "pulumi-python:dynamic/fleetguard:ContinuousJob":
+        # The provider names the job <prefix>-<creation time>.
+        outputs["job_id"] = f"{inputs.get('job_id_prefix', name)}-20260101000000"
+        outputs["job_arn"] = _arn("iot", f"job/{outputs['job_id']}")
+        outputs["job_status"] = "IN_PROGRESS"
     return outputs
 
 

@@ -57,6 +57,13 @@ class AuditSettings:
     def enabled_checks(self) -> tuple[str, ...]:
         return tuple(check.name for check in self.checks if check.enabled)
 
+    @property
+    def on_demand_checks(self) -> tuple[str, ...]:
+        """What the on-demand audit document runs by default: the enabled critical checks (every enabled
+        check when all critical ones are exempted); AWS refuses to audit a check that is not enabled."""
+        critical = tuple(name for name in self.enabled_checks if name in facts.CRITICAL_AUDIT_CHECKS)
+        return critical or self.enabled_checks
+
 
 def parse_audit(node: Node, today: date | None = None) -> AuditSettings:
     """``today`` (UTC) judges suppression expiry dates; tests pass a fixed day."""

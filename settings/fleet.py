@@ -138,6 +138,9 @@ class RecoverySettings:
     rollout: RolloutSettings
     abort: tuple[AbortCriterion, ...]
     retry: tuple[RetryCriterion, ...]
+    continuous: bool = False
+    """Keep a continuous job from the template on the watched-firmware dynamic group: a device on the
+    watched version gets the recovery firmware when it connects."""
 
 
 @dataclass(frozen=True)
@@ -188,10 +191,17 @@ def parse_fleet(node: Node, *, detect_enabled: bool) -> FleetSettings:
         section.child("recovery").child("firmwareVersion").fail(
             "must differ from firmware.watchedVersion (recovery rolls devices off the watched version)"
         )
+    dynamic_groups = _parse_groups(section.child("dynamicGroups"), available)
+    if recovery and recovery.continuous and Kpi.WATCHED_FIRMWARE not in dynamic_groups:
+        # Without a watched version there is no group either, so one message covers both.
+        section.child("recovery").child("continuous").fail(
+            "needs a group to target: fleetguard:fleet.firmware.watchedVersion set and watchedFirmware among "
+            "fleetguard:fleet.dynamicGroups"
+        )
     return FleetSettings(
         indexing=indexing,
         firmware=firmware,
-        dynamic_groups=_parse_groups(section.child("dynamicGroups"), available),
+        dynamic_groups=dynamic_groups,
         metrics=_parse_metrics(section.child("metrics"), available),
         recovery=recovery,
     )
@@ -283,9 +293,13 @@ def _decimal(node: Node, default: float, *, minimum: float, maximum: float) -> f
 def _parse_recovery(node: Node) -> RecoverySettings | None:
     section = node.mapping(allowed_keys=(
         "enabled", "firmwareVersion", "firmwareBucket", "firmwareKey", "firmwareSha256",
-        "presignedUrlExpirySeconds", "inProgressTimeoutMinutes", "rollout", "abort", "retry",
+        "presignedUrlExpirySeconds", "inProgressTimeoutMinutes", "rollout", "abort", "retry", "continuous",
     ))
+    continuous_node = section.child("continuous")
+    continuous = continuous_node.boolean(False)
     if not section.child("enabled").boolean(True) or node.missing:
+        if continuous:
+            continuous_node.fail("needs the recovery job template: set fleetguard:fleet.recovery.enabled to true")
         return None
     version = section.child("firmwareVersion").required_string(pattern=FIRMWARE_VERSION_PATTERN)
     bucket = section.child("firmwareBucket").required_string(pattern=S3_BUCKET_PATTERN)
@@ -313,6 +327,7 @@ def _parse_recovery(node: Node) -> RecoverySettings | None:
         rollout=rollout,
         abort=abort,
         retry=retry,
+        continuous=continuous,
     )
 
 

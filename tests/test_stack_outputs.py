@@ -23,7 +23,8 @@ PINNED_NAMES = {
     "contactArns", "queryDefinitionNames", "opsCenterEnabled", "escalationScheduleGroupName",
     "escalationStageTopicArns", "escalationFunctionArn", "detectEngineProfileName", "detectEngineStreamArn",
     "detectEngineReportTopic", "detectEngineStateTableName", "detectEngineDevicePolicyName",
-    "detectEngineDeadLetterQueueArns",
+    "detectEngineDeadLetterQueueArns", "onDemandAuditDocumentName", "onDemandAuditRoleArn", "continuousPatchJobId",
+    "continuousPatchJobArn",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
@@ -135,9 +136,11 @@ def test_always_outputs_survive_every_switch_off() -> None:
 
 
 def test_dev_omits_exactly_what_its_config_switches_off(dev_stack: StackRun) -> None:
-    # Dev: Device Defender Detect without ML, no Incident Manager, findings routed, recovery template on.
+    # Dev: Device Defender Detect without ML, no Incident Manager, findings routed, recovery template on
+    # without continuous patching (lab devices are flashed by hand).
     missing = set(out.CONTRACT) - set(dev_stack.outputs)
-    assert missing == {out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, *INCIDENT_MANAGER_OUTPUTS, *ENGINE_OUTPUTS}
+    assert missing == {out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, *INCIDENT_MANAGER_OUTPUTS, *ENGINE_OUTPUTS,
+                       out.CONTINUOUS_PATCH_JOB_ID, out.CONTINUOUS_PATCH_JOB_ARN}
     assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
     assert dev_stack.outputs[out.OPS_CENTER_ENABLED] is True
     assert dev_stack.outputs[out.DETECT_ENABLED] is True

@@ -17,7 +17,7 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 from .building import Report, StackContext, StackResource, each, option, stack_policy
 from .controls import INCIDENT_RESPONSE
 from .response import RESPONSE_PLAN
-from .shared_facts import ESCALATION_ROLE, ESCALATION_STAGES_TAG_KEY, ROLE_TAG_KEY
+from .shared_facts import ESCALATION_ROLE, ESCALATION_STAGES_TAG_KEY, ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
 from .tagging import tag_map
 from .values import InvalidProperty, known
 
@@ -53,8 +53,12 @@ def stage_count(group: StackResource) -> int:
 
 
 def has_runbook(ctx: StackContext) -> bool:
-    return any(known(document.props.get("documentType"), f"documentType of {document.name}") == AUTOMATION
-               for document in ctx.of_type(DOCUMENT))
+    """An Automation document other than the on-demand audit one (which contains no device)."""
+    return any(
+        known(document.props.get("documentType"), f"documentType of {document.name}") == AUTOMATION
+        and tag_map(document.props.get("tags"), f"tags of {document.name}").get(ROLE_TAG_KEY) != ON_DEMAND_AUDIT_ROLE
+        for document in ctx.of_type(DOCUMENT)
+    )
 
 
 def check_ops_center(ctx: StackContext, report: Report) -> None:

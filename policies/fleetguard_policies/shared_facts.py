@@ -111,3 +111,6 @@ ESCALATION_STAGE_ROLE: Final = "escalation-stage"
 ESCALATION_STAGES_TAG_KEY: Final = "fleetguard:escalation-stages"
 """On the escalation schedule group: how many stages each OpsItem is escalated through (a literal the pack
 reads at preview, where the stages' topic ARNs may still be unknown). Reserved like ``ROLE_TAG_KEY``."""
+ON_DEMAND_AUDIT_ROLE: Final = "on-demand-audit"
+"""``fleetguard:role=on-demand-audit`` marks the Automation document that runs on-demand audits: an
+Automation document, but not the incident runbook the OpsCenter path needs."""

@@ -61,7 +61,7 @@ def sample_runbook() -> dict[str, Any]:
 
 
 def registered_runbook(stack: StackRun) -> dict[str, Any]:
-    document = stack.one("aws:ssm/document:Document")
+    document = stack.by_name(f"fleetguard-{stack.stack}-response-runbook")
     parsed: dict[str, Any] = yaml.safe_load(document.inputs["content"])
     return parsed
 
@@ -96,7 +96,7 @@ def test_contain_step_declares_exactly_the_handlers_result_keys() -> None:
 
 
 def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_stack: StackRun) -> None:
-    resource = prod_stack.one("aws:ssm/document:Document")
+    resource = prod_stack.by_name("fleetguard-prod-response-runbook")
     assert resource.inputs["documentType"] == "Automation"
     assert resource.inputs["documentFormat"] == "YAML"
     assert resource.inputs["name"] == "fleetguard-prod-iot-incident"
@@ -247,9 +247,12 @@ def test_forensic_queries_cover_device_logs_and_containment_actions(any_stack: S
 
 def test_without_incident_manager_or_opscenter_there_is_no_runbook_plan_or_role() -> None:
     stack = run_stack("dev", {"incidentResponse": {"opsCenter": {"enabled": False}}})
-    for type_token in ("aws:ssm/document:Document", "aws:ssmincidents/responsePlan:ResponsePlan",
+    for type_token in ("aws:ssmincidents/responsePlan:ResponsePlan",
                        "aws:ssmincidents/replicationSet:ReplicationSet", "aws:ssmcontacts/contact:Contact"):
         assert stack.of_type(type_token) == []
+    # The on-demand audit document is the only one left.
+    assert [document.name for document in stack.of_type("aws:ssm/document:Document")] == [
+        "fleetguard-dev-on-demand-audit-document"]
     assert not [r for r in stack.of_type("aws:iam/role:Role") if "-response-" in r.name]
     assert stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
     assert stack.outputs[out.OPS_CENTER_ENABLED] is False
@@ -258,7 +261,7 @@ def test_without_incident_manager_or_opscenter_there_is_no_runbook_plan_or_role(
 
 
 def test_with_opscenter_the_runbook_and_its_role_exist_without_a_plan(dev_stack: StackRun) -> None:
-    runbook = dev_stack.one("aws:ssm/document:Document")
+    runbook = dev_stack.by_name("fleetguard-dev-response-runbook")
     assert dev_stack.outputs[out.RUNBOOK_NAME] == runbook.inputs["name"] == "fleetguard-dev-iot-incident"
     assert dev_stack.of_type("aws:ssmincidents/responsePlan:ResponsePlan") == []
     roles = {r.name for r in dev_stack.of_type("aws:iam/role:Role") if "-response-" in r.name}

@@ -44,10 +44,13 @@ which merely looks like ours, so these two are not searched for."""
 AWS_FORMAT_FIELDS = {
     ("functions/engine_records.py", OutputKey.STATUS.value),
     ("tests/policies/stack_builders.py", OutputKey.STATUS.value),
+    ("components/continuous_job.py", OutputKey.STATUS.value),
+    ("tests/components/test_continuous_job.py", OutputKey.STATUS.value),
 }
 """Where an AWS field that merely shares a name with ours is spelled: the IoT v2 log entry's ``status`` (no
 botocore model describes that format) and a custom authorizer's ``status`` property (the pack's test builders
-write resources as the engine presents them; they never speak to the functions)."""
+write resources as the engine presents them; they never speak to the functions); and the IoT Jobs API's
+``Job.status``, which the continuous job provider reads from DescribeJob and its tests stub."""
 
 
 def guarded_values() -> dict[str, str]:

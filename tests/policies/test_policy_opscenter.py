@@ -3,12 +3,14 @@ enough escalation stages."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from harness.analyzer import AnalyzerResource, PolicyPackProcess, PreviewReport, from_registrations
 from harness.mockstack import Phase, run_stack
+from settings.facts import ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
 from tests.conftest import prod_ops_center_overrides
 from tests.policies.stack_builders import (
     compliant_stack,
@@ -79,6 +81,17 @@ def test_the_minimum_is_configurable(pack: PolicyPackProcess) -> None:
 
 def test_opscenter_without_a_runbook_is_blocked(pack: PolicyPackProcess) -> None:
     stack = [*without(ops_center_stack(), "aws:ssm/document:Document"), runbook("Command")]
+
+    [message] = violations(pack.analyze_stack(stack), RULE)
+
+    assert "no runbook" in message
+
+
+def test_the_on_demand_audit_document_is_not_a_runbook(pack: PolicyPackProcess) -> None:
+    document = runbook()
+    tagged = {**document.inputs, "tags": {**document.inputs["tags"], ROLE_TAG_KEY: ON_DEMAND_AUDIT_ROLE}}
+    audit_document = dataclasses.replace(document, inputs=tagged, outputs=tagged)
+    stack = [*without(ops_center_stack(), "aws:ssm/document:Document"), audit_document]
 
     [message] = violations(pack.analyze_stack(stack), RULE)
 

@@ -184,3 +184,31 @@ def test_recovery_mistakes_name_the_key(recovery: dict[str, Any], path: str, mes
     problem = only_problem({"firmware": {"watchedVersion": "2.3.1"}, "recovery": {**RECOVERY, **recovery}})
     assert problem.startswith(f"fleetguard:fleet.recovery.{path}: ")
     assert message in problem
+
+
+def test_continuous_patching_is_off_unless_asked_for() -> None:
+    settings = fleet({"firmware": {"watchedVersion": "2.3.1"}, "recovery": RECOVERY})
+    assert settings.recovery is not None
+    assert settings.recovery.continuous is False
+    on = fleet({"firmware": {"watchedVersion": "2.3.1"}, "recovery": {**RECOVERY, "continuous": True}})
+    assert on.recovery is not None
+    assert on.recovery.continuous is True
+    assert Kpi.WATCHED_FIRMWARE in on.dynamic_groups
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    # No watched version: nothing to target.
+    ({"recovery": {**RECOVERY, "continuous": True}}, "needs a group to target"),
+    # A watched version, but its dynamic group is not created.
+    ({"firmware": {"watchedVersion": "2.3.1"}, "dynamicGroups": ["inViolation"],
+      "recovery": {**RECOVERY, "continuous": True}}, "watchedFirmware among fleetguard:fleet.dynamicGroups"),
+    # No template to create the job from.
+    ({"firmware": {"watchedVersion": "2.3.1"}, "recovery": {**RECOVERY, "enabled": False, "continuous": True}},
+     "set fleetguard:fleet.recovery.enabled to true"),
+    ({"firmware": {"watchedVersion": "2.3.1"}, "recovery": {**RECOVERY, "continuous": "yes"}},
+     "expected true or false"),
+])
+def test_continuous_patching_without_a_group_or_template_names_the_key(section: dict[str, Any], message: str) -> None:
+    problem = only_problem(section)
+    assert problem.startswith("fleetguard:fleet.recovery.continuous: ")
+    assert message in problem
