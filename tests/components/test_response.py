@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import stack_outputs as out
-from components.response import runbook_document
+from components.runbook import runbook_document
 from functions.containment import parse_request
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
