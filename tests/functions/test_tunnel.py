@@ -50,8 +50,8 @@ def env(moto_aws: None, monkeypatch: pytest.MonkeyPatch, iot: Any) -> Any:
     }.items():
         monkeypatch.setenv(name, value)
     iot.create_thing_group(thingGroupName=GROUP)
-    for name in (THING, "sensor-002"):
-        iot.create_thing(thingName=name)
+    for thing_name in (THING, "sensor-002"):
+        iot.create_thing(thingName=thing_name)
     iot.add_thing_to_thing_group(thingGroupName=GROUP, thingName=THING)
     return iot
 
