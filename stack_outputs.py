@@ -53,6 +53,9 @@ ENGINE_REPORT_TOPIC: Final = "detectEngineReportTopic"
 ENGINE_STATE_TABLE_NAME: Final = "detectEngineStateTableName"
 ENGINE_DEVICE_POLICY_NAME: Final = "detectEngineDevicePolicyName"
 ENGINE_DEAD_LETTER_QUEUE_ARNS: Final = "detectEngineDeadLetterQueueArns"
+TUNNEL_FUNCTION_ARN: Final = "tunnelFunctionArn"
+TUNNEL_SECRET_PREFIX: Final = "tunnelSecretPrefix"
+TUNNEL_APPROVAL_TOPIC_ARN: Final = "tunnelApprovalTopicArn"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
@@ -62,6 +65,7 @@ WITH_ML: Final = f"{WITH_DETECT} and `detect.ml.enabled`"
 WITH_ENGINE: Final = "`detect.enabled` with `fleetguard` in `detect.engine`"
 WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
 WITH_OPS_CENTER: Final = "`incidentResponse.opsCenter.enabled` (the default without Incident Manager)"
+WITH_TUNNEL: Final = "`quarantine.tunnel.enabled`"
 
 
 @dataclass(frozen=True)
@@ -154,4 +158,10 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     ENGINE_DEAD_LETTER_QUEUE_ARNS: OutputSpec("list of strings", WITH_ENGINE,
                                               "queues keeping the engine's failures: topic rule errors; "
                                               "unreadable records and failed batches (alarm on their depth)"),
+    TUNNEL_FUNCTION_ARN: OutputSpec("string", WITH_TUNNEL, "Lambda function the runbook's OnlineForensics step "
+                                                           "invokes to open SSH secure tunnels"),
+    TUNNEL_SECRET_PREFIX: OutputSpec("string", WITH_TUNNEL, "name prefix of the secrets holding tunnels' source "
+                                                            "access tokens (`<prefix><tunnel id>`)"),
+    TUNNEL_APPROVAL_TOPIC_ARN: OutputSpec("string", WITH_TUNNEL, "SNS topic announcing tunnel approval requests "
+                                                                 "(subscribe the approvers)"),
 }

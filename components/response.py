@@ -12,7 +12,7 @@ no incident to run a runbook for, so only the queries are created and the intake
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -21,7 +21,8 @@ from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
-from components.runbook import INCIDENT_PARAMETER, ROLE_PARAMETER, runbook_yaml
+from components.runbook import INCIDENT_PARAMETER, ROLE_PARAMETER, TunnelSteps, runbook_yaml
+from components.tunnel import TunnelWiring, approval_statements
 from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
 
@@ -67,6 +68,8 @@ class ResponseArgs(DeploymentArgs):
     """The quarantine thing group (named in the manual containment instructions)."""
     responders_topic_arn: pulumi.Input[str]
     """Notified of every incident update (notification target)."""
+    tunnel: NotRequired[TunnelWiring | None]
+    """With online forensics on: the runbook asks for approval, then invokes the tunnel function."""
 
 
 class ResponseComponent(pulumi.ComponentResource):
@@ -119,8 +122,10 @@ class ResponseComponent(pulumi.ComponentResource):
         """The runbook and its role: Incident Manager starts it with an incident, the intake with an OpsItem."""
         settings = args["settings"]
         tags = args["tags"]
+        tunnel = args.get("tunnel")
         child = pulumi.ResourceOptions(parent=self)
-        # The runbook's own identity: it may invoke the contain function and nothing else.
+        # The runbook's own identity: it may invoke the contain function and, with online forensics, request
+        # the approval and invoke the tunnel function; nothing else.
         runbook_role = service_role(
             f"{name}-runbook-role", "ssm.amazonaws.com", account_id=args["account_id"],
             description=f"Assumed by SSM Automation while running {settings.runbook_name}", tags=tags, opts=child,
@@ -130,16 +135,21 @@ class ResponseComponent(pulumi.ComponentResource):
             role=runbook_role.id,
             policy=policy_document(
                 statement(["lambda:InvokeFunction"], [args["contain_function_arn"]], sid="InvokeContain"),
+                *(approval_statements(tunnel) if tunnel else []),
             ),
             opts=child,
         )
-        content = pulumi.Output.all(args["contain_function_arn"], args["release_function_name"]).apply(
+        content = pulumi.Output.all(
+            args["contain_function_arn"], args["release_function_name"],
+            tunnel.function_arn if tunnel else "", tunnel.approval_topic_arn if tunnel else "",
+        ).apply(
             lambda values: runbook_yaml(
                 contain_function_arn=str(values[0]),
                 release_function_name=str(values[1]),
                 quarantine_group_name=args["quarantine_group_name"],
                 query_names=self.query_names,
                 runbook_name=settings.runbook_name,
+                tunnel=TunnelSteps(tunnel.settings, str(values[2]), str(values[3])) if tunnel else None,
             )
         )
         runbook = aws.ssm.Document(

@@ -8,12 +8,15 @@ Analysis step's text is a numbered list built from parts, so further investigati
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
 
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
+from functions.contract_tunnel import TUNNEL_OUTPUT_TYPES, TunnelOutputKey
 from settings.facts import IOT_LOG_GROUP
+from settings.tunnel import TunnelSettings
 
 CONTAIN_STEP: Final = "Contain"
 INCIDENT_PARAMETER: Final = "IncidentRecordArn"
@@ -28,6 +31,18 @@ INCIDENT_RECORD_ARN_PATTERN: Final = (
 OPS_ITEM_ID_PATTERN: Final = r"^(oi-[0-9a-f]{12})?$"
 """The ssm model's OpsItemId pattern (``^(oi)-[0-9a-f]{12}$``), or empty."""
 ROLE_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/.+$"
+APPROVE_STEP: Final = "ApproveTunnel"
+TUNNEL_STEP: Final = "OnlineForensics"
+RECOVERY_STEP: Final = "Recovery"
+
+
+@dataclass(frozen=True)
+class TunnelSteps:
+    """What the approval and OnlineForensics steps need: who approves, where they hear of it, the function."""
+
+    settings: TunnelSettings
+    function_arn: str
+    approval_topic_arn: str
 
 
 def runbook_document(
@@ -37,9 +52,11 @@ def runbook_document(
     quarantine_group_name: str,
     query_names: Sequence[str],
     runbook_name: str,
+    tunnel: TunnelSteps | None = None,
 ) -> dict[str, Any]:
-    """The Automation runbook (schema 0.3): Contain (automated), then Analysis and Recovery (people)."""
-    queries = "\n".join(f"   - `{query}`" for query in query_names)
+    """The Automation runbook (schema 0.3): Contain (automated), then Analysis and Recovery (people); with
+    ``tunnel``, an approval and the OnlineForensics step between them."""
+    after_analysis = APPROVE_STEP if tunnel else RECOVERY_STEP
     return {
         "schemaVersion": "0.3",
         "description": (
@@ -68,7 +85,8 @@ def runbook_document(
                 "allowedPattern": ROLE_ARN_PATTERN,
             },
         },
-        "outputs": [f"{CONTAIN_STEP}.{key}" for key in OUTPUT_TYPES],
+        "outputs": [f"{CONTAIN_STEP}.{key}" for key in OUTPUT_TYPES]
+        + ([f"{TUNNEL_STEP}.{key}" for key in TUNNEL_OUTPUT_TYPES] if tunnel else []),
         "mainSteps": [
             {
                 "name": CONTAIN_STEP,
@@ -137,31 +155,13 @@ def runbook_document(
             {
                 "name": "Analysis",
                 "action": "aws:pause",
-                "description": (
-                    "## Analysis\n\n"
-                    "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
-                    "related items. When `Contain.status` is `NO_DEVICES` the incident names no device: for an "
-                    "alert storm, Device Defender mitigation tasks quarantine its devices in bulk (`aws iot "
-                    "list-detect-mitigation-actions-executions --task-id <task>`, task ids in the timeline); "
-                    "for an audit finding, apply the audit mitigation actions (`aws iot "
-                    "start-audit-mitigation-actions-task`). Answer who, what, when, where and why, offline "
-                    "first:\n\n"
-                    f"1. CloudWatch Logs Insights saved queries (IoT logs in `{IOT_LOG_GROUP}`; quarantined "
-                    "devices log at DEBUG):\n"
-                    f"{queries}\n"
-                    "2. `aws iot list-active-violations --thing-name <thing>` and "
-                    "`aws iot list-violation-events --thing-name <thing> --start-time <t> --end-time <t>`.\n"
-                    "3. Evidence the device publishes to its forensic topic while quarantined.\n"
-                    "4. Online analysis, if needed: open a secure tunnel "
-                    "(`aws iotsecuretunneling open-tunnel --destination-config thingName=<thing>,services=SSH "
-                    "--timeout-config maxLifetimeTimeoutMinutes=60`) and connect with the local proxy.\n\n"
-                    "Record findings in the incident timeline (or the OpsItem's operational data), then resume."
-                ),
+                "description": analysis_text(query_names, tunnel is not None),
                 "inputs": {},
-                "nextStep": "Recovery",
+                "nextStep": after_analysis,
             },
+            *(tunnel_steps(tunnel, runbook_name) if tunnel else []),
             {
-                "name": "Recovery",
+                "name": RECOVERY_STEP,
                 "action": "aws:pause",
                 "description": (
                     "## Recovery\n\n"
@@ -184,6 +184,94 @@ def runbook_document(
             },
         ],
     }
+
+
+def analysis_text(query_names: Sequence[str], tunnel_step: bool) -> str:
+    """The Analysis step's instructions: a numbered list, so further investigation aids append an item."""
+    queries = "\n".join(f"   - `{query}`" for query in query_names)
+    online = (
+        f"Online analysis, if needed: resume this step; the next one ({APPROVE_STEP}) asks the approvers to "
+        f"open an SSH secure tunnel, and {TUNNEL_STEP} opens it and names the secret holding its token "
+        f"(`{TUNNEL_STEP}.{TunnelOutputKey.SECRET_ARNS}`)."
+        if tunnel_step else
+        "Online analysis, if needed: open a secure tunnel (`aws iotsecuretunneling open-tunnel "
+        "--destination-config thingName=<thing>,services=SSH --timeout-config maxLifetimeTimeoutMinutes=60`) "
+        "and connect with the local proxy."
+    )
+    items = [
+        f"CloudWatch Logs Insights saved queries (IoT logs in `{IOT_LOG_GROUP}`; quarantined devices log at "
+        f"DEBUG):\n{queries}",
+        "`aws iot list-active-violations --thing-name <thing>` and "
+        "`aws iot list-violation-events --thing-name <thing> --start-time <t> --end-time <t>`.",
+        "Evidence the device publishes to its forensic topic while quarantined.",
+        online,
+    ]
+    numbered = "\n".join(f"{number}. {item}" for number, item in enumerate(items, start=1))
+    return (
+        "## Analysis\n\n"
+        "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
+        "related items. When `Contain.status` is `NO_DEVICES` the incident names no device: for an "
+        "alert storm, Device Defender mitigation tasks quarantine its devices in bulk (`aws iot "
+        "list-detect-mitigation-actions-executions --task-id <task>`, task ids in the timeline); "
+        "for an audit finding, apply the audit mitigation actions (`aws iot "
+        "start-audit-mitigation-actions-task`). Answer who, what, when, where and why, offline "
+        f"first:\n\n{numbered}\n\n"
+        "Record findings in the incident timeline (or the OpsItem's operational data), then resume."
+    )
+
+
+def tunnel_steps(tunnel: TunnelSteps, runbook_name: str) -> list[dict[str, Any]]:
+    """Approval, then the tunnel. A rejection or an approval that times out fails the approval step, whose
+    onFailure goes on to Recovery without a tunnel; so does a tunnel that cannot be opened."""
+    settings = tunnel.settings
+    return [
+        {
+            "name": APPROVE_STEP,
+            "action": "aws:approve",
+            "description": "Approve opening an SSH secure tunnel to the incident's quarantined devices.",
+            "timeoutSeconds": settings.approval_timeout_minutes * 60,
+            "onFailure": f"step:{RECOVERY_STEP}",
+            "inputs": {
+                "NotificationArn": tunnel.approval_topic_arn,
+                "Message": (
+                    f"{runbook_name}: approve an SSH secure tunnel (closes after "
+                    f"{settings.max_lifetime_minutes} minutes) to the quarantined devices of incident "
+                    f"{{{{ {INCIDENT_PARAMETER} }}}}{{{{ {OPS_ITEM_PARAMETER} }}}}; reject to recover "
+                    "without one."
+                ),
+                "MinRequiredApprovals": settings.min_required_approvals,
+                "Approvers": list(settings.approvers),
+            },
+            "nextStep": TUNNEL_STEP,
+        },
+        {
+            "name": TUNNEL_STEP,
+            "action": "aws:invokeLambdaFunction",
+            "description": (
+                "Open an SSH secure tunnel to each quarantined device of the incident. The source access "
+                f"token is in the secret named by `{TUNNEL_STEP}.{TunnelOutputKey.SECRET_ARNS}` (only the "
+                "responders' roles may read it); releasing a device closes its tunnels and deletes the secrets."
+            ),
+            "timeoutSeconds": CONTAIN_STEP_TIMEOUT_SECONDS,
+            # The function finds the tunnel an earlier attempt opened for the incident instead of a second one.
+            "maxAttempts": 2,
+            "onFailure": f"step:{RECOVERY_STEP}",
+            "inputs": {
+                "FunctionName": tunnel.function_arn,
+                "InvocationType": "RequestResponse",
+                "InputPayload": {
+                    RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
+                    RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
+                    RequestField.REASON.value: f"Incident runbook {runbook_name}",
+                },
+            },
+            "outputs": [
+                {"Name": key.value, "Selector": f"$.Payload.{key}", "Type": kind}
+                for key, kind in TUNNEL_OUTPUT_TYPES.items()
+            ],
+            "nextStep": RECOVERY_STEP,
+        },
+    ]
 
 
 class _RunbookDumper(yaml.SafeDumper):
