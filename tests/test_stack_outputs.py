@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
 
 import stack_outputs as out
-from harness.mockstack import StackRun, load_stack_config, run_stack
+from harness.mockstack import StackRun, run_stack
+from tests.conftest import prod_quarantine_without_tunnel
 
 PINNED_NAMES = {
     "alertTopicArn", "alertKeyArn", "respondersTopicArn", "alertPublishRoleArn", "auditRoleArn",
@@ -28,12 +28,6 @@ PINNED_NAMES = {
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
-
-def prod_quarantine_without_tunnel() -> dict[str, Any]:
-    """Prod's quarantine section with online forensics off (the tunnel needs a runbook)."""
-    section: dict[str, Any] = json.loads(load_stack_config("prod")["fleetguard:quarantine"])
-    section["tunnel"] = {"enabled": False}
-    return section
 
 
 ALL_OFF = {
