@@ -1,15 +1,18 @@
 """The incident runbook: the SSM Automation document (schema 0.3) an incident runs, as YAML.
 
-Contain (automated), CheckContainment, ContainManually, Analysis and Recovery (people). Every step output a
-later step uses is declared with a selector (the reference sample referenced one it never declared). The
-Analysis step's text is a numbered list built from parts, so further investigation aids append a part.
+Contain (automated), CheckContainment, ContainManually, Analysis and Recovery (people); with online
+forensics, ApproveTunnel (aws:approve) and OnlineForensics (the tunnel function) between Analysis and
+Recovery. Every step output a later step uses is declared with a selector (the reference sample referenced
+one it never declared). The Analysis step's text is a numbered list built from parts, so further
+investigation aids append a part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, TypeVar
 
 import yaml
 
@@ -31,6 +34,7 @@ INCIDENT_RECORD_ARN_PATTERN: Final = (
 OPS_ITEM_ID_PATTERN: Final = r"^(oi-[0-9a-f]{12})?$"
 """The ssm model's OpsItemId pattern (``^(oi)-[0-9a-f]{12}$``), or empty."""
 ROLE_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/.+$"
+K = TypeVar("K", bound=StrEnum)
 APPROVE_STEP: Final = "ApproveTunnel"
 TUNNEL_STEP: Final = "OnlineForensics"
 RECOVERY_STEP: Final = "Recovery"
@@ -81,7 +85,10 @@ def runbook_document(
             },
             ROLE_PARAMETER: {
                 "type": "String",
-                "description": "Role the runbook assumes; it may only invoke the contain function.",
+                "description": (
+                    "Role the runbook assumes; it may only invoke the contain function (and, with online "
+                    "forensics, request the approval and invoke the tunnel function)."
+                ),
                 "allowedPattern": ROLE_ARN_PATTERN,
             },
         },
@@ -100,19 +107,8 @@ def runbook_document(
                 # Containing twice is safe, so one retry rides out a transient failure.
                 "maxAttempts": 2,
                 "onFailure": "step:ContainManually",
-                "inputs": {
-                    "FunctionName": contain_function_arn,
-                    "InvocationType": "RequestResponse",
-                    "InputPayload": {
-                        RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
-                        RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
-                        RequestField.REASON.value: f"Incident runbook {runbook_name}",
-                    },
-                },
-                "outputs": [
-                    {"Name": key.value, "Selector": f"$.Payload.{key}", "Type": kind}
-                    for key, kind in OUTPUT_TYPES.items()
-                ],
+                "inputs": _incident_invocation(contain_function_arn, runbook_name),
+                "outputs": _payload_outputs(OUTPUT_TYPES),
                 "nextStep": "CheckContainment",
             },
             {
@@ -256,22 +252,30 @@ def tunnel_steps(tunnel: TunnelSteps, runbook_name: str) -> list[dict[str, Any]]
             # The function finds the tunnel an earlier attempt opened for the incident instead of a second one.
             "maxAttempts": 2,
             "onFailure": f"step:{RECOVERY_STEP}",
-            "inputs": {
-                "FunctionName": tunnel.function_arn,
-                "InvocationType": "RequestResponse",
-                "InputPayload": {
-                    RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
-                    RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
-                    RequestField.REASON.value: f"Incident runbook {runbook_name}",
-                },
-            },
-            "outputs": [
-                {"Name": key.value, "Selector": f"$.Payload.{key}", "Type": kind}
-                for key, kind in TUNNEL_OUTPUT_TYPES.items()
-            ],
+            "inputs": _incident_invocation(tunnel.function_arn, runbook_name),
+            "outputs": _payload_outputs(TUNNEL_OUTPUT_TYPES),
             "nextStep": RECOVERY_STEP,
         },
     ]
+
+
+def _incident_invocation(function_arn: str, runbook_name: str) -> dict[str, Any]:
+    """Inputs of a step invoking a function with the incident (record or OpsItem; SSM passes "" for the
+    other): the function finds the devices from it, never from the account."""
+    return {
+        "FunctionName": function_arn,
+        "InvocationType": "RequestResponse",
+        "InputPayload": {
+            RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
+            RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
+            RequestField.REASON.value: f"Incident runbook {runbook_name}",
+        },
+    }
+
+
+def _payload_outputs(types: Mapping[K, str]) -> list[dict[str, str]]:
+    """A step output per result key of the function, selected from its JSON answer."""
+    return [{"Name": str(key), "Selector": f"$.Payload.{key}", "Type": kind} for key, kind in types.items()]
 
 
 class _RunbookDumper(yaml.SafeDumper):
