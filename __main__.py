@@ -22,6 +22,7 @@ from components.on_demand_audit import OnDemandAuditComponent
 from components.quarantine import QuarantineComponent
 from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
+from components.tunnel import TunnelComponent, tunnel_secret_prefix
 from settings import load_from_pulumi
 from settings.facts import IOT_LOG_GROUP
 
@@ -113,16 +114,19 @@ if fleet.continuous_job is not None:
 
 ops_center = settings.incident_response.ops_center
 layer_arn = powertools_layer_arn(partition, region, settings.quarantine.powertools_layer_version)
+incident_response_plan_name = (
+    settings.incident_response.incident_manager.response_plan_name
+    if settings.incident_response.incident_manager.enabled else None
+)
+# The stack's prefix names it: the tag its OpsItems carry.
+ops_item_stack_tag = prefix if ops_center.enabled else None
 quarantine = QuarantineComponent(f"{prefix}-quarantine", {
     **deployment,
     "settings": settings.quarantine,
     "iot_data_endpoint": iot_data_endpoint,
-    "incident_response_plan_name": (
-        settings.incident_response.incident_manager.response_plan_name
-        if settings.incident_response.incident_manager.enabled else None
-    ),
-    # The stack's prefix names it: the tag its OpsItems carry.
-    "ops_item_stack_tag": prefix if ops_center.enabled else None,
+    "incident_response_plan_name": incident_response_plan_name,
+    "ops_item_stack_tag": ops_item_stack_tag,
+    "tunnel_secret_prefix": tunnel_secret_prefix(prefix) if settings.quarantine.tunnel.enabled else None,
 })
 pulumi.export(out.QUARANTINE_GROUP_NAME, quarantine.group.name)
 pulumi.export(out.QUARANTINE_GROUP_ARN, quarantine.group.arn)
@@ -137,6 +141,23 @@ pulumi.export(out.CONTAIN_FUNCTION_NAME, quarantine.contain_function.function.na
 pulumi.export(out.CONTAIN_FUNCTION_ARN, quarantine.contain_function.function.arn)
 pulumi.export(out.RELEASE_FUNCTION_NAME, quarantine.release_function.function.name)
 pulumi.export(out.RELEASE_FUNCTION_ARN, quarantine.release_function.function.arn)
+tunnel = None
+if settings.quarantine.tunnel.enabled:
+    tunnel = TunnelComponent(f"{prefix}-tunnel", {
+        **deployment,
+        "settings": settings.quarantine,
+        "secret_prefix": tunnel_secret_prefix(prefix),
+        "quarantine_group_name": quarantine.group.name,
+        "quarantine_group_arn": quarantine.group.arn,
+        "release_role_arn": quarantine.release_function.role.arn,
+        "key_arn": alerts.key.arn,
+        "layer_arn": layer_arn,
+        "incident_response_plan_name": incident_response_plan_name,
+        "ops_item_stack_tag": ops_item_stack_tag,
+    })
+    pulumi.export(out.TUNNEL_FUNCTION_ARN, tunnel.function.function.arn)
+    pulumi.export(out.TUNNEL_SECRET_PREFIX, tunnel.secret_prefix)
+    pulumi.export(out.TUNNEL_APPROVAL_TOPIC_ARN, tunnel.approval_topic.arn)
 
 if settings.detect.fleetguard_engine:
     engine = DetectEngineComponent(f"{prefix}-detect-engine", {
@@ -175,6 +196,7 @@ response = ResponseComponent(f"{prefix}-response", {
     ],
     "quarantine_group_name": quarantine.group_name,
     "responders_topic_arn": alerts.responders_topic.arn,
+    "tunnel": tunnel.wiring if tunnel else None,
 })
 if response.runbook is not None:
     pulumi.export(out.RUNBOOK_NAME, response.runbook.name)

@@ -57,6 +57,9 @@ ON_DEMAND_AUDIT_DOCUMENT_NAME: Final = "onDemandAuditDocumentName"
 ON_DEMAND_AUDIT_ROLE_ARN: Final = "onDemandAuditRoleArn"
 CONTINUOUS_PATCH_JOB_ID: Final = "continuousPatchJobId"
 CONTINUOUS_PATCH_JOB_ARN: Final = "continuousPatchJobArn"
+TUNNEL_FUNCTION_ARN: Final = "tunnelFunctionArn"
+TUNNEL_SECRET_PREFIX: Final = "tunnelSecretPrefix"
+TUNNEL_APPROVAL_TOPIC_ARN: Final = "tunnelApprovalTopicArn"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
@@ -67,6 +70,7 @@ WITH_ENGINE: Final = "`detect.enabled` with `fleetguard` in `detect.engine`"
 WITH_INCIDENT_MANAGER: Final = "`incidentResponse.incidentManager.enabled`"
 WITH_OPS_CENTER: Final = "`incidentResponse.opsCenter.enabled` (the default without Incident Manager)"
 WITH_CONTINUOUS_PATCHING: Final = "`fleet.recovery.continuous`"
+WITH_TUNNEL: Final = "`quarantine.tunnel.enabled`"
 
 
 @dataclass(frozen=True)
@@ -169,4 +173,10 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
                                         "continuous IoT job sending the recovery firmware to every device that "
                                         "joins the watched-firmware dynamic group"),
     CONTINUOUS_PATCH_JOB_ARN: OutputSpec("string", WITH_CONTINUOUS_PATCHING, "ARN of that job"),
+    TUNNEL_FUNCTION_ARN: OutputSpec("string", WITH_TUNNEL, "Lambda function the runbook's OnlineForensics step "
+                                                           "invokes to open SSH secure tunnels"),
+    TUNNEL_SECRET_PREFIX: OutputSpec("string", WITH_TUNNEL, "name prefix of the secrets holding tunnels' source "
+                                                            "access tokens (`<prefix><tunnel id>`)"),
+    TUNNEL_APPROVAL_TOPIC_ARN: OutputSpec("string", WITH_TUNNEL, "SNS topic announcing tunnel approval requests "
+                                                                 "(subscribe the approvers)"),
 }

@@ -31,12 +31,14 @@ from components.iam import (
     statement,
 )
 from components.tags import native_tags
+from components.tunnel import list_tunnels_statement, secret_resources, tunnel_resources
 from functions.contract import ContainmentEnvironment
 from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import QuarantineSettings
 
 THING: Final = "${iot:Connection.Thing.ThingName}"
 """IoT policy variable: the name of the thing the connection belongs to."""
+RELEASE_HANDLER: Final = "functions.release.handler"
 IOT_POLICY_MAX_CHARS: Final = 2048
 """AWS IoT rejects a policy document longer than this, whitespace excluded."""
 
@@ -80,14 +82,22 @@ def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) 
     id is the thing's name, and HTTPS calls (REST shadow API, credentials provider) have no client id.
     A device that connects under another client id or calls those APIs is governed by its certificate
     policy alone; the UPDATE_DEVICE_CERTIFICATE mitigation action (deactivate) is the control for it.
+
+    Online forensics needs one thing here: subscribing to and receiving ``$aws/things/<thing>/tunnels/notify``.
+    The tunnel's data flows over the secure tunneling WebSocket endpoint, authenticated by the destination
+    access token, not over MQTT, so an IoT policy neither can nor needs to govern it.
     """
     prefix = iot_arn_prefix
     own_reserved = f"$aws/things/{THING}"
     # Connect: only as its own client id, so investigators can still reach the device.
     own_client = f"{prefix}:client/{THING}"
     # Subscribe and Receive: the device's own reserved topics only - shadow replies and deltas (the
-    # quarantine flag arrives as desired state), job notifications, and acknowledgements of its Device
-    # Defender metrics. Everything there is about the device itself.
+    # quarantine flag arrives as desired state), job notifications, acknowledgements of its Device
+    # Defender metrics, and tunnels/notify (where its agent learns of a secure tunnel opened for
+    # forensics, with the destination token). Everything there is about the device itself. An explicit
+    # list of those filters, as topic and topicfilter ARNs in both the Allow and the Deny, would not fit
+    # AWS IoT's 2048-character limit with a 64-character forensic prefix; the one wildcard over the
+    # device's own reserved topics does.
     own_reserved_filters = f"{prefix}:topicfilter/{own_reserved}/*"
     own_reserved_topics = f"{prefix}:topic/{own_reserved}/*"
     # Forensics: the device uploads evidence (logs, process lists, captures) under its own name only, so
@@ -150,6 +160,9 @@ class QuarantineArgs(DeploymentArgs):
     ops_item_stack_tag: str | None
     """The ``fleetguard:stack`` tag value of the OpsItems the intake opens: contain reads the device from one
     and records progress on it, release resolves it. None where OpsCenter is not in use."""
+    tunnel_secret_prefix: str | None
+    """With online forensics on (``components.tunnel.tunnel_secret_prefix``): release closes the device's
+    fleetguard tunnels and deletes their token secrets. None where tunnels are off."""
 
 
 class QuarantineComponent(pulumi.ComponentResource):
@@ -330,6 +343,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         settings = args["settings"]
         partition, region, account = args["partition"], args["region"], args["account_id"]
         layer = powertools_layer_arn(partition, region, settings.powertools_layer_version)
+        tunnel_secret_prefix = args["tunnel_secret_prefix"]
 
         def moving(membership_action: str, membership_sid: str) -> list[dict[str, Any]]:
             return containment_statements(
@@ -349,6 +363,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                     service_name=service,
                     retry_mode=retry_mode,
                     iot_data_endpoint=args["iot_data_endpoint"],
+                    tunnel_secret_prefix=tunnel_secret_prefix if handler == RELEASE_HANDLER else None,
                 ).to_environment(),
                 "log_level": settings.function_log_level,
                 "statements": statements,
@@ -376,6 +391,17 @@ class QuarantineComponent(pulumi.ComponentResource):
                     actions, stack_tag=stack_tag, partition=partition, region=region, account_id=account,
                     sid="RecordOnOwnOpsItems",
                 ))
+        if tunnel_secret_prefix is not None:
+            release_statements += [
+                list_tunnels_statement(),
+                statement(["iot:CloseTunnel", "iot:DescribeTunnel"],
+                          tunnel_resources(partition=partition, region=region, account_id=account),
+                          sid="CloseDeviceTunnels"),
+                statement(["secretsmanager:DeleteSecret"],
+                          secret_resources(tunnel_secret_prefix, partition=partition, region=region,
+                                           account_id=account),
+                          sid="DeleteTunnelTokens"),
+            ]
         self.contain_function = FunctionComponent(
             f"{name}-contain",
             function_args(
@@ -391,7 +417,7 @@ class QuarantineComponent(pulumi.ComponentResource):
         self.release_function = FunctionComponent(
             f"{name}-release",
             function_args(
-                "functions.release.handler",
+                RELEASE_HANDLER,
                 "Releases a device from quarantine: leaves the group, clears the shadow flag",
                 "fleetguard-release",
                 "standard",

@@ -12,33 +12,19 @@ no incident to run a runbook for, so only the queries are created and the intake
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final, NotRequired
 
 import pulumi
 import pulumi_aws as aws
-import yaml
 
 from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
-from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
+from components.runbook import INCIDENT_PARAMETER, ROLE_PARAMETER, TunnelSteps, runbook_yaml
+from components.tunnel import TunnelWiring, approval_statements
 from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
-
-CONTAIN_STEP: Final = "Contain"
-INCIDENT_PARAMETER: Final = "IncidentRecordArn"
-OPS_ITEM_PARAMETER: Final = "OpsItemId"
-ROLE_PARAMETER: Final = "AutomationAssumeRole"
-CONTAIN_STEP_TIMEOUT_SECONDS: Final = 300
-"""The longest an ``aws:invokeLambdaFunction`` step waits (and the contain function's own ceiling)."""
-# Each incident parameter is optional (a run gets one or the other), so each pattern also takes "".
-INCIDENT_RECORD_ARN_PATTERN: Final = (
-    r"^(arn:aws(-cn|-us-gov)?:ssm-incidents:[a-z0-9-]*:[0-9]{12}:incident-record/.+)?$"
-)
-OPS_ITEM_ID_PATTERN: Final = r"^(oi-[0-9a-f]{12})?$"
-"""The ssm model's OpsItemId pattern (``^(oi)-[0-9a-f]{12}$``), or empty."""
-ROLE_ARN_PATTERN: Final = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/.+$"
 
 # Saved queries (name suffix -> query). IoT v2 log entries carry clientId, eventType, status, topicName,
 # sourceIp, principalId and reason; the handlers log JSON through Powertools (level, message, service).
@@ -82,6 +68,8 @@ class ResponseArgs(DeploymentArgs):
     """The quarantine thing group (named in the manual containment instructions)."""
     responders_topic_arn: pulumi.Input[str]
     """Notified of every incident update (notification target)."""
+    tunnel: NotRequired[TunnelWiring | None]
+    """With online forensics on: the runbook asks for approval, then invokes the tunnel function."""
 
 
 class ResponseComponent(pulumi.ComponentResource):
@@ -134,8 +122,10 @@ class ResponseComponent(pulumi.ComponentResource):
         """The runbook and its role: Incident Manager starts it with an incident, the intake with an OpsItem."""
         settings = args["settings"]
         tags = args["tags"]
+        tunnel = args.get("tunnel")
         child = pulumi.ResourceOptions(parent=self)
-        # The runbook's own identity: it may invoke the contain function and nothing else.
+        # The runbook's own identity: it may invoke the contain function and, with online forensics, request
+        # the approval and invoke the tunnel function; nothing else.
         runbook_role = service_role(
             f"{name}-runbook-role", "ssm.amazonaws.com", account_id=args["account_id"],
             description=f"Assumed by SSM Automation while running {settings.runbook_name}", tags=tags, opts=child,
@@ -145,16 +135,21 @@ class ResponseComponent(pulumi.ComponentResource):
             role=runbook_role.id,
             policy=policy_document(
                 statement(["lambda:InvokeFunction"], [args["contain_function_arn"]], sid="InvokeContain"),
+                *(approval_statements(tunnel) if tunnel else []),
             ),
             opts=child,
         )
-        content = pulumi.Output.all(args["contain_function_arn"], args["release_function_name"]).apply(
+        content = pulumi.Output.all(
+            args["contain_function_arn"], args["release_function_name"],
+            tunnel.function_arn if tunnel else "", tunnel.approval_topic_arn if tunnel else "",
+        ).apply(
             lambda values: runbook_yaml(
                 contain_function_arn=str(values[0]),
                 release_function_name=str(values[1]),
                 quarantine_group_name=args["quarantine_group_name"],
                 query_names=self.query_names,
                 runbook_name=settings.runbook_name,
+                tunnel=TunnelSteps(tunnel.settings, str(values[2]), str(values[3])) if tunnel else None,
             )
         )
         runbook = aws.ssm.Document(
@@ -245,175 +240,3 @@ class ResponseComponent(pulumi.ComponentResource):
             # The first incident may arrive as soon as the plan exists: its roles must already work.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[runbook_policy, start_policy]),
         )
-
-
-def runbook_document(
-    *,
-    contain_function_arn: str,
-    release_function_name: str,
-    quarantine_group_name: str,
-    query_names: Sequence[str],
-    runbook_name: str,
-) -> dict[str, Any]:
-    """The Automation runbook (schema 0.3): Contain (automated), then Analysis and Recovery (people)."""
-    queries = "\n".join(f"   - `{query}`" for query in query_names)
-    return {
-        "schemaVersion": "0.3",
-        "description": (
-            f"# {runbook_name}\n\n"
-            "Response to an AWS IoT Device Defender violation: quarantine the incident's devices, "
-            "investigate them, then recover them. Started by Incident Manager with the incident record, or "
-            "by the fleetguard intake with the OpsCenter OpsItem."
-        ),
-        "assumeRole": f"{{{{ {ROLE_PARAMETER} }}}}",
-        "parameters": {
-            INCIDENT_PARAMETER: {
-                "type": "String",
-                "description": "The incident record (Incident Manager passes INCIDENT_RECORD_ARN).",
-                "default": "",
-                "allowedPattern": INCIDENT_RECORD_ARN_PATTERN,
-            },
-            OPS_ITEM_PARAMETER: {
-                "type": "String",
-                "description": "The OpsCenter OpsItem (the intake passes it when Incident Manager is not used).",
-                "default": "",
-                "allowedPattern": OPS_ITEM_ID_PATTERN,
-            },
-            ROLE_PARAMETER: {
-                "type": "String",
-                "description": "Role the runbook assumes; it may only invoke the contain function.",
-                "allowedPattern": ROLE_ARN_PATTERN,
-            },
-        },
-        "outputs": [f"{CONTAIN_STEP}.{key}" for key in OUTPUT_TYPES],
-        "mainSteps": [
-            {
-                "name": CONTAIN_STEP,
-                "action": "aws:invokeLambdaFunction",
-                "description": (
-                    "Quarantine the devices named in the incident's related items: the contain function "
-                    f"adds each to the `{quarantine_group_name}` thing group (whose policy denies all but "
-                    "investigation traffic) and marks its shadow."
-                ),
-                "timeoutSeconds": CONTAIN_STEP_TIMEOUT_SECONDS,
-                # Containing twice is safe, so one retry rides out a transient failure.
-                "maxAttempts": 2,
-                "onFailure": "step:ContainManually",
-                "inputs": {
-                    "FunctionName": contain_function_arn,
-                    "InvocationType": "RequestResponse",
-                    "InputPayload": {
-                        RequestField.INCIDENT_RECORD_ARN.value: f"{{{{ {INCIDENT_PARAMETER} }}}}",
-                        RequestField.OPS_ITEM_ID.value: f"{{{{ {OPS_ITEM_PARAMETER} }}}}",
-                        RequestField.REASON.value: f"Incident runbook {runbook_name}",
-                    },
-                },
-                "outputs": [
-                    {"Name": key.value, "Selector": f"$.Payload.{key}", "Type": kind}
-                    for key, kind in OUTPUT_TYPES.items()
-                ],
-                "nextStep": "CheckContainment",
-            },
-            {
-                "name": "CheckContainment",
-                "action": "aws:branch",
-                # A contain function that raised can leave Contain.status unresolved: people take over.
-                "onFailure": "step:ContainManually",
-                "description": (
-                    "Continue to analysis when every device is confirmed quarantined, or when the incident "
-                    "names none (audit finding, or an alert storm contained in bulk)."
-                ),
-                "inputs": {
-                    "Choices": [
-                        {
-                            "NextStep": "Analysis",
-                            "Variable": f"{{{{ {CONTAIN_STEP}.{OutputKey.STATUS} }}}}",
-                            "StringEquals": status.value,
-                        }
-                        for status in (Status.CONTAINED, Status.NO_DEVICES)
-                    ],
-                    "Default": "ContainManually",
-                },
-            },
-            {
-                "name": "ContainManually",
-                "action": "aws:pause",
-                "description": (
-                    "## Automatic containment did not complete\n\n"
-                    "The devices are the incident's *Involved resources*, or the OpsItem's *Related resources* "
-                    "(IoT thing ARNs). For each:\n\n"
-                    f"1. `aws iot add-thing-to-thing-group --thing-group-name {quarantine_group_name} "
-                    "--thing-name <thing>`\n"
-                    "2. If the thing is missing from the registry, revoke its certificate instead: "
-                    "`aws iot update-certificate --certificate-id <id> --new-status REVOKED`\n\n"
-                    "Resume this automation when every device is isolated."
-                ),
-                "inputs": {},
-                "nextStep": "Analysis",
-            },
-            {
-                "name": "Analysis",
-                "action": "aws:pause",
-                "description": (
-                    "## Analysis\n\n"
-                    "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
-                    "related items. When `Contain.status` is `NO_DEVICES` the incident names no device: for an "
-                    "alert storm, Device Defender mitigation tasks quarantine its devices in bulk (`aws iot "
-                    "list-detect-mitigation-actions-executions --task-id <task>`, task ids in the timeline); "
-                    "for an audit finding, apply the audit mitigation actions (`aws iot "
-                    "start-audit-mitigation-actions-task`). Answer who, what, when, where and why, offline "
-                    "first:\n\n"
-                    f"1. CloudWatch Logs Insights saved queries (IoT logs in `{IOT_LOG_GROUP}`; quarantined "
-                    "devices log at DEBUG):\n"
-                    f"{queries}\n"
-                    "2. `aws iot list-active-violations --thing-name <thing>` and "
-                    "`aws iot list-violation-events --thing-name <thing> --start-time <t> --end-time <t>`.\n"
-                    "3. Evidence the device publishes to its forensic topic while quarantined.\n"
-                    "4. Online analysis, if needed: open a secure tunnel "
-                    "(`aws iotsecuretunneling open-tunnel --destination-config thingName=<thing>,services=SSH "
-                    "--timeout-config maxLifetimeTimeoutMinutes=60`) and connect with the local proxy.\n\n"
-                    "Record findings in the incident timeline (or the OpsItem's operational data), then resume."
-                ),
-                "inputs": {},
-                "nextStep": "Recovery",
-            },
-            {
-                "name": "Recovery",
-                "action": "aws:pause",
-                "description": (
-                    "## Recovery\n\n"
-                    "Decide per device: is it mission critical, is it redundant, does it hold sensitive data, "
-                    "can it be reached physically?\n\n"
-                    "1. Return it to a known state: a firmware update job to the device (`aws iot create-job "
-                    "--job-id <id> --targets <thing ARN> --job-template-arn <recovery job template ARN>`), or a "
-                    "factory reset on site.\n"
-                    "2. Rotate its credentials if they may have leaked: a new certificate, and "
-                    "`aws iot update-certificate --new-status REVOKED` for the old one.\n"
-                    "3. Release it from quarantine: `aws lambda invoke --function-name "
-                    f"{release_function_name} --cli-binary-format raw-in-base64-out "
-                    "--payload '{\"thingName\": \"<thing>\"}' release.json`; add "
-                    "`\"opsItemId\": \"<OpsItem id>\"` to the payload to resolve the OpsItem with it.\n"
-                    "4. Resolve the incident and start the post-incident analysis.\n\n"
-                    "Resume to finish this automation."
-                ),
-                "inputs": {},
-                "isEnd": True,
-            },
-        ],
-    }
-
-
-class _RunbookDumper(yaml.SafeDumper):
-    """Writes multi-line text (the steps' Markdown instructions) as literal blocks, readable in the console."""
-
-
-def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_RunbookDumper.add_representer(str, _text)
-
-
-def runbook_yaml(**fields: Any) -> str:
-    """``runbook_document`` as the YAML SSM stores."""
-    return yaml.dump(runbook_document(**fields), Dumper=_RunbookDumper, sort_keys=False, width=120)

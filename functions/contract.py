@@ -66,6 +66,12 @@ class EnvVar(StrEnum):
     """The topic Device Defender sends violations to; the Detect engine publishes its own there too."""
     DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
     """Where the Detect engine keeps stream records it cannot decode, with the reason."""
+    TUNNEL_SECRET_PREFIX = "TUNNEL_SECRET_PREFIX"
+    """The name prefix of the secrets holding tunnels' source access tokens; set on the tunnel function and,
+    when tunnels are enabled, on the release function (which closes them)."""
+    TUNNEL_MAX_LIFETIME_MINUTES = "TUNNEL_MAX_LIFETIME_MINUTES"
+    TUNNEL_READER_ROLE_ARNS = "TUNNEL_READER_ROLE_ARNS"  # comma-separated: the responders' roles
+    TUNNEL_RELEASE_ROLE_ARN = "TUNNEL_RELEASE_ROLE_ARN"  # the release function's role, which deletes secrets
 
 
 # --- validation of environment values ------------------------------------------------------------------------
@@ -135,12 +141,18 @@ class ContainmentEnvironment(Generic[Value]):
     """AWS_RETRY_MODE: botocore's retry mode (standard or adaptive)."""
     iot_data_endpoint: Value | None = None
     """IOT_DATA_ENDPOINT: the account's IoT data (ATS) endpoint host; looked up when unset."""
+    tunnel_secret_prefix: str | None = None
+    """TUNNEL_SECRET_PREFIX, set when the stack opens secure tunnels: release closes the device's tunnels
+    and deletes their secrets."""
 
     def to_environment(self) -> dict[str, Value | str]:
-        return {
+        rendered: dict[str, Value | str] = {
             EnvVar.QUARANTINE_GROUP_NAME.value: self.quarantine_group_name,
             **_runtime_environment(self.service_name, self.retry_mode, self.iot_data_endpoint),
         }
+        if self.tunnel_secret_prefix is not None:
+            rendered[EnvVar.TUNNEL_SECRET_PREFIX.value] = self.tunnel_secret_prefix
+        return rendered
 
     @staticmethod
     def from_environment(env: Mapping[str, str]) -> ContainmentEnvironment[str]:
@@ -153,6 +165,7 @@ class ContainmentEnvironment(Generic[Value]):
             service_name=_optional(env, EnvVar.POWERTOOLS_SERVICE_NAME),
             retry_mode=_optional(env, EnvVar.AWS_RETRY_MODE),
             iot_data_endpoint=_optional(env, EnvVar.IOT_DATA_ENDPOINT),
+            tunnel_secret_prefix=_optional(env, EnvVar.TUNNEL_SECRET_PREFIX),
         )
 
 

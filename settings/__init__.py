@@ -23,6 +23,7 @@ from settings.quarantine import QuarantineSettings, parse_quarantine
 from settings.reader import ConfigError, KeySchema, Node, Problems, root
 from settings.response import IncidentResponseSettings, parse_incident_response
 from settings.security_hub import SecurityHubSettings, parse_security_hub
+from settings.tunnel import check_tunnel_has_runbook
 
 NAMESPACE = "fleetguard"
 CLASSIC_REGION_KEY = "aws:region"
@@ -99,7 +100,7 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
                                                     "the policy pack recognises by it")
     alerts = node("alerts").mapping(allowed_keys=("keyDeletionWindowDays",))
     detect = parse_detect(node("detect"), environment or "<environment>")
-    return Settings(
+    settings = Settings(
         environment=environment,
         owner=owner,
         tags={"Project": NAMESPACE, "Environment": environment, "Owner": owner, **extra_tags},
@@ -113,6 +114,12 @@ def _read(raw: Mapping[str, Any], problems: Problems) -> Settings:
         security_hub=parse_security_hub(node("securityHub")),
         fleet=parse_fleet(node("fleet"), detect_enabled=detect.device_defender),
     )
+    response = settings.incident_response
+    check_tunnel_has_runbook(
+        settings.quarantine.tunnel, response.incident_manager.enabled or response.ops_center.enabled,
+        f"{NAMESPACE}:quarantine.tunnel", problems,
+    )
+    return settings
 
 
 def read_stack_config(values: Mapping[str, str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Final
 
 from settings import facts
 from settings.reader import Node
+from settings.tunnel import DISABLED, TunnelSettings, parse_tunnel
 
 DEFAULT_GROUP_NAME: Final = "QUARANTINED"
 DEFAULT_FORENSIC_TOPIC_PREFIX: Final = "fleetguard/forensics"
@@ -57,6 +58,8 @@ class QuarantineSettings:
     function_timeout_seconds: int
     function_memory_mb: int
     powertools_layer_version: int
+    tunnel: TunnelSettings = DISABLED
+    """Online forensics: a secure tunnel to a quarantined device, behind an approval in the runbook."""
 
 
 def parse_quarantine(node: Node) -> QuarantineSettings:
@@ -64,7 +67,7 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
         "groupName", "forensicTopicPrefix", "groupLogLevel", "manageGroupLogging", "manageAccountLogging",
         "accountLogLevel",
         "iotLogRetentionDays", "mitigationLogLevel", "functionLogLevel", "functionLogRetentionDays",
-        "functionTimeoutSeconds", "functionMemoryMb", "powertoolsLayerVersion",
+        "functionTimeoutSeconds", "functionMemoryMb", "powertoolsLayerVersion", "tunnel",
     ))
     manage_group_logging = section.child("manageGroupLogging").boolean(True)
     # No IoT level may be DISABLED: the account default must let the quarantine group's DEBUG override take
@@ -93,6 +96,7 @@ def parse_quarantine(node: Node) -> QuarantineSettings:
         powertools_layer_version=section.child("powertoolsLayerVersion").bounded_integer(
             POWERTOOLS_LAYER_VERSION, *POWERTOOLS_LAYER_VERSION_RANGE
         ),
+        tunnel=parse_tunnel(section.child("tunnel")),
     )
 
 

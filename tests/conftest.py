@@ -50,6 +50,14 @@ def prod_ops_center_overrides(**ops_center: Any) -> dict[str, Any]:
     return {"incidentResponse": section}
 
 
+def prod_quarantine_without_tunnel() -> dict[str, Any]:
+    """Prod's quarantine section with online forensics off: the tunnel is a runbook step, so a variant without
+    Incident Manager and OpsCenter must turn it off."""
+    section: dict[str, Any] = json.loads(load_stack_config("prod")["fleetguard:quarantine"])
+    section["tunnel"] = {"enabled": False}
+    return section
+
+
 @pytest.fixture(scope="session")
 def prod_ops_center_stack() -> StackRun:
     return run_stack("prod", prod_ops_center_overrides())

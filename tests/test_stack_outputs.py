@@ -9,6 +9,7 @@ import pytest
 
 import stack_outputs as out
 from harness.mockstack import StackRun, run_stack
+from tests.conftest import prod_quarantine_without_tunnel
 
 PINNED_NAMES = {
     "alertTopicArn", "alertKeyArn", "respondersTopicArn", "alertPublishRoleArn", "auditRoleArn",
@@ -24,12 +25,15 @@ PINNED_NAMES = {
     "escalationStageTopicArns", "escalationFunctionArn", "detectEngineProfileName", "detectEngineStreamArn",
     "detectEngineReportTopic", "detectEngineStateTableName", "detectEngineDevicePolicyName",
     "detectEngineDeadLetterQueueArns", "onDemandAuditDocumentName", "onDemandAuditRoleArn", "continuousPatchJobId",
-    "continuousPatchJobArn",
+    "continuousPatchJobArn", "tunnelFunctionArn", "tunnelSecretPrefix", "tunnelApprovalTopicArn",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
+
+
 ALL_OFF = {
     "audit": {"manageAccountConfiguration": False},
+    "quarantine": prod_quarantine_without_tunnel(),
     "detect": {"enabled": False},
     "securityHub": {"routeFindings": False},
     "fleet": {"recovery": {"enabled": False}},
@@ -88,6 +92,7 @@ def test_every_exported_output_is_in_the_contract_with_its_shape(stack: str, req
 OPS_CENTER_OUTPUTS = {out.ESCALATION_SCHEDULE_GROUP_NAME, out.ESCALATION_STAGE_TOPIC_ARNS, out.ESCALATION_FUNCTION_ARN}
 INCIDENT_MANAGER_OUTPUTS = {out.RESPONSE_PLAN_ARN, out.ESCALATION_PLAN_ARN, out.CONTACT_ARNS}
 ENGINE_OUTPUTS = {name for name, spec in out.CONTRACT.items() if spec.present == out.WITH_ENGINE}
+TUNNEL_OUTPUTS = {name for name, spec in out.CONTRACT.items() if spec.present == out.WITH_TUNNEL}
 
 
 def test_prod_exports_every_output_of_its_response_path(prod_stack: StackRun, prod_ops_center_stack: StackRun) -> None:
@@ -139,8 +144,10 @@ def test_dev_omits_exactly_what_its_config_switches_off(dev_stack: StackRun) -> 
     # Dev: Device Defender Detect without ML, no Incident Manager, findings routed, recovery template on
     # without continuous patching (lab devices are flashed by hand).
     missing = set(out.CONTRACT) - set(dev_stack.outputs)
-    assert missing == {out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, *INCIDENT_MANAGER_OUTPUTS, *ENGINE_OUTPUTS,
-                       out.CONTINUOUS_PATCH_JOB_ID, out.CONTINUOUS_PATCH_JOB_ARN}
+    assert missing == {
+        out.ML_PROFILE_NAME, out.ML_PROFILE_ARN, *INCIDENT_MANAGER_OUTPUTS, *ENGINE_OUTPUTS, *TUNNEL_OUTPUTS,
+        out.CONTINUOUS_PATCH_JOB_ID, out.CONTINUOUS_PATCH_JOB_ARN,
+    }
     assert dev_stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
     assert dev_stack.outputs[out.OPS_CENTER_ENABLED] is True
     assert dev_stack.outputs[out.DETECT_ENABLED] is True

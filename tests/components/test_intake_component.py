@@ -16,6 +16,7 @@ from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, load_sta
 from settings import load_settings, read_stack_config
 from settings.facts import CRITICAL_AUDIT_CHECKS
 from settings.response import IncidentResponseSettings
+from tests.conftest import prod_quarantine_without_tunnel
 from tests.support.aws_actions import unknown_actions, wildcard_actions
 
 INTAKE_CONTRACT_ENV = {
@@ -73,7 +74,7 @@ def prod_without_incident_manager() -> StackRun:
     section = json.loads(load_stack_config("prod")["fleetguard:incidentResponse"])
     section["incidentManager"]["enabled"] = False
     section["opsCenter"] = {"enabled": False}
-    return run_stack("prod", {"incidentResponse": section})
+    return run_stack("prod", {"incidentResponse": section, "quarantine": prod_quarantine_without_tunnel()})
 
 
 def test_both_queues_are_encrypted_with_the_alert_key(any_stack: StackRun) -> None:

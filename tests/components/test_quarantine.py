@@ -206,6 +206,9 @@ def test_quarantined_device_keeps_only_investigation_and_repair(
     assert can("iot:Receive", topic(f"$aws/things/{me}/jobs/notify-next"))
     assert can("iot:Publish", topic(f"$aws/things/{me}/defender/metrics/json"))
     assert can("iot:Publish", topic(f"fleetguard/forensics/{me}/process-list"))
+    # Online forensics: the device agent hears of a secure tunnel (and its destination token) here.
+    assert can("iot:Subscribe", topic_filter(f"$aws/things/{me}/tunnels/notify"))
+    assert can("iot:Receive", topic(f"$aws/things/{me}/tunnels/notify"))
 
     assert not can("iot:Connect", f"{IOT}:client/{other}")
     assert not can("iot:Publish", topic(f"$aws/things/{me}/shadow/delete"))
@@ -220,6 +223,9 @@ def test_quarantined_device_keeps_only_investigation_and_repair(
     assert not can("iot:Subscribe", topic_filter("#"))
     assert not can("iot:Subscribe", topic_filter(f"$aws/things/{other}/shadow/update/delta"))
     assert not can("iot:Receive", topic(f"commands/{me}"))
+    assert not can("iot:Subscribe", topic_filter(f"$aws/things/{other}/tunnels/notify"))
+    assert not can("iot:Receive", topic(f"$aws/things/{other}/tunnels/notify"))
+    assert not can("iot:Publish", topic(f"$aws/things/{me}/tunnels/notify"))
 
 
 def test_policy_fits_the_iot_size_limit_in_every_partition() -> None:
@@ -397,6 +403,13 @@ def test_release_role_can_do_exactly_what_the_handler_calls(any_stack: StackRun)
     }
     if any_stack.stack == "dev":  # release resolves the OpsItem
         expected["RecordOnOwnOpsItems"] = (["ssm:UpdateOpsItem"], [OPS_ITEMS])
+    else:  # prod opens secure tunnels: release closes the device's and deletes their token secrets
+        expected["ListDeviceTunnels"] = (["iot:ListTunnels"], ["*"])
+        expected["CloseDeviceTunnels"] = (["iot:CloseTunnel", "iot:DescribeTunnel"], [f"{IOT}:tunnel/*"])
+        expected["DeleteTunnelTokens"] = (
+            ["secretsmanager:DeleteSecret"],
+            [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fleetguard-prod-tunnel/*"],
+        )
     assert grants(role_statements(any_stack, "release")) == expected
 
 
@@ -418,6 +431,9 @@ def test_function_environment_runtime_and_handler(
         EnvVar.POWERTOOLS_LOG_LEVEL: {"dev": "DEBUG", "prod": "INFO"}[any_stack.stack],
         EnvVar.AWS_RETRY_MODE: retry_mode,
         EnvVar.IOT_DATA_ENDPOINT: "a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com",
+        # Only release, only with tunnels on: it closes the device's tunnels and deletes their secrets.
+        **({EnvVar.TUNNEL_SECRET_PREFIX: "fleetguard-prod-tunnel/"}
+           if (any_stack.stack, function) == ("prod", "release") else {}),
     }
     assert inputs["runtime"] == "python3.13"
     assert inputs["layers"] == [

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import stack_outputs as out
-from components.response import runbook_document
+from components.runbook import runbook_document
 from functions.containment import parse_request
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
@@ -103,8 +103,9 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     document = registered_runbook(prod_stack)
     assert document["assumeRole"] == "{{ AutomationAssumeRole }}"
     steps = document["mainSteps"]
+    # Prod opens secure tunnels: an approval and the OnlineForensics step come between Analysis and Recovery.
     assert [step["name"] for step in steps] == ["Contain", "CheckContainment", "ContainManually", "Analysis",
-                                                "Recovery"]
+                                                "ApproveTunnel", "OnlineForensics", "Recovery"]
     contain_step = steps[0]
     contain_function = prod_stack.by_name("fleetguard-prod-quarantine-contain-function")
     assert contain_step["action"] == "aws:invokeLambdaFunction"
@@ -130,9 +131,10 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     ]
     assert branch["Default"] == "ContainManually"
     assert steps[1]["onFailure"] == "step:ContainManually"
-    analysis, recovery = steps[3]["description"], steps[4]["description"]
+    analysis, recovery = steps[3]["description"], steps[-1]["description"]
     assert "Logs Insights" in analysis
-    assert "open-tunnel" in analysis
+    assert "open-tunnel" not in analysis
+    assert "4. Online analysis, if needed: resume this step; the next one (ApproveTunnel)" in analysis
     assert "list-detect-mitigation-actions-executions" in analysis
     assert "start-audit-mitigation-actions-task" in analysis
     assert "fleetguard-prod-response/device-activity" in analysis
@@ -191,7 +193,7 @@ def test_response_plan_waits_for_its_roles_and_the_engaged_escalation_stages(pro
     assert "fleetguard-prod-contacts-iot-security-escalation-stages" in engaged
 
 
-def test_runbook_role_may_only_invoke_the_contain_function(prod_stack: StackRun) -> None:
+def test_runbook_role_may_only_invoke_its_functions_and_request_the_tunnel_approval(prod_stack: StackRun) -> None:
     role = prod_stack.by_name("fleetguard-prod-response-runbook-role")
     (trust,) = policy(role, "assumeRolePolicy")["Statement"]
     assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
@@ -199,8 +201,15 @@ def test_runbook_role_may_only_invoke_the_contain_function(prod_stack: StackRun)
     grant = prod_stack.by_name("fleetguard-prod-response-runbook-policy")
     assert grant.inputs["role"] == role.id
     contain_function = prod_stack.by_name("fleetguard-prod-quarantine-contain-function")
+    tunnel_function = prod_stack.by_name("fleetguard-prod-tunnel-open-function")
+    approval_topic = prod_stack.by_name("fleetguard-prod-tunnel-approvals")
+    alert_key = prod_stack.by_name("fleetguard-prod-alerts-key")
     assert [(s["Action"], s["Resource"]) for s in policy(grant)["Statement"]] == [
         (["lambda:InvokeFunction"], [contain_function.outputs["arn"]]),
+        (["lambda:InvokeFunction"], [tunnel_function.outputs["arn"]]),
+        # Automation publishes the approval request as the runbook's role, to a topic encrypted with the key.
+        (["sns:Publish"], [approval_topic.outputs["arn"]]),
+        (["kms:Decrypt", "kms:GenerateDataKey"], [alert_key.outputs["arn"]]),
     ]
 
 

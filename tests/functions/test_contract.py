@@ -46,11 +46,14 @@ AWS_FORMAT_FIELDS = {
     ("tests/policies/stack_builders.py", OutputKey.STATUS.value),
     ("components/continuous_job.py", OutputKey.STATUS.value),
     ("tests/components/test_continuous_job.py", OutputKey.STATUS.value),
+    ("functions/tunnel_access.py", OutputKey.STATUS.value),
+    ("tests/functions/test_tunnel.py", OutputKey.STATUS.value),
 }
 """Where an AWS field that merely shares a name with ours is spelled: the IoT v2 log entry's ``status`` (no
 botocore model describes that format) and a custom authorizer's ``status`` property (the pack's test builders
-write resources as the engine presents them; they never speak to the functions); and the IoT Jobs API's
-``Job.status``, which the continuous job provider reads from DescribeJob and its tests stub."""
+write resources as the engine presents them; they never speak to the functions); the IoT Jobs API's
+``Job.status``, which the continuous job provider reads from DescribeJob and its tests stub; and secure
+tunneling's ``TunnelSummary.status``, which the tunnel code reads and its tests serve."""
 
 
 def guarded_values() -> dict[str, str]:
@@ -153,7 +156,7 @@ def test_the_intake_environment_reads_back_what_it_renders() -> None:
     # the Detect engine's own.
     assert set(rendered) == {name.value for name in EnvVar} - {EnvVar.POWERTOOLS_LOG_LEVEL.value} - set(
         ops_center_environment().to_environment()
-    ) - ENGINE_ONLY
+    ) - ENGINE_ONLY - TUNNEL_ONLY
     assert IntakeEnvironment.from_environment(rendered) == config
 
 
@@ -231,6 +234,11 @@ def test_a_missing_or_malformed_variable_is_named(name: EnvVar, value: str | Non
         IntakeEnvironment.from_environment(env)
 
 
+TUNNEL_ONLY = {
+    EnvVar.TUNNEL_SECRET_PREFIX.value, EnvVar.TUNNEL_MAX_LIFETIME_MINUTES.value, EnvVar.TUNNEL_READER_ROLE_ARNS.value,
+    EnvVar.TUNNEL_RELEASE_ROLE_ARN.value,
+}
+"""The tunnel function's variables (tests/functions/test_tunnel.py reads them back)."""
 ENGINE_ONLY = {EnvVar.STATE_TABLE.value, EnvVar.ALERT_TOPIC_ARN.value, EnvVar.DEAD_LETTER_QUEUE_URL.value}
 ENGINE_HANDLER = EngineHandlerEnvironment(
     state_table="fleetguard-engine-state",

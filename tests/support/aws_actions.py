@@ -19,7 +19,7 @@ from botocore.loaders import Loader  # type: ignore[import-untyped]
 
 # IAM action prefix -> the botocore services whose operations that prefix authorises.
 SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
-    "iot": ("iot", "iot-data", "iot-jobs-data"),
+    "iot": ("iot", "iot-data", "iot-jobs-data", "iotsecuretunneling"),
     "ssm-incidents": ("ssm-incidents",),
     "ssm-contacts": ("ssm-contacts",),
     "ssm": ("ssm",),
@@ -38,6 +38,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "dynamodb": ("dynamodb",),
     "scheduler": ("scheduler",),
     "kinesis": ("kinesis",),
+    "secretsmanager": ("secretsmanager",),
 }
 
 # Real IAM/IoT actions that are not API operations, so no service model lists them.

@@ -65,6 +65,9 @@ def test_real_actions_pass(action: str) -> None:
         "iot:GetPendingJobExecutions",
         "iot:StartNextPendingJobExecution",
         "iot:UpdateJobExecution",
+        # Secure tunneling (iotsecuretunneling model), authorised under the iot prefix.
+        "iot:OpenTunnel",
+        "iot:RotateTunnelAccessToken",
     ],
 )
 def test_iot_policy_actions_for_devices_pass(action: str) -> None:
@@ -80,7 +83,7 @@ def test_typo_is_reported_with_location_and_suggestion() -> None:
 
     assert len(findings) == 1, findings
     assert findings[0].startswith("Statement[0].Action[1]: iot:AddThingToGroup is not an operation")
-    assert "iot, iot-data, iot-jobs-data" in findings[0]
+    assert "iot, iot-data, iot-jobs-data, iotsecuretunneling" in findings[0]
     assert findings[0].endswith("did you mean iot:AddThingToThingGroup?")
 
 
