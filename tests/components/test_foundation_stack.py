@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -114,7 +115,10 @@ def test_dev_disables_only_what_it_says(dev_stack: StackRun) -> None:
 
 def test_audit_notifications_and_role_wiring(any_stack: StackRun) -> None:
     configuration = any_stack.one("aws-native:iot:AccountAuditConfiguration")
-    audit_role = next(r for r in any_stack.of_type("aws:iam/role:Role") if r.name.endswith("audit-role"))
+    # The audit component's own role, not the on-demand audit document's.
+    audit_role = next(
+        r for r in any_stack.of_type("aws:iam/role:Role") if re.fullmatch(r"fleetguard-\w+-audit-role", r.name)
+    )
     assert configuration.inputs["roleArn"] == audit_role.outputs["arn"]
     trust = policy(audit_role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
