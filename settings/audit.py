@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from settings import facts
+from settings.audit_mitigations import CheckMitigation, parse_mitigations
 from settings.reader import Node
 
 CHECK_SELECTORS = ("critical", "enabled")
@@ -48,6 +49,8 @@ class AuditSettings:
     notifications_enabled: bool
     """Only when this stack owns the configuration: send audit results to the alert topic."""
     schedules: tuple[ScheduledAuditSetting, ...]
+    mitigations: tuple[CheckMitigation, ...] = ()
+    """Per audit check: the mitigation actions its non-compliant findings get, and who starts them."""
 
     @property
     def enabled_checks(self) -> tuple[str, ...]:
@@ -56,7 +59,8 @@ class AuditSettings:
 
 def parse_audit(node: Node) -> AuditSettings:
     section = node.mapping(
-        allowed_keys=("manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules")
+        allowed_keys=("manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules",
+                      "mitigations")
     )
     manage = section.child("manageAccountConfiguration").boolean(True)
     enable_all = section.child("enableAllChecks").boolean(True)
@@ -84,6 +88,7 @@ def parse_audit(node: Node) -> AuditSettings:
         checks=checks,
         notifications_enabled=notifications_enabled,
         schedules=schedules,
+        mitigations=parse_mitigations(section.child("mitigations"), frozenset(enabled)),
     )
 
 
