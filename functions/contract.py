@@ -66,6 +66,10 @@ class EnvVar(StrEnum):
     """The topic Device Defender sends violations to; the Detect engine publishes its own there too."""
     DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
     """Where the Detect engine keeps stream records it cannot decode, with the reason."""
+    AUDIT_MITIGATIONS = "AUDIT_MITIGATIONS"
+    """JSON: per audit check, the mitigation action names and who starts them (``contract_mitigation``)."""
+    AUDIT_MITIGATION_DOCUMENT = "AUDIT_MITIGATION_DOCUMENT"
+    """The Automation document a responder runs to approve a check's mitigation."""
 
 
 # --- validation of environment values ------------------------------------------------------------------------
