@@ -20,8 +20,6 @@ from typing import Any, Final, Generic
 
 from functions.contract import MITIGATION_ACTION_NAME_PATTERN, EnvVar, Value, _matching, _optional
 
-AUDIT_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,40}")
-"""An audit task id (botocore's AuditTaskId)."""
 AUDIT_CHECK_NAME_PATTERN: Final = re.compile(r"[A-Z0-9_]{1,128}_CHECK")
 MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 """StartAuditMitigationActionsTask's taskId (botocore's MitigationActionsTaskId)."""
