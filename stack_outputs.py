@@ -53,6 +53,8 @@ ENGINE_REPORT_TOPIC: Final = "detectEngineReportTopic"
 ENGINE_STATE_TABLE_NAME: Final = "detectEngineStateTableName"
 ENGINE_DEVICE_POLICY_NAME: Final = "detectEngineDevicePolicyName"
 ENGINE_DEAD_LETTER_QUEUE_ARNS: Final = "detectEngineDeadLetterQueueArns"
+AUDIT_MITIGATION_ACTION_ARNS: Final = "auditMitigationActionArns"
+AUDIT_MITIGATION_DOCUMENT_NAME: Final = "auditMitigationDocumentName"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
@@ -154,4 +156,11 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
     ENGINE_DEAD_LETTER_QUEUE_ARNS: OutputSpec("list of strings", WITH_ENGINE,
                                               "queues keeping the engine's failures: topic rule errors; "
                                               "unreadable records and failed batches (alarm on their depth)"),
+    AUDIT_MITIGATION_ACTION_ARNS: OutputSpec("map of strings", ALWAYS,
+                                             "ARN by name of the audit-only mitigation actions (deactivate CA "
+                                             "certificate, blank default policy version, publish finding)"),
+    AUDIT_MITIGATION_DOCUMENT_NAME: OutputSpec("string", "`audit.mitigations` with a check whose `approval` is "
+                                                         "`required`",
+                                               "SSM Automation document a responder runs (AuditTaskId, CheckName) "
+                                               "to approve a check's mitigation"),
 }

@@ -23,7 +23,7 @@ PINNED_NAMES = {
     "contactArns", "queryDefinitionNames", "opsCenterEnabled", "escalationScheduleGroupName",
     "escalationStageTopicArns", "escalationFunctionArn", "detectEngineProfileName", "detectEngineStreamArn",
     "detectEngineReportTopic", "detectEngineStateTableName", "detectEngineDevicePolicyName",
-    "detectEngineDeadLetterQueueArns",
+    "detectEngineDeadLetterQueueArns", "auditMitigationActionArns", "auditMitigationDocumentName",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 
