@@ -74,20 +74,22 @@ def tasks() -> DeviceDefenderTasks:
     return DeviceDefenderTasks()
 
 
-@pytest.fixture
-def incidents(aws_env: None) -> Iterator[Stubber]:
-    stubber = Stubber(boto3.client("ssm-incidents", region_name=REGION))
+def stubbed(service: str) -> Iterator[Stubber]:
+    """A client of ``service`` that answers only what a test queued, and must be asked all of it."""
+    stubber = Stubber(boto3.client(service, region_name=REGION))
     with stubber:
         yield stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def incidents(aws_env: None) -> Iterator[Stubber]:
+    yield from stubbed("ssm-incidents")
 
 
 @pytest.fixture
 def ssm(aws_env: None) -> Iterator[Stubber]:
-    stubber = Stubber(boto3.client("ssm", region_name=REGION))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+    yield from stubbed("ssm")
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, tasks: DeviceDefenderTasks, *, incident_manager: bool,
