@@ -7,8 +7,8 @@ findings not all suppressed (Device Defender skips suppressed findings, so a tas
   ``mitigation_task_id`` with a client token from the same pair. A redelivered notification, or the same
   one twice in a batch, names the same task: Device Defender answers TaskAlreadyExistsException (or
   repeats its answer for the repeated token) and starts nothing. Either way the task is then read back
-  with DescribeAuditMitigationActionsTask before it is reported; a task not visible yet fails the record,
-  whose redelivery finds it.
+  with DescribeAuditMitigationActionsTask before it is reported; a task still not visible after a few
+  short pauses fails the record, whose redelivery finds it.
 * approval required: nothing starts. The report names the Automation document and the parameters a
   responder runs it with; the document starts the same task id, so approving twice, or after the
   mapping changed to automatic, starts nothing twice.
@@ -19,6 +19,7 @@ data on its OpsItem, or lines of the responders notice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,10 +42,18 @@ from functions.opscenter import MAX_DATA_VALUE, SEARCHABLE
 
 COMPLETED: Final = "COMPLETED"
 """The audit task status whose findings are mitigated; a failed or canceled audit's findings are partial."""
+CONFIRM_DELAYS_SECONDS: Final = (0.2, 0.5, 1.0)
+"""Pauses between reads of a task just started that Device Defender does not show yet (eventual
+consistency); after the last, the record fails and its redelivery confirms the task."""
 MITIGATION_KEY: Final = "fleetguard:mitigation"
 """The OpsItem's operational data key holding the mitigation report."""
 
 logger = Logger(child=True)
+
+
+def pause(seconds: float) -> None:
+    """Wait between reads of a task not visible yet (module level, so tests can replace it)."""
+    time.sleep(seconds)
 
 
 class MitigationError(Exception):
@@ -174,15 +183,25 @@ class AuditMitigation:
             started_now = True
         except self.iot.exceptions.TaskAlreadyExistsException:
             started_now = False
-        try:
-            described = self.iot.describe_audit_mitigation_actions_task(taskId=task_id)
-        except self.iot.exceptions.ResourceNotFoundException:
-            raise MitigationError(f"mitigation task {task_id} is not visible yet; retrying confirms it") from None
+        described = self._described(task_id)
         target = described.get("target", {}).get("auditTaskId")
         if target != audit_task_id:
             raise MitigationError(f"mitigation task {task_id} exists but targets audit task {target!r}")
         actions = described.get("auditCheckToActionsMapping", {}).get(check_name, list(entry.actions))
         return StartedTask(check_name, task_id, tuple(actions), str(described.get("taskStatus")), started_now)
+
+
+    def _described(self, task_id: str) -> Mapping[str, Any]:
+        """The task as Device Defender describes it; a task just started may not be visible at once."""
+        for delay in (*CONFIRM_DELAYS_SECONDS, None):
+            try:
+                described: Mapping[str, Any] = self.iot.describe_audit_mitigation_actions_task(taskId=task_id)
+                return described
+            except self.iot.exceptions.ResourceNotFoundException:
+                if delay is None:
+                    break
+                pause(delay)
+        raise MitigationError(f"mitigation task {task_id} is not visible yet; a redelivery confirms it")
 
 
 def incident_record_request(

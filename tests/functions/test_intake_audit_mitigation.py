@@ -22,7 +22,8 @@ import pytest
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from components.audit_mitigation import approval_document
-from functions import intake
+from functions import audit_mitigation, intake
+from functions.audit_mitigation import CONFIRM_DELAYS_SECONDS
 from functions.contract import EnvVar
 from functions.contract_mitigation import AuditMitigationEnvironment, CheckActions, render_mitigations
 from functions.intake import AwsClients
@@ -252,11 +253,27 @@ def test_a_throttled_start_fails_the_record_and_its_redelivery_starts_the_one_ta
 
 
 @pytest.mark.usefixtures("moto_aws")
+def test_a_task_shown_after_a_pause_is_confirmed_in_the_same_delivery(
+    monkeypatch: pytest.MonkeyPatch, tasks: DeviceDefenderTasks, responders: Responders, deliver: Delivery,
+) -> None:
+    configure(monkeypatch, tasks, incident_manager=False)
+    pauses: list[float] = []
+    monkeypatch.setattr(audit_mitigation, "pause", pauses.append)
+    tasks.hidden_describes = len(CONFIRM_DELAYS_SECONDS)
+
+    assert deliver.run(deliver.record()) == {"batchItemFailures": []}
+    assert pauses == list(CONFIRM_DELAYS_SECONDS)
+    assert list(tasks.tasks) == [LOGGING_TASK]
+    assert len(responders.notices()) == 1
+
+
+@pytest.mark.usefixtures("moto_aws")
 def test_a_task_not_visible_yet_fails_the_record_and_the_redelivery_confirms_it(
     monkeypatch: pytest.MonkeyPatch, tasks: DeviceDefenderTasks, responders: Responders, deliver: Delivery,
 ) -> None:
     configure(monkeypatch, tasks, incident_manager=False)
-    tasks.hidden_describes = 1
+    monkeypatch.setattr(audit_mitigation, "pause", lambda _seconds: None)
+    tasks.hidden_describes = len(CONFIRM_DELAYS_SECONDS) + 1
 
     assert failed_ids(deliver.run(deliver.record())) == ["m-audit"]
     assert deliver.run(deliver.record(receive_count=2)) == {"batchItemFailures": []}
