@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import stack_outputs as out
 from components.alerts import AlertTopicComponent
 from components.audit import AuditComponent
+from components.audit_mitigation import AuditMitigationComponent
 from components.contacts import ContactsComponent
 from components.deployment import DeploymentArgs
 from components.detect import DetectComponent
@@ -24,6 +25,7 @@ from components.response import ResponseComponent
 from components.security_hub import SecurityHubComponent
 from components.tunnel import TunnelComponent, tunnel_secret_prefix
 from settings import load_from_pulumi
+from settings.audit_mitigations import MitigationActionKey
 from settings.facts import IOT_LOG_GROUP
 
 settings = load_from_pulumi()
@@ -159,6 +161,23 @@ if settings.quarantine.tunnel.enabled:
     pulumi.export(out.TUNNEL_SECRET_PREFIX, tunnel.secret_prefix)
     pulumi.export(out.TUNNEL_APPROVAL_TOPIC_ARN, tunnel.approval_topic.arn)
 
+audit_mitigation = AuditMitigationComponent(f"{prefix}-audit-mitigation", {
+    **deployment,
+    "mitigations": settings.audit.mitigations,
+    "quarantine_actions": {
+        MitigationActionKey.ADD_TO_QUARANTINE: quarantine.add_to_quarantine_action,
+        MitigationActionKey.DEACTIVATE_DEVICE_CERTIFICATE: quarantine.deactivate_certificate_action,
+        MitigationActionKey.ENABLE_LOGGING: quarantine.enable_logging_action,
+    },
+    "responders_topic_arn": alerts.responders_topic.arn,
+    "key_arn": alerts.key.arn,
+})
+pulumi.export(out.AUDIT_MITIGATION_ACTION_ARNS, pulumi.Output.all(*[
+    pulumi.Output.all(action.action_name, action.mitigation_action_arn) for action in audit_mitigation.own_actions
+]).apply(dict))
+if audit_mitigation.document is not None:
+    pulumi.export(out.AUDIT_MITIGATION_DOCUMENT_NAME, audit_mitigation.document.name)
+
 if settings.detect.fleetguard_engine:
     engine = DetectEngineComponent(f"{prefix}-detect-engine", {
         **deployment,
@@ -250,6 +269,11 @@ intake = IntakeComponent(f"{prefix}-intake", {
     "iot_log_group_name": IOT_LOG_GROUP,
     "layer_arn": layer_arn,
     "ops_center": ops_center_wiring,
+    "audit_mitigation": {
+        "mitigations": audit_mitigation.mitigations_json,
+        "document_name": audit_mitigation.document.name if audit_mitigation.document is not None else None,
+        "automatic": audit_mitigation.automatic,
+    } if settings.audit.mitigations else None,
 })
 pulumi.export(out.INTAKE_QUEUE_URL, intake.queue.url)
 pulumi.export(out.INTAKE_QUEUE_ARN, intake.queue.arn)

@@ -60,6 +60,8 @@ CONTINUOUS_PATCH_JOB_ARN: Final = "continuousPatchJobArn"
 TUNNEL_FUNCTION_ARN: Final = "tunnelFunctionArn"
 TUNNEL_SECRET_PREFIX: Final = "tunnelSecretPrefix"
 TUNNEL_APPROVAL_TOPIC_ARN: Final = "tunnelApprovalTopicArn"
+AUDIT_MITIGATION_ACTION_ARNS: Final = "auditMitigationActionArns"
+AUDIT_MITIGATION_DOCUMENT_NAME: Final = "auditMitigationDocumentName"
 
 Shape = Literal["string", "boolean", "list of strings", "map of strings"]
 
@@ -179,4 +181,11 @@ CONTRACT: Final[dict[str, OutputSpec]] = {
                                                             "access tokens (`<prefix><tunnel id>`)"),
     TUNNEL_APPROVAL_TOPIC_ARN: OutputSpec("string", WITH_TUNNEL, "SNS topic announcing tunnel approval requests "
                                                                  "(subscribe the approvers)"),
+    AUDIT_MITIGATION_ACTION_ARNS: OutputSpec("map of strings", ALWAYS,
+                                             "ARN by name of the audit-only mitigation actions (deactivate CA "
+                                             "certificate, blank default policy version, publish finding)"),
+    AUDIT_MITIGATION_DOCUMENT_NAME: OutputSpec("string", "`audit.mitigations` with a check whose `approval` is "
+                                                         "`required`",
+                                               "SSM Automation document a responder runs (AuditTaskId, CheckName) "
+                                               "to approve a check's mitigation"),
 }

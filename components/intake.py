@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.arns import arn
+from components.audit_mitigation import TASK_ACTIONS
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent
 from components.iam import (
@@ -29,6 +30,7 @@ from components.iam import (
     statement,
 )
 from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
+from functions.contract_mitigation import AuditMitigationEnvironment
 from functions.contract_opscenter import OpsCenterEnvironment
 from settings.response import IncidentResponseSettings
 
@@ -58,6 +60,17 @@ class OpsCenterWiring(TypedDict):
     """ESCALATION_STAGES (JSON)."""
     stack_tag: str
     """The ``fleetguard:stack`` tag value every OpsItem carries."""
+
+
+class AuditMitigationWiring(TypedDict):
+    """What the intake needs to mitigate audit findings (``components/audit_mitigation.py``)."""
+
+    mitigations: pulumi.Input[str]
+    """AUDIT_MITIGATIONS (JSON)."""
+    document_name: pulumi.Input[str] | None
+    """The approval document, when some check needs approval."""
+    automatic: bool
+    """Some check is mitigated without approval: the intake starts tasks."""
 
 
 class IntakeArgs(DeploymentArgs):
@@ -97,6 +110,8 @@ class IntakeArgs(DeploymentArgs):
     """The Powertools layer."""
     ops_center: OpsCenterWiring | None
     """Set when alerts open OpsCenter incidents (Incident Manager off, OpsCenter on)."""
+    audit_mitigation: AuditMitigationWiring | None
+    """Set when ``audit.mitigations`` maps a check."""
 
 
 class IntakeComponent(pulumi.ComponentResource):
@@ -245,6 +260,10 @@ class IntakeComponent(pulumi.ComponentResource):
             ),
         )
         ops_center = _ops_center_environment(settings, args["ops_center"])
+        mitigation = args["audit_mitigation"]
+        mitigation_environment = {} if mitigation is None else AuditMitigationEnvironment[pulumi.Input[str]](
+            mitigation["mitigations"], mitigation["document_name"],
+        ).to_environment()
         return {
             **deployment_of(args),
             "extra_files": {},
@@ -253,6 +272,7 @@ class IntakeComponent(pulumi.ComponentResource):
             "environment": {
                 **environment.to_environment(),
                 **(ops_center.to_environment() if ops_center is not None else {}),
+                **mitigation_environment,
             },
             "log_level": settings.intake.log_level,
             "statements": self._statements(args),
@@ -289,6 +309,10 @@ class IntakeComponent(pulumi.ComponentResource):
                 ],
                 sid="ContainStormInBulk",
             ))
+        mitigation = args["audit_mitigation"]
+        if mitigation is not None and mitigation["automatic"]:
+            # Neither call supports a resource type: "*" is the only resource IAM authorises them with.
+            statements.append(statement(TASK_ACTIONS, ["*"], sid="MitigateAuditFindings"))
         response_plan_arn = args["response_plan_arn"]
         if response_plan_arn is not None:
             statements += [

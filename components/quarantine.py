@@ -10,7 +10,6 @@ findings) do the same without a function.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
@@ -21,7 +20,6 @@ from components.arns import arn, arn_prefix
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionArgs, FunctionComponent, powertools_layer_arn
 from components.iam import (
-    aws_managed_policy_arn,
     containment_statements,
     incident_statement,
     ops_item_statement,
@@ -32,6 +30,12 @@ from components.iam import (
 )
 from components.tags import native_tags
 from components.tunnel import list_tunnels_statement, secret_resources, tunnel_resources
+from components.mitigation_actions import (
+    ADD_TO_QUARANTINE,
+    DEACTIVATE_CERTIFICATE,
+    ENABLE_LOGGING,
+    create_mitigation_action,
+)
 from functions.contract import ContainmentEnvironment
 from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import QuarantineSettings
@@ -41,30 +45,6 @@ THING: Final = "${iot:Connection.Thing.ThingName}"
 RELEASE_HANDLER: Final = "functions.release.handler"
 IOT_POLICY_MAX_CHARS: Final = 2048
 """AWS IoT rejects a policy document longer than this, whitespace excluded."""
-
-
-@dataclass(frozen=True)
-class MitigationActionKind:
-    """What differs between the mitigation actions: the name suffix, what the role is for, and the AWS
-    managed policy that grants it (one per action type)."""
-
-    suffix: str
-    purpose: str
-    managed_policy: str
-
-
-ADD_TO_QUARANTINE: Final = MitigationActionKind(
-    "add-things", "add devices to the quarantine group",
-    "service-role/AWSIoTDeviceDefenderAddThingsToThingGroupMitigationAction",
-)
-DEACTIVATE_CERTIFICATE: Final = MitigationActionKind(
-    "deactivate-cert", "deactivate device certificates named in audit findings",
-    "service-role/AWSIoTDeviceDefenderUpdateDeviceCertMitigationAction",
-)
-ENABLE_LOGGING: Final = MitigationActionKind(
-    "enable-logging", "turn AWS IoT logging on for a LOGGING_DISABLED_CHECK finding",
-    "service-role/AWSIoTDeviceDefenderEnableIoTLoggingMitigationAction",
-)
 
 
 def quarantine_policy_document(iot_arn_prefix: str, forensic_topic_prefix: str) -> str:
@@ -288,55 +268,24 @@ class QuarantineComponent(pulumi.ComponentResource):
         settings = args["settings"]
         native = aws_native.iot
         params = native.MitigationActionActionParamsArgs
-        self.add_to_quarantine_action = self._mitigation_action(name, ADD_TO_QUARANTINE, args, params(
+        self.add_to_quarantine_action = create_mitigation_action(self, name, ADD_TO_QUARANTINE, args, params(
             add_things_to_thing_group_params=native.MitigationActionAddThingsToThingGroupParamsArgs(
                 thing_group_names=[self.group.name],
                 # A thing already in 10 groups, some dynamic, could otherwise not be quarantined.
                 override_dynamic_groups=True,
             ),
         ))
-        self.deactivate_certificate_action = self._mitigation_action(name, DEACTIVATE_CERTIFICATE, args, params(
+        self.deactivate_certificate_action = create_mitigation_action(self, name, DEACTIVATE_CERTIFICATE, args, params(
             update_device_certificate_params=native.MitigationActionUpdateDeviceCertificateParamsArgs(
                 action=native.MitigationActionUpdateDeviceCertificateParamsAction.DEACTIVATE,
             ),
         ))
-        self.enable_logging_action = self._mitigation_action(name, ENABLE_LOGGING, args, params(
+        self.enable_logging_action = create_mitigation_action(self, name, ENABLE_LOGGING, args, params(
             enable_io_t_logging_params=native.MitigationActionEnableIoTLoggingParamsArgs(
                 log_level=native.MitigationActionEnableIoTLoggingParamsLogLevel(settings.mitigation_log_level),
                 role_arn_for_logging=self.logging_role.arn,
             ),
         ))
-
-    def _mitigation_action(
-        self,
-        name: str,
-        kind: MitigationActionKind,
-        args: QuarantineArgs,
-        action_params: aws_native.iot.MitigationActionActionParamsArgs,
-    ) -> aws_native.iot.MitigationAction:
-        """One mitigation action and the role Device Defender assumes to apply it, holding the action's
-        AWS managed policy."""
-        action_name = f"{name}-{kind.suffix}"
-        child = pulumi.ResourceOptions(parent=self)
-        role = service_role(
-            f"{action_name}-role", "iot.amazonaws.com", account_id=args["account_id"],
-            description=f"Assumed by AWS IoT Device Defender to {kind.purpose}", tags=args["tags"], opts=child,
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{action_name}-role-policy",
-            role=role.id,
-            policy_arn=aws_managed_policy_arn(args["partition"], kind.managed_policy),
-            opts=child,
-        )
-        return aws_native.iot.MitigationAction(
-            action_name,
-            action_name=action_name,
-            role_arn=role.arn,
-            action_params=action_params,
-            tags=native_tags(args["tags"], aws_native.TagArgs),
-            # The role must hold its policy before Device Defender can apply the action.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
-        )
 
     def _create_functions(self, name: str, args: QuarantineArgs) -> None:
         """The contain and release handlers, each with a role limited to the calls it makes."""

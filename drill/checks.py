@@ -10,8 +10,9 @@ from typing import Final
 from drill.engine import DEVICES as ENGINE_DEVICES
 from drill.engine import ENGINE_PROFILE, EXPECTED_EVENTS, EXPECTED_IN_ALARM_AT_END
 from drill.observed import EngineObserved, Observed
-from drill.scenario import QUARANTINE_POLICY, Expectations, Scenario
+from drill.scenario import AUDIT_TASK_ID, QUARANTINE_POLICY, Expectations, Scenario
 from functions.containment import QUARANTINE_KEY, QUARANTINE_SHADOW_KEYS
+from functions.contract_mitigation import mitigation_task_id
 from functions.messages import VIOLATION_ID_PATTERN
 
 MITIGATION_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
@@ -23,6 +24,7 @@ def check_expectations(observed: Observed, scenario: Scenario) -> list[str]:
     return [
         *_check_outcomes(observed, scenario.expectations),
         *_check_mitigation_tasks(observed, scenario),
+        *_check_audit_mitigation_tasks(observed, scenario),
         *_check_notifications(observed, scenario.expectations),
         *_check_state(observed, scenario),
     ]
@@ -70,6 +72,15 @@ def _check_mitigation_tasks(observed: Observed, scenario: Scenario) -> list[str]
         if not MITIGATION_TASK_ID_PATTERN.fullmatch(task.task_id)
     ]
     return failures
+
+
+def _check_audit_mitigation_tasks(observed: Observed, scenario: Scenario) -> list[str]:
+    """One task per mitigated check of the audit, named by the audit task and the check."""
+    wanted = sorted(mitigation_task_id(AUDIT_TASK_ID, check) for check in scenario.expectations.audit_mitigations)
+    made = sorted(task.task_id for task in observed.audit_mitigation_tasks)
+    if made != wanted:
+        return [f"audit mitigation tasks: expected {wanted}, got {made}"]
+    return []
 
 
 def _check_notifications(observed: Observed, expected: Expectations) -> list[str]:

@@ -6,10 +6,10 @@ Their clients come from ``functions.aws_clients``, pointed at the emulator with 
 ``https://`` data endpoints and the emulator speaks plain HTTP, so for the drill's duration
 ``aws_clients.data_endpoint_url`` answers with the emulator's URL. Incident Manager, which the emulator
 lacks, is switched off: the intake then takes its documented fallback path (contain the device itself and
-notify the responders topic). Device Defender's StartDetectMitigationActionsTask, which the emulator lacks
-too, is answered by a botocore Stubber with the parameters the storm must produce, given to the intake
-through its ``CLIENTS.mitigation`` seam; the emulator cannot run the task, so storm devices are reported
-as handed to Device Defender, not as contained.
+notify the responders topic). Device Defender's StartDetectMitigationActionsTask and audit mitigation
+tasks, which the emulator lacks too, are answered by a botocore Stubber with the parameters the storm and
+the audit must produce, given to the intake through its ``CLIENTS.mitigation`` seam; the emulator cannot
+run the task, so storm devices are reported as handed to Device Defender, not as contained.
 """
 
 from __future__ import annotations
@@ -23,10 +23,25 @@ from typing import Any, Final
 from botocore.stub import ANY, Stubber  # type: ignore[import-untyped]
 
 from drill.emulator import Clients, Plumbing
-from drill.observed import MitigationTask
-from drill.scenario import ACCOUNT_ID, MITIGATION_ACTION, NOTICE_TABLE, QUARANTINE_GROUP, REGION, Scenario
+from drill.observed import AuditMitigationTask, MitigationTask
+from drill.scenario import (
+    ACCOUNT_ID,
+    AUDIT_MITIGATIONS,
+    AUDIT_TASK_ID,
+    MITIGATION_ACTION,
+    NOTICE_TABLE,
+    QUARANTINE_GROUP,
+    REGION,
+    Scenario,
+)
 from functions import aws_clients, intake, storm
 from functions.contract import EnvVar, IntakeEnvironment
+from functions.contract_mitigation import (
+    AuditMitigationEnvironment,
+    CheckActions,
+    mitigation_task_id,
+    render_mitigations,
+)
 from harness.environment import environment_set
 from settings.facts import IOT_LOG_GROUP
 
@@ -74,6 +89,10 @@ def handler_environment(
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": url,
         **contract.to_environment(),
+        # No check needs approval in the drill: the intake mitigates the mapped checks itself.
+        **AuditMitigationEnvironment(render_mitigations({
+            check: CheckActions(actions, approval_required=False) for check, actions in AUDIT_MITIGATIONS.items()
+        })).to_environment(),
         EnvVar.POWERTOOLS_LOG_LEVEL.value: "INFO",
     }
 
@@ -96,12 +115,26 @@ def handlers_pointed_at(url: str, environment: Mapping[str, str]) -> Iterator[No
 
 
 @contextmanager
-def mitigation_stand_in(url: str, scenario: Scenario, requests: list[MitigationTask]) -> Iterator[None]:
-    """Answer the intake's StartDetectMitigationActionsTask calls (the emulator has no Device Defender)
-    with a Stubber that expects exactly the scenario's tasks; every request is recorded in ``requests``."""
+def mitigation_stand_in(
+    url: str, scenario: Scenario, requests: list[MitigationTask], audit_requests: list[AuditMitigationTask]
+) -> Iterator[None]:
+    """Answer the intake's StartDetectMitigationActionsTask and audit mitigation calls (the emulator has no
+    Device Defender) with a Stubber that expects exactly the scenario's tasks, in the order the waves bring
+    them (the audit arrives in the first wave, the storm in the last); every request is recorded in
+    ``requests`` and ``audit_requests``."""
     alerts = scenario.alerts
     client = Clients.for_emulator(url).iot
     stubber = Stubber(client)
+    for check in sorted(scenario.expectations.audit_mitigations):
+        task_id = mitigation_task_id(AUDIT_TASK_ID, check)
+        mapping = {check: list(AUDIT_MITIGATIONS[check])}
+        stubber.add_response("start_audit_mitigation_actions_task", {"taskId": task_id}, expected_params={
+            "taskId": task_id, "target": {"auditTaskId": AUDIT_TASK_ID}, "auditCheckToActionsMapping": mapping,
+            "clientRequestToken": ANY,
+        })
+        described = {"taskStatus": "IN_PROGRESS", "target": {"auditTaskId": AUDIT_TASK_ID},
+                     "auditCheckToActionsMapping": mapping}
+        stubber.add_response("describe_audit_mitigation_actions_task", described, expected_params={"taskId": task_id})
     for labels in scenario.expectations.mitigation_tasks:
         violation_ids = sorted(json.loads(alerts[label].message)["violationId"] for label in labels)
         stubber.add_response(
@@ -125,6 +158,15 @@ def mitigation_stand_in(url: str, scenario: Scenario, requests: list[MitigationT
         ))
 
     client.meta.events.register("before-parameter-build.iot.StartDetectMitigationActionsTask", record)
+
+    def record_audit(params: Mapping[str, Any], **_: Any) -> None:
+        audit_requests.append(AuditMitigationTask(
+            str(params.get("taskId")),
+            str(params.get("target", {}).get("auditTaskId")),
+            {check: tuple(actions) for check, actions in params.get("auditCheckToActionsMapping", {}).items()},
+        ))
+
+    client.meta.events.register("before-parameter-build.iot.StartAuditMitigationActionsTask", record_audit)
     original = intake.CLIENTS
     intake.CLIENTS = replace(original, mitigation=lambda: client)
     try:

@@ -26,6 +26,13 @@ class MitigationTask:
     actions: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class AuditMitigationTask:
+    task_id: str
+    audit_task_id: str
+    actions_by_check: dict[str, tuple[str, ...]]
+
+
 @dataclass
 class Observed:
     """What happened, as the handlers reported it and the emulator's state shows it."""
@@ -38,6 +45,8 @@ class Observed:
     """Storm device -> the intake's outcome for its alert."""
     mitigation_tasks: list[MitigationTask] = field(default_factory=list)
     """StartDetectMitigationActionsTask requests the intake made, in order."""
+    audit_mitigation_tasks: list[AuditMitigationTask] = field(default_factory=list)
+    """StartAuditMitigationActionsTask requests the intake made, in order."""
     quarantined_before_releases: frozenset[str] = frozenset()
     """Quarantine group members once the waves and operator containments were handled."""
     released: dict[str, float] = field(default_factory=dict)

@@ -13,7 +13,8 @@ def render(report: DrillReport) -> str:
         f"emulator: moto server at {report.emulator_url} (account {ACCOUNT_ID}, {REGION})",
         "Incident Manager: not in the emulator; the intake runs its fallback path "
         "(contain the device itself, notify the responders topic)",
-        "Device Defender mitigation tasks: not in the emulator; a stub checks and answers the intake's requests",
+        "Device Defender mitigation tasks (Detect and audit): not in the emulator; a stub checks and answers "
+        "the intake's requests",
         "OpsCenter and Automation: not in the emulator; an in-memory stand-in answers, and the drill fires "
         "the escalation schedules by advancing the scheduler clock",
         "Kinesis: not needed; the drill invokes the Detect engine's handler with the events its stream would "
@@ -34,6 +35,12 @@ def render(report: DrillReport) -> str:
     lines += [
         f"    mitigation task {task.task_id}: {len(task.violation_ids)} violation(s), actions {', '.join(task.actions)}"
         for task in observed.mitigation_tasks
+    ]
+    lines.append(f"  audit mitigation tasks ({len(observed.audit_mitigation_tasks)}):")
+    lines += [
+        f"    {task.task_id}: " + "; ".join(f"{check} -> {', '.join(actions)}"
+                                            for check, actions in task.actions_by_check.items())
+        for task in observed.audit_mitigation_tasks
     ]
     lines.append(f"  released ({len(observed.released)}): " + (", ".join(
         f"{thing} in {ms:.0f} ms" for thing, ms in observed.released.items()

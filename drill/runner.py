@@ -45,7 +45,7 @@ def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> Dr
         with (
             handlers_pointed_at(url, handler_environment(url, scenario, plumbing)),
             captured_logs([intake.logger.name, contain.logger.name, release.logger.name], sink),
-            mitigation_stand_in(url, scenario, run.observed.mitigation_tasks),
+            mitigation_stand_in(url, scenario, run.observed.mitigation_tasks, run.observed.audit_mitigation_tasks),
         ):
             for number, wave in enumerate(scenario.waves, start=1):
                 _publish_wave(run, number, wave.name, wave.alerts)

@@ -102,6 +102,8 @@ class Expectations:
     """A phrase a responders notification subject must contain -> why it is expected."""
     notification_count: int
     """Responders notifications published in total."""
+    audit_mitigations: frozenset[str] = frozenset()
+    """Audit checks (of AUDIT_TASK_ID) the intake must start exactly one mitigation task for."""
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,19 @@ SOURCE_IP: Final[Mapping[str, Any]] = {
 }
 
 
+ENABLE_LOGGING_ACTION: Final = "fleetguard-drill-enable-logging"
+DEACTIVATE_CERTIFICATE_ACTION: Final = "fleetguard-drill-deactivate-cert"
+AUDIT_MITIGATIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "LOGGING_DISABLED_CHECK": (ENABLE_LOGGING_ACTION,),
+    "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK": (DEACTIVATE_CERTIFICATE_ACTION,),
+}
+"""Audit checks the intake mitigates without approval, with their mitigation actions."""
+
+
 def audit_notification(offset_ms: int) -> dict[str, Any]:
-    """A scheduled audit that found a critical and a medium non-compliant check."""
+    """A scheduled audit that found a critical and three lesser non-compliant checks: logging off (mitigated
+    at once), revoked device certificates still active but every finding suppressed (nothing to mitigate),
+    and expiring device certificates (unmapped)."""
     return {
         "accountId": ACCOUNT_ID,
         "taskId": AUDIT_TASK_ID,
@@ -230,13 +243,15 @@ def audit_notification(offset_ms: int) -> dict[str, Any]:
         "scheduledAuditName": SCHEDULED_AUDIT,
         "failedChecksCount": 0,
         "canceledChecksCount": 0,
-        "nonCompliantChecksCount": 2,
-        "compliantChecksCount": 1,
-        "totalChecksCount": 3,
+        "nonCompliantChecksCount": 4,
+        "compliantChecksCount": 0,
+        "totalChecksCount": 4,
         "taskStartTime": BASE_TIME_MS + offset_ms,
         "auditDetails": [
-            {"checkName": "LOGGING_DISABLED_CHECK", "checkRunStatus": "COMPLETED_COMPLIANT",
-             "nonCompliantResourcesCount": 0, "totalResourcesCount": 1},
+            {"checkName": "LOGGING_DISABLED_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
+             "nonCompliantResourcesCount": 1, "totalResourcesCount": 1},
+            {"checkName": "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
+             "nonCompliantResourcesCount": 2, "totalResourcesCount": 40, "suppressedNonCompliantResourcesCount": 2},
             {"checkName": "IOT_POLICY_OVERLY_PERMISSIVE_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
              "nonCompliantResourcesCount": 1, "totalResourcesCount": 4},
             {"checkName": "DEVICE_CERTIFICATE_EXPIRING_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
@@ -358,6 +373,8 @@ DEFAULT_EXPECTATIONS: Final = Expectations(
         f"alert storm, {len(STORM_DEVICES)} devices, MessagesSent": "one notification for the whole storm",
     },
     notification_count=7,
+    # Logging is mitigated; the revoked certificates' findings are all suppressed, so nothing is.
+    audit_mitigations=frozenset({"LOGGING_DISABLED_CHECK"}),
 )
 """Seven notifications: the six above plus the repeated alarm's (sensor-a-01 was already contained)."""
 

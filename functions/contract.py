@@ -72,6 +72,10 @@ class EnvVar(StrEnum):
     TUNNEL_MAX_LIFETIME_MINUTES = "TUNNEL_MAX_LIFETIME_MINUTES"
     TUNNEL_READER_ROLE_ARNS = "TUNNEL_READER_ROLE_ARNS"  # comma-separated: the responders' roles
     TUNNEL_RELEASE_ROLE_ARN = "TUNNEL_RELEASE_ROLE_ARN"  # the release function's role, which deletes secrets
+    AUDIT_MITIGATIONS = "AUDIT_MITIGATIONS"
+    """JSON: per audit check, the mitigation action names and who starts them (``contract_mitigation``)."""
+    AUDIT_MITIGATION_DOCUMENT = "AUDIT_MITIGATION_DOCUMENT"
+    """The Automation document a responder runs to approve a check's mitigation."""
 
 
 # --- validation of environment values ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ Per message:
   (``contain_thing``) and publishes a readable notification to the responders topic.
 * alarm-cleared, alarm-invalidated: logged with the violation id; never an incident.
 * audit notification: non-compliant checks listed in AUDIT_ROUTING.incidentChecks open one incident (or
-  OpsItem) per audit task; every other non-compliant check goes to the responders topic.
+  OpsItem) per audit task; every other non-compliant check goes to the responders topic. Checks mapped in
+  AUDIT_MITIGATIONS get Device Defender mitigation tasks (``functions/audit_mitigation.py``).
 * alert storm (STORM_THRESHOLD or more distinct in-alarm violations of one security profile and
   behavior in the batch): bulk containment and one fleet incident or notification; see
   ``functions/storm.py``. Storms of the fleetguard Detect engine's violations are contained device by
@@ -44,8 +45,9 @@ Notices to the responders topic are sent once per violation, audit task or storm
 redeliveries: ``functions/notice_ledger.py`` records them.
 
 AWS calls: ssm-incidents:StartIncident, UpdateRelatedItems, CreateTimelineEvent;
-iot:StartDetectMitigationActionsTask, AddThingToThingGroup, ListThingGroupsForThing, DescribeThing (only
-when a group write finds nothing), DescribeEndpoint (unless IOT_DATA_ENDPOINT is set);
+iot:StartDetectMitigationActionsTask, StartAuditMitigationActionsTask, DescribeAuditMitigationActionsTask,
+AddThingToThingGroup, ListThingGroupsForThing, DescribeThing (only when a group write finds nothing),
+DescribeEndpoint (unless IOT_DATA_ENDPOINT is set);
 iot:UpdateThingShadow (iot-data); sns:Publish (responders topic); dynamodb:PutItem, UpdateItem,
 DeleteItem (the notice ledger); with OpsCenter: ssm:CreateOpsItem, GetOpsItem, UpdateOpsItem,
 StartAutomationExecution; scheduler:CreateSchedule.
@@ -64,6 +66,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import aws_clients
+from functions.audit_mitigation import AuditMitigation, MitigationReport, record_report
 from functions.aws_clients import Client
 from functions.containment import MAX_REASON_LENGTH, ContainResult, ThingNotFoundError, contain_thing
 from functions.contract import Outcome, RecordOutcome
@@ -450,13 +453,28 @@ class Intake:
                 style=self.config.ops_center.style,
             )
             arn = self._ops_incidents().open(ops_request, dedup, run_runbook=False).ops_item_id
+        report = self._mitigate(notification, arn)
         # After the incident: if publishing fails, the redelivery rejoins the incident instead of
         # sending a second notice first.
         if others:
-            self._notify(f"audit/{notification.task_id}", audit_notice(notification, others, incident_record_arn=arn))
+            mitigation = report.lines() if arn is None and not report.empty else ()
+            notice = audit_notice(notification, others, incident_record_arn=arn, mitigation=mitigation)
+            self._notify(f"audit/{notification.task_id}", notice)
         return RecordOutcome(
             Outcome.AUDIT_ROUTED, f"{len(critical)} check(s) to incident {arn}, {len(others)} notified"
         )
+
+    def _mitigate(self, notification: AuditNotification, incident: str | None) -> MitigationReport:
+        """Start the automatic checks' mitigation tasks; record them and the approvals awaited on the
+        audit's incident or OpsItem when it has one (the caller's notice carries them otherwise)."""
+        config = self.config.audit_mitigation
+        if config is None:
+            return MitigationReport(notification.task_id, (), ())
+        report = AuditMitigation(config, self.clients.mitigation()).respond(notification)
+        if incident is not None:
+            on_incident = self.config.response_plan_arn is not None
+            record_report(report, notification, incident, self.clients.incidents if on_incident else self.clients.ssm)
+        return report
 
 
 def _contain_reason(violation: ViolationEvent) -> str:

@@ -10,17 +10,16 @@ configuration).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from functions.contract import EnvVar, IntakeEnvironment
+from functions.contract_mitigation import AUDIT_CHECK_NAME_PATTERN, AuditMitigationConfig, AuditMitigationEnvironment
 from functions.contract_opscenter import OpsCenterEnvironment
 from functions.messages import ViolationEvent
 from functions.ops_incidents import OpsCenterSettings
 
-AUDIT_CHECK_NAME_PATTERN: Final = re.compile(r"[A-Z0-9_]{1,128}_CHECK")
 IMPACT_MIN, IMPACT_MAX = 1, 5
 CONFIDENCE_LEVELS: Final = frozenset({"LOW", "MEDIUM", "HIGH"})
 
@@ -81,6 +80,8 @@ class IntakeConfig:
     violation ids, so storms of them are contained one device at a time."""
     containment_rate: int = 1
     """Devices per second one invocation contains on that path."""
+    audit_mitigation: AuditMitigationConfig | None = None
+    """Per audit check, the mitigation actions its findings get and who starts them; None maps no check."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntakeConfig:
@@ -102,6 +103,7 @@ class IntakeConfig:
             ),
             engine_profile_names=frozenset(raw.engine_profile_names),
             containment_rate=raw.containment_rate or 1,
+            audit_mitigation=AuditMitigationEnvironment.from_environment(env),
         )
 
 

@@ -33,7 +33,7 @@ by its MQTT client id when the security profile targets unregistered devices, an
 any character (spaces, slashes, unicode), so only a name that also matches THING_NAME_PATTERN can be
 passed to the registry or the shadow service."""
 _ACCOUNT_ID_PATTERN: Final = re.compile(r"[0-9]{12}")
-_AUDIT_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,40}")
+AUDIT_TASK_ID_PATTERN: Final = re.compile(r"[a-zA-Z0-9-]{1,40}")
 _SCHEDULED_AUDIT_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 
 _MIN_EPOCH_MS: Final = 10**11
@@ -341,7 +341,7 @@ def _parse_audit(message: dict[str, Any]) -> AuditNotification:
         checks.append(_parse_check(detail, path))
     return AuditNotification(
         account_id=_required_str(message, "accountId", "", pattern=_ACCOUNT_ID_PATTERN),
-        task_id=_required_str(message, "taskId", "", pattern=_AUDIT_TASK_ID_PATTERN),
+        task_id=_required_str(message, "taskId", "", pattern=AUDIT_TASK_ID_PATTERN),
         task_status=_required_choice(message, "taskStatus", "", AUDIT_TASK_STATUSES),
         task_type=_required_choice(message, "taskType", "", AUDIT_TASK_TYPES),
         scheduled_audit_name=_optional_str(

@@ -126,9 +126,14 @@ def storm_notice(response: StormResponse, *, group_name: str) -> Notice:
 
 
 def audit_notice(
-    notification: AuditNotification, checks: Sequence[AuditCheckResult], *, incident_record_arn: str | None
+    notification: AuditNotification,
+    checks: Sequence[AuditCheckResult],
+    *,
+    incident_record_arn: str | None,
+    mitigation: Sequence[str] = (),
 ) -> Notice:
-    """Non-compliant audit checks routed to people (and, if one was opened, the incident for the others)."""
+    """Non-compliant audit checks routed to people (and, if one was opened, the incident for the others);
+    ``mitigation``: what was done about them, when no incident records it."""
     scheduled = f" (scheduled audit {notification.scheduled_audit_name})" if notification.scheduled_audit_name else ""
     lines = [
         f"Device Defender audit task {notification.task_id}{scheduled}, started "
@@ -151,5 +156,7 @@ def audit_notice(
         )
     if incident_record_arn is not None:
         lines += ["", f"Critical checks of this audit opened incident {incident_record_arn}."]
+    if mitigation:
+        lines += ["", *mitigation]
     subject = f"fleetguard: audit {notification.task_id}: {len(checks)} non-compliant check(s)"
     return Notice(subject, "\n".join(lines))

@@ -7,6 +7,7 @@ from datetime import date
 
 from settings import facts
 from settings.audit_suppressions import SuppressionSetting, parse_suppressions, utc_today
+from settings.audit_mitigations import CheckMitigation, parse_mitigations
 from settings.reader import Node
 
 CHECK_SELECTORS = ("critical", "enabled")
@@ -52,6 +53,8 @@ class AuditSettings:
     schedules: tuple[ScheduledAuditSetting, ...]
     suppressions: tuple[SuppressionSetting, ...] = ()
     """Findings suppressed by check and resource (Device Defender audit suppressions)."""
+    mitigations: tuple[CheckMitigation, ...] = ()
+    """Per audit check: the mitigation actions its non-compliant findings get, and who starts them."""
 
     @property
     def enabled_checks(self) -> tuple[str, ...]:
@@ -69,6 +72,7 @@ def parse_audit(node: Node, today: date | None = None) -> AuditSettings:
     """``today`` (UTC) judges suppression expiry dates; tests pass a fixed day."""
     section = node.mapping(allowed_keys=(
         "manageAccountConfiguration", "enableAllChecks", "checks", "notifications", "schedules", "suppressions",
+        "mitigations",
     ))
     manage = section.child("manageAccountConfiguration").boolean(True)
     enable_all = section.child("enableAllChecks").boolean(True)
@@ -97,6 +101,7 @@ def parse_audit(node: Node, today: date | None = None) -> AuditSettings:
         notifications_enabled=notifications_enabled,
         schedules=schedules,
         suppressions=parse_suppressions(section.child("suppressions"), enabled, today or utc_today()),
+        mitigations=parse_mitigations(section.child("mitigations"), frozenset(enabled)),
     )
 
 

@@ -26,6 +26,7 @@ PINNED_NAMES = {
     "detectEngineReportTopic", "detectEngineStateTableName", "detectEngineDevicePolicyName",
     "detectEngineDeadLetterQueueArns", "onDemandAuditDocumentName", "onDemandAuditRoleArn", "continuousPatchJobId",
     "continuousPatchJobArn", "tunnelFunctionArn", "tunnelSecretPrefix", "tunnelApprovalTopicArn",
+    "auditMitigationActionArns", "auditMitigationDocumentName",
 }
 """Written out by hand on purpose: renaming a constant in stack_outputs.py must fail here."""
 

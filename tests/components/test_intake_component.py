@@ -32,6 +32,8 @@ OPS_CENTER = {
     "ssm:CreateOpsItem", "ssm:AddTagsToResource", "ssm:GetOpsItem", "ssm:UpdateOpsItem", "ssm:StartAutomationExecution",
     "iam:PassRole", "scheduler:CreateSchedule",
 }
+AUDIT_MITIGATION = {"iot:StartAuditMitigationActionsTask", "iot:DescribeAuditMitigationActionsTask"}
+"""Both shipped stacks mitigate some audit check automatically (tests/components/test_audit_mitigation.py)."""
 INCIDENTS = {"ssm-incidents:StartIncident", "ssm-incidents:UpdateRelatedItems", "ssm-incidents:CreateTimelineEvent"}
 ALWAYS = {
     "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
@@ -228,7 +230,7 @@ def test_with_incident_manager_the_intake_opens_incidents_and_never_contains_alo
     assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "true"
     assert env[EnvVar.RESPONSE_PLAN_ARN] == plan.outputs["arn"]
     granted = grants(prod_stack)
-    assert set(granted) == ALWAYS | INCIDENTS
+    assert set(granted) == ALWAYS | INCIDENTS | AUDIT_MITIGATION
     assert granted["ssm-incidents:StartIncident"] == [plan.outputs["arn"]]
     records = f"arn:aws:ssm-incidents::{ACCOUNT_ID}:incident-record/fleetguard-prod-iot-device-compromise/*"
     # IAM authorises calls on an incident against its record and the plan that opened it.
@@ -240,7 +242,7 @@ def test_with_opscenter_the_intake_opens_opsitems_and_the_runbook_contains(dev_s
     env = environment(dev_stack)
     assert env[EnvVar.INCIDENT_MANAGER_ENABLED] == "false"
     assert env[EnvVar.OPS_CENTER_ENABLED] == "true"
-    assert set(grants(dev_stack)) == ALWAYS | OPS_CENTER
+    assert set(grants(dev_stack)) == ALWAYS | OPS_CENTER | AUDIT_MITIGATION
 
 
 def test_without_incident_manager_or_opscenter_the_intake_contains_and_notifies(
@@ -252,7 +254,7 @@ def test_without_incident_manager_or_opscenter_the_intake_contains_and_notifies(
     assert EnvVar.RESPONSE_PLAN_ARN not in env
     assert EnvVar.OPS_CENTER_ENABLED not in env
     granted = grants(stack)
-    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT
+    assert set(granted) == ALWAYS | PER_DEVICE_CONTAINMENT | AUDIT_MITIGATION
     group = stack.by_name(f"fleetguard-{stack.stack}-quarantine-group")
     things = f"arn:aws:iot:us-east-1:{ACCOUNT_ID}:thing/*"
     assert granted["iot:AddThingToThingGroup"] == [group.outputs["arn"], things]

@@ -351,6 +351,19 @@ def test_enable_logging_action_uses_the_iot_logging_role(any_stack: StackRun) ->
     assert role.outputs["arn"] != action.inputs["actionParams"]["enableIoTLoggingParams"]["roleArnForLogging"]
 
 
+@pytest.mark.parametrize("suffix", ["add-things", "deactivate-cert", "enable-logging"])
+def test_the_first_mitigation_actions_keep_their_logical_names_and_parent(any_stack: StackRun, suffix: str) -> None:
+    """Created by a shared helper now; a changed name or parent would make the engine replace them."""
+    root = component(any_stack)
+    for resource_suffix, type_token in (
+        (suffix, "aws-native:iot:MitigationAction"),
+        (f"{suffix}-role", "aws:iam/role:Role"),
+        (f"{suffix}-role-policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+    ):
+        resource = any_stack.by_name(f"{root.name}-{resource_suffix}")
+        assert (resource.type, resource.parent) == (type_token, root.urn)
+
+
 def test_each_mitigation_action_has_its_own_role(any_stack: StackRun) -> None:
     actions = [
         r for r in descendants(any_stack, component(any_stack)) if r.type == "aws-native:iot:MitigationAction"

@@ -11,12 +11,13 @@ from dataclasses import replace
 import pytest
 
 from drill.checks import check_expectations
-from drill.observed import DrillReport, Observed
+from drill.observed import AuditMitigationTask, DrillReport, Observed
 from drill.opscenter import DEVICES as OPS_DEVICES
 from drill.opscenter import OpsCenterObserved, check_ops_center
 from drill.runner import main
 from drill.scenario import (
     ACCOUNT_ID,
+    AUDIT_TASK_ID,
     MITIGATION_ACTION,
     REGION,
     STORM_DEVICES,
@@ -80,6 +81,25 @@ def test_storm_is_handed_to_device_defender_in_one_task(drill: tuple[DrillReport
     assert not observed.quarantined_at_end & set(STORM_DEVICES)
 
 
+def test_the_audit_s_logging_check_is_mitigated_once_and_its_suppressed_check_not_at_all(
+    drill: tuple[DrillReport, str],
+) -> None:
+    report, printed = drill
+    [task] = report.observed.audit_mitigation_tasks
+    assert task == AuditMitigationTask(
+        f"{AUDIT_TASK_ID}-LOGGING_DISABLED_CHECK", AUDIT_TASK_ID,
+        {"LOGGING_DISABLED_CHECK": ("fleetguard-drill-enable-logging",)},
+    )
+    assert "audit mitigation tasks (1):" in printed
+    observed = copy.deepcopy(report.observed)
+    observed.audit_mitigation_tasks.append(replace(task, task_id=f"{AUDIT_TASK_ID}-REVOKED_DEVICE_CERTIFICATE_"
+                                                                 "STILL_ACTIVE_CHECK"))
+    assert check_expectations(observed, report.scenario) == [
+        f"audit mitigation tasks: expected ['{task.task_id}'], got "
+        f"['{task.task_id}', '{AUDIT_TASK_ID}-REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK']"
+    ]
+
+
 def test_malformed_alerts_fail_on_every_delivery_then_rest_in_the_dead_letter_queue(
     drill: tuple[DrillReport, str],
 ) -> None:
@@ -110,7 +130,7 @@ def test_fallback_path_notifies_responders(drill: tuple[DrillReport, str]) -> No
     subjects = drill[0].observed.notifications
     assert sum("sensor-a-01 contained" in subject for subject in subjects) == 2  # two behaviors alarmed
     assert any(f"{UNREGISTERED_DEVICE} in alarm but NOT contained" in subject for subject in subjects)
-    assert any("2 non-compliant check(s)" in subject for subject in subjects)
+    assert any("4 non-compliant check(s)" in subject for subject in subjects)
     assert any("alert storm, 4 devices, MessagesSent" in subject for subject in subjects)
 
 

@@ -29,6 +29,7 @@ from functions.contract_engine import (
     EngineSweepEnvironment,
     create_engine_state_table_request,
 )
+from tests.functions.test_contract_mitigation import mitigation_environment
 from tests.functions.test_contract_opscenter import ops_center_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,11 +153,12 @@ def test_the_intake_environment_reads_back_what_it_renders() -> None:
 
     assert all(isinstance(value, str) and type(name) is str for name, value in rendered.items())
     # Every variable but the log level, which the function component sets for every function, and the
-    # OpsCenter settings, which OpsCenterEnvironment renders (tests/functions/test_contract_opscenter.py), and
+    # OpsCenter settings, which OpsCenterEnvironment renders (tests/functions/test_contract_opscenter.py), the
+    # audit mitigation settings, which AuditMitigationEnvironment renders (test_contract_mitigation.py), and
     # the Detect engine's own.
     assert set(rendered) == {name.value for name in EnvVar} - {EnvVar.POWERTOOLS_LOG_LEVEL.value} - set(
         ops_center_environment().to_environment()
-    ) - ENGINE_ONLY - TUNNEL_ONLY
+    ) - set(mitigation_environment().to_environment()) - ENGINE_ONLY - TUNNEL_ONLY
     assert IntakeEnvironment.from_environment(rendered) == config
 
 

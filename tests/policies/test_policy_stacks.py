@@ -141,6 +141,8 @@ def audit_with_disabled_check(stack: str, check: str) -> dict[str, Any]:
     audit: dict[str, Any] = json.loads(load_stack_config(stack)["fleetguard:audit"])
     audit.setdefault("checks", {})[check] = {
         "enabled": False, "exemptionReason": "Deliberately broken stack for the policy pack test"}
+    # A disabled check cannot be mitigated (the settings refuse it), so its mitigation goes with it.
+    audit.get("mitigations", {}).pop(check, None)
     return audit
 
 
