@@ -259,9 +259,9 @@ def test_without_incident_manager_or_opscenter_there_is_no_runbook_plan_or_role(
     for type_token in ("aws:ssmincidents/responsePlan:ResponsePlan",
                        "aws:ssmincidents/replicationSet:ReplicationSet", "aws:ssmcontacts/contact:Contact"):
         assert stack.of_type(type_token) == []
-    # The on-demand audit document is the only one left.
-    assert [document.name for document in stack.of_type("aws:ssm/document:Document")] == [
-        "fleetguard-dev-on-demand-audit-document"]
+    # The runbook is gone; the audit documents a responder runs by hand need no incident and stay.
+    assert {document.name for document in stack.of_type("aws:ssm/document:Document")} == {
+        "fleetguard-dev-on-demand-audit-document", "fleetguard-dev-audit-mitigation-document"}
     assert not [r for r in stack.of_type("aws:iam/role:Role") if "-response-" in r.name]
     assert stack.outputs[out.INCIDENT_MANAGER_ENABLED] is False
     assert stack.outputs[out.OPS_CENTER_ENABLED] is False
