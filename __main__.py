@@ -216,6 +216,8 @@ response = ResponseComponent(f"{prefix}-response", {
     "quarantine_group_name": quarantine.group_name,
     "responders_topic_arn": alerts.responders_topic.arn,
     "tunnel": tunnel.wiring if tunnel else None,
+    "on_demand_audit_document_name": on_demand_audit.document_name,
+    "audit_mitigation_document_name": audit_mitigation.document_name,
 })
 if response.runbook is not None:
     pulumi.export(out.RUNBOOK_NAME, response.runbook.name)

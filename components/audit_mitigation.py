@@ -77,6 +77,7 @@ class AuditMitigationComponent(pulumi.ComponentResource):
     automatic: bool
     """Some check is mitigated without approval (the intake then starts tasks)."""
     document: aws.ssm.Document | None
+    document_name: str | None
     document_role: aws.iam.Role | None
 
     def __init__(self, name: str, args: AuditMitigationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -114,7 +115,7 @@ class AuditMitigationComponent(pulumi.ComponentResource):
         mitigations = args["mitigations"]
         self.automatic = any(entry.approval is Approval.AUTOMATIC for entry in mitigations)
         self.mitigations_json = self._action_names(mitigations).apply(render_mitigations)
-        self.document, self.document_role = None, None
+        self.document, self.document_role, self.document_name = None, None, None
         approved = [entry for entry in mitigations if entry.approval is Approval.REQUIRED]
         if approved:
             self._approval_document(name, args, approved)
@@ -154,6 +155,7 @@ class AuditMitigationComponent(pulumi.ComponentResource):
         content = pulumi.Output.all(self._action_names(tuple(approved)), self.document_role.arn).apply(
             lambda resolved: approval_document(resolved[0], role_arn=resolved[1])
         )
+        self.document_name = name
         self.document = aws.ssm.Document(
             f"{name}-document",
             name=name,

@@ -57,6 +57,7 @@ class OnDemandAuditComponent(pulumi.ComponentResource):
     """The document (named after the component) and the role it runs as."""
 
     document: aws.ssm.Document
+    document_name: str
     role: aws.iam.Role
 
     def __init__(self, name: str, args: OnDemandAuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -81,6 +82,7 @@ class OnDemandAuditComponent(pulumi.ComponentResource):
             allowed_checks=args["allowed_checks"],
             role_arn=role_arn,
         )))
+        self.document_name = name
         self.document = aws.ssm.Document(
             f"{name}-document",
             name=name,

@@ -28,14 +28,13 @@ from components.iam import (
     stable_role_name,
     statement,
 )
-from components.tags import native_tags
-from components.tunnel import list_tunnels_statement, secret_resources, tunnel_resources
 from components.mitigation_actions import (
     ADD_TO_QUARANTINE,
     DEACTIVATE_CERTIFICATE,
     ENABLE_LOGGING,
     create_mitigation_action,
 )
+from components.tunnel import list_tunnels_statement, secret_resources, tunnel_resources
 from functions.contract import ContainmentEnvironment
 from settings.facts import IOT_LOG_GROUP, QUARANTINE_ROLE, ROLE_TAG_KEY
 from settings.quarantine import QuarantineSettings

@@ -21,7 +21,7 @@ from components.arns import arn
 from components.contacts import incident_manager_tags
 from components.deployment import DeploymentArgs
 from components.iam import policy_document, service_role, statement
-from components.runbook import INCIDENT_PARAMETER, ROLE_PARAMETER, TunnelSteps, runbook_yaml
+from components.runbook import INCIDENT_PARAMETER, ROLE_PARAMETER, AuditDocuments, TunnelSteps, runbook_yaml
 from components.tunnel import TunnelWiring, approval_statements
 from settings.facts import IOT_LOG_GROUP
 from settings.response import IncidentResponseSettings
@@ -70,6 +70,11 @@ class ResponseArgs(DeploymentArgs):
     """Notified of every incident update (notification target)."""
     tunnel: NotRequired[TunnelWiring | None]
     """With online forensics on: the runbook asks for approval, then invokes the tunnel function."""
+    on_demand_audit_document_name: str
+    """The on-demand audit Automation document, linked from the runbook's Analysis step."""
+    audit_mitigation_document_name: str | None
+    """The Automation document that starts an approved audit mitigation (None when no check needs
+    approval), linked from the Analysis step."""
 
 
 class ResponseComponent(pulumi.ComponentResource):
@@ -142,6 +147,7 @@ class ResponseComponent(pulumi.ComponentResource):
         content = pulumi.Output.all(
             args["contain_function_arn"], args["release_function_name"],
             tunnel.function_arn if tunnel else "", tunnel.approval_topic_arn if tunnel else "",
+            args["partition"], args["region"],
         ).apply(
             lambda values: runbook_yaml(
                 contain_function_arn=str(values[0]),
@@ -150,6 +156,12 @@ class ResponseComponent(pulumi.ComponentResource):
                 query_names=self.query_names,
                 runbook_name=settings.runbook_name,
                 tunnel=TunnelSteps(tunnel.settings, str(values[2]), str(values[3])) if tunnel else None,
+                audit_documents=AuditDocuments(
+                    on_demand=args["on_demand_audit_document_name"],
+                    mitigation=args["audit_mitigation_document_name"],
+                    partition=str(values[4]),
+                    region=str(values[5]),
+                ),
             )
         )
         runbook = aws.ssm.Document(

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-import yaml
-
+from components.automation import automation_yaml
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from functions.contract_tunnel import TUNNEL_OUTPUT_TYPES, TunnelOutputKey
 from settings.facts import IOT_LOG_GROUP
@@ -40,6 +39,32 @@ TUNNEL_STEP: Final = "OnlineForensics"
 RECOVERY_STEP: Final = "Recovery"
 
 
+CONSOLE_HOSTS: Final[Mapping[str, str]] = {
+    "aws": "console.aws.amazon.com",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+    "aws-cn": "console.amazonaws.cn",
+}
+"""The AWS Management Console's host per partition, for links in the runbook's instructions."""
+
+
+@dataclass(frozen=True)
+class AuditDocuments:
+    """The audit Automation documents a responder runs by hand, linked from the Analysis step."""
+
+    on_demand: str
+    """Runs an on-demand audit and summarises its findings by check."""
+    mitigation: str | None
+    """Starts an approved audit mitigation task (None when no check's mitigation needs approval)."""
+    partition: str
+    region: str
+
+    def link(self, document_name: str) -> str:
+        """A Markdown link that opens the console's Execute automation page for the document."""
+        host = CONSOLE_HOSTS.get(self.partition, CONSOLE_HOSTS["aws"])
+        return (f"[{document_name}](https://{host}/systems-manager/automation/execute/{document_name}"
+                f"?region={self.region})")
+
+
 @dataclass(frozen=True)
 class TunnelSteps:
     """What the approval and OnlineForensics steps need: who approves, where they hear of it, the function."""
@@ -57,9 +82,11 @@ def runbook_document(
     query_names: Sequence[str],
     runbook_name: str,
     tunnel: TunnelSteps | None = None,
+    audit_documents: AuditDocuments | None = None,
 ) -> dict[str, Any]:
     """The Automation runbook (schema 0.3): Contain (automated), then Analysis and Recovery (people); with
-    ``tunnel``, an approval and the OnlineForensics step between them."""
+    ``tunnel``, an approval and the OnlineForensics step between them; the Analysis step links
+    ``audit_documents``."""
     after_analysis = APPROVE_STEP if tunnel else RECOVERY_STEP
     return {
         "schemaVersion": "0.3",
@@ -151,7 +178,7 @@ def runbook_document(
             {
                 "name": "Analysis",
                 "action": "aws:pause",
-                "description": analysis_text(query_names, tunnel is not None),
+                "description": analysis_text(query_names, tunnel is not None, audit_documents),
                 "inputs": {},
                 "nextStep": after_analysis,
             },
@@ -182,7 +209,7 @@ def runbook_document(
     }
 
 
-def analysis_text(query_names: Sequence[str], tunnel_step: bool) -> str:
+def analysis_text(query_names: Sequence[str], tunnel_step: bool, audit_documents: AuditDocuments | None = None) -> str:
     """The Analysis step's instructions: a numbered list, so further investigation aids append an item."""
     queries = "\n".join(f"   - `{query}`" for query in query_names)
     online = (
@@ -202,18 +229,35 @@ def analysis_text(query_names: Sequence[str], tunnel_step: bool) -> str:
         "Evidence the device publishes to its forensic topic while quarantined.",
         online,
     ]
-    numbered = "\n".join(f"{number}. {item}" for number, item in enumerate(items, start=1))
+    if audit_documents is not None:
+        items.append(
+            f"Audit the account now: run {audit_documents.link(audit_documents.on_demand)} (default: the "
+            "enabled critical checks); its Summarise step lists the findings by check."
+        )
     return (
         "## Analysis\n\n"
         "Contained devices: this automation's outputs (`Contain.things`) and the incident's "
         "related items. When `Contain.status` is `NO_DEVICES` the incident names no device: for an "
         "alert storm, Device Defender mitigation tasks quarantine its devices in bulk (`aws iot "
         "list-detect-mitigation-actions-executions --task-id <task>`, task ids in the timeline); "
-        "for an audit finding, apply the audit mitigation actions (`aws iot "
-        "start-audit-mitigation-actions-task`). Answer who, what, when, where and why, offline "
-        f"first:\n\n{numbered}\n\n"
+        f"for an audit finding, {_audit_mitigation_text(audit_documents)} Answer who, what, when, where and "
+        f"why, offline first:\n\n{_numbered(items)}\n\n"
         "Record findings in the incident timeline (or the OpsItem's operational data), then resume."
     )
+
+
+def _audit_mitigation_text(audit_documents: AuditDocuments | None) -> str:
+    automatic = "the mitigation tasks started for its checks are in the timeline (or the OpsItem's operational data)"
+    if audit_documents is None or audit_documents.mitigation is None:
+        return f"{automatic}."
+    return (
+        f"{automatic}; a check whose mitigation needs approval is mitigated by running "
+        f"{audit_documents.link(audit_documents.mitigation)} with the audit task id and the check name."
+    )
+
+
+def _numbered(items: Sequence[str]) -> str:
+    return "\n".join(f"{number}. {item}" for number, item in enumerate(items, start=1))
 
 
 def tunnel_steps(tunnel: TunnelSteps, runbook_name: str) -> list[dict[str, Any]]:
@@ -278,17 +322,6 @@ def _payload_outputs(types: Mapping[K, str]) -> list[dict[str, str]]:
     return [{"Name": str(key), "Selector": f"$.Payload.{key}", "Type": kind} for key, kind in types.items()]
 
 
-class _RunbookDumper(yaml.SafeDumper):
-    """Writes multi-line text (the steps' Markdown instructions) as literal blocks, readable in the console."""
-
-
-def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_RunbookDumper.add_representer(str, _text)
-
-
 def runbook_yaml(**fields: Any) -> str:
     """``runbook_document`` as the YAML SSM stores."""
-    return yaml.dump(runbook_document(**fields), Dumper=_RunbookDumper, sort_keys=False, width=120)
+    return automation_yaml(runbook_document(**fields))

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from settings import facts
-from settings.audit_suppressions import SuppressionSetting, parse_suppressions, utc_today
 from settings.audit_mitigations import CheckMitigation, parse_mitigations
+from settings.audit_suppressions import SuppressionSetting, parse_suppressions, utc_today
 from settings.reader import Node
 
 CHECK_SELECTORS = ("critical", "enabled")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import stack_outputs as out
-from components.runbook import runbook_document
+from components.runbook import AuditDocuments, analysis_text, runbook_document
 from functions.containment import parse_request
 from functions.contract import OUTPUT_TYPES, OutputKey, RequestField, Status
 from harness.mockstack import ACCOUNT_ID, RegisteredResource, StackRun, run_stack
@@ -136,7 +136,13 @@ def test_runbook_contains_the_incidents_devices_then_hands_over_to_people(prod_s
     assert "open-tunnel" not in analysis
     assert "4. Online analysis, if needed: resume this step; the next one (ApproveTunnel)" in analysis
     assert "list-detect-mitigation-actions-executions" in analysis
-    assert "start-audit-mitigation-actions-task" in analysis
+    console = "https://console.aws.amazon.com/systems-manager/automation/execute"
+    # Audit findings: approval-only checks are mitigated with the approval document; the account can be
+    # audited again at once with the on-demand audit document. Both are console links.
+    assert (f"needs approval is mitigated by running [fleetguard-prod-audit-mitigation]({console}/"
+            "fleetguard-prod-audit-mitigation?region=us-east-1) with the audit task id and the check name") in analysis
+    assert (f"5. Audit the account now: run [fleetguard-prod-on-demand-audit]({console}/"
+            "fleetguard-prod-on-demand-audit?region=us-east-1) (default: the enabled critical checks)") in analysis
     assert "fleetguard-prod-response/device-activity" in analysis
     assert "fleetguard-prod-quarantine-release" in recovery
     assert "create-job" in recovery
@@ -311,3 +317,13 @@ def test_incident_manager_resources_get_only_the_tags_it_accepts() -> None:
         assert tags["CostCenter"] == "iot-prod"
         assert "Team" not in tags
     assert run.one("aws:kms/key:Key").inputs["tags"]["Team"] == "Sécurité IoT"
+
+
+def test_analysis_links_the_audit_documents_in_the_partitions_console() -> None:
+    documents = AuditDocuments(on_demand="fg-audit-now", mitigation=None, partition="aws-cn", region="cn-north-1")
+    text = analysis_text(["q"], tunnel_step=False, audit_documents=documents)
+    assert ("[fg-audit-now](https://console.amazonaws.cn/systems-manager/automation/execute/fg-audit-now"
+            "?region=cn-north-1)") in text
+    # Without a check that needs approval there is no approval document to point at.
+    assert "needs approval" not in text
+    assert "mitigation tasks started for its checks are in the timeline" in text
