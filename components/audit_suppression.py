@@ -172,17 +172,17 @@ class AuditSuppression(Resource, module="fleetguard", name="AuditSuppression"):
         args: AuditSuppressionArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        expires = args["expires"]
-        super().__init__(
-            AuditSuppressionProvider(),
-            name,
-            {
-                "checkName": args["check_name"],
-                "resourceIdentifier": args["resource_identifier"],
-                "expirationDate": expires.isoformat() if expires else None,
-                "suppressIndefinitely": expires is None,
-                "description": args["description"],
-                "region": args["region"],
-            },
-            opts,
-        )
+        super().__init__(AuditSuppressionProvider(), name, provider_inputs(args), opts)
+
+
+def provider_inputs(args: AuditSuppressionArgs) -> dict[str, Any]:
+    """The properties the provider receives for ``args`` (what the stack state holds)."""
+    expires = args["expires"]
+    return {
+        "checkName": args["check_name"],
+        "resourceIdentifier": args["resource_identifier"],
+        "expirationDate": expires.isoformat() if expires else None,
+        "suppressIndefinitely": expires is None,
+        "description": args["description"],
+        "region": args["region"],
+    }

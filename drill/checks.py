@@ -25,6 +25,7 @@ def check_expectations(observed: Observed, scenario: Scenario) -> list[str]:
         *_check_outcomes(observed, scenario.expectations),
         *_check_mitigation_tasks(observed, scenario),
         *_check_audit_mitigation_tasks(observed, scenario),
+        *_check_suppressions(observed, scenario),
         *_check_notifications(observed, scenario.expectations),
         *_check_state(observed, scenario),
     ]
@@ -81,6 +82,22 @@ def _check_audit_mitigation_tasks(observed: Observed, scenario: Scenario) -> lis
     if made != wanted:
         return [f"audit mitigation tasks: expected {wanted}, got {made}"]
     return []
+
+
+def _check_suppressions(observed: Observed, scenario: Scenario) -> list[str]:
+    """Every declared suppression was created, and the checks it silences got no task and no mention."""
+    failures: list[str] = []
+    declared = sorted(f"{suppression.check}/{suppression.certificate_id}" for suppression in scenario.suppressions)
+    if sorted(observed.suppressions) != declared:
+        failures.append(f"audit suppressions: expected {declared}, got {sorted(observed.suppressions)}")
+    for check in sorted(scenario.expectations.suppressed_checks):
+        if any(check in task.actions_by_check for task in observed.audit_mitigation_tasks):
+            failures.append(f"audit suppressions: a mitigation task was started for {check}, all of whose findings "
+                            "are suppressed")
+        if any(check in message for message in observed.notification_messages):
+            failures.append(f"audit suppressions: a responders notification mentions {check}, all of whose "
+                            "findings are suppressed")
+    return failures
 
 
 def _check_notifications(observed: Observed, expected: Expectations) -> list[str]:

@@ -60,6 +60,10 @@ class Observed:
     """Alert labels found in the dead-letter queue."""
     notifications: list[str] = field(default_factory=list)
     """Subjects of the responders notifications."""
+    notification_messages: list[str] = field(default_factory=list)
+    """Their texts, in the same order."""
+    suppressions: list[str] = field(default_factory=list)
+    """``check/certificate id`` of every audit suppression the provider created."""
     shadows: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Thing -> desired state at the end."""
     left_in_intake_queue: int = 0

@@ -36,6 +36,8 @@ def render(report: DrillReport) -> str:
         f"    mitigation task {task.task_id}: {len(task.violation_ids)} violation(s), actions {', '.join(task.actions)}"
         for task in observed.mitigation_tasks
     ]
+    lines.append(f"  audit suppressions declared ({len(observed.suppressions)}): "
+                 + (", ".join(f"{entry[:60]}..." for entry in observed.suppressions) or "none"))
     lines.append(f"  audit mitigation tasks ({len(observed.audit_mitigation_tasks)}):")
     lines += [
         f"    {task.task_id}: " + "; ".join(f"{check} -> {', '.join(actions)}"

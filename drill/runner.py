@@ -18,6 +18,7 @@ from drill.observed import Containment, DrillReport, Run
 from drill.opscenter import check_ops_center, run_ops_center_part, summary_lines
 from drill.report import render
 from drill.scenario import ACCOUNT_ID, QUARANTINE_GROUP, QUARANTINE_POLICY, REGION, Alert, Scenario, default_scenario
+from drill.suppressions import declare_suppressions
 from functions import contain, engine_handler, escalation, intake, release
 from functions.contract import OutputKey, Status
 from harness.lambda_context import lambda_context
@@ -47,6 +48,10 @@ def run_drill(scenario: Scenario | None = None, out: TextIO | None = None) -> Dr
             captured_logs([intake.logger.name, contain.logger.name, release.logger.name], sink),
             mitigation_stand_in(url, scenario, run.observed.mitigation_tasks, run.observed.audit_mitigation_tasks),
         ):
+            run.observed.suppressions = [
+                f"{suppression.check}/{suppression.certificate_id}"
+                for suppression in declare_suppressions(scenario.suppressions, timeline)
+            ]
             for number, wave in enumerate(scenario.waves, start=1):
                 _publish_wave(run, number, wave.name, wave.alerts)
                 drain_intake(run)
@@ -140,7 +145,9 @@ def _observe_state(run: Run) -> None:
         alert = run.alert_of_body(body)
         observed.dead_lettered.append(alert.label if alert is not None else f"unknown message {body[:80]!r}")
     for body in drain_queue(clients.sqs, plumbing.responders_inbox_url):
-        observed.notifications.append(str(json.loads(body).get("Subject")))
+        notification = json.loads(body)
+        observed.notifications.append(str(notification.get("Subject")))
+        observed.notification_messages.append(str(notification.get("Message")))
     visible, in_flight = queue_counts(clients.sqs, plumbing.intake_queue_url)
     observed.left_in_intake_queue = visible + in_flight
     attached = clients.iot.list_attached_policies(target=plumbing.quarantine_group_arn)["policies"]

@@ -64,6 +64,15 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """An audit finding suppression the responders declare before the waves (one device certificate)."""
+
+    check: str
+    certificate_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Wave:
     """Alerts published together; the consumer drains the intake queue (retries and redrive included)
     before the next wave."""
@@ -104,6 +113,8 @@ class Expectations:
     """Responders notifications published in total."""
     audit_mitigations: frozenset[str] = frozenset()
     """Audit checks (of AUDIT_TASK_ID) the intake must start exactly one mitigation task for."""
+    suppressed_checks: frozenset[str] = frozenset()
+    """Audit checks whose findings are all suppressed: no mitigation task, no mention in any notification."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class Scenario:
     releases: tuple[OperatorRequest, ...]
     """Release function invocations, last."""
     expectations: Expectations
+    suppressions: tuple[Suppression, ...] = ()
+    """Declared before the waves, through the stack's audit suppression provider."""
     max_receive_count: int = 2
     """The intake queue's redrive policy: deliveries before a message moves to the dead-letter queue."""
     visibility_timeout_seconds: int = 1
@@ -229,6 +242,13 @@ AUDIT_MITIGATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK": (DEACTIVATE_CERTIFICATE_ACTION,),
 }
 """Audit checks the intake mitigates without approval, with their mitigation actions."""
+REVOKED_STILL_ACTIVE: Final = "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK"
+SUPPRESSIONS: Final = tuple(
+    Suppression(REVOKED_STILL_ACTIVE, certificate_id,
+                "Bench rigs replay revoked certificates on purpose to test the broker's rejection path")
+    for certificate_id in ("b3" * 32, "c4" * 32)
+)
+"""The two revoked certificates the audit finds still active are the test bench's: suppressed beforehand."""
 
 
 def audit_notification(offset_ms: int) -> dict[str, Any]:
@@ -250,8 +270,9 @@ def audit_notification(offset_ms: int) -> dict[str, Any]:
         "auditDetails": [
             {"checkName": "LOGGING_DISABLED_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
              "nonCompliantResourcesCount": 1, "totalResourcesCount": 1},
-            {"checkName": "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
-             "nonCompliantResourcesCount": 2, "totalResourcesCount": 40, "suppressedNonCompliantResourcesCount": 2},
+            {"checkName": REVOKED_STILL_ACTIVE, "checkRunStatus": "COMPLETED_NON_COMPLIANT",
+             "nonCompliantResourcesCount": len(SUPPRESSIONS), "totalResourcesCount": 40,
+             "suppressedNonCompliantResourcesCount": len(SUPPRESSIONS)},
             {"checkName": "IOT_POLICY_OVERLY_PERMISSIVE_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
              "nonCompliantResourcesCount": 1, "totalResourcesCount": 4},
             {"checkName": "DEVICE_CERTIFICATE_EXPIRING_CHECK", "checkRunStatus": "COMPLETED_NON_COMPLIANT",
@@ -375,6 +396,7 @@ DEFAULT_EXPECTATIONS: Final = Expectations(
     notification_count=7,
     # Logging is mitigated; the revoked certificates' findings are all suppressed, so nothing is.
     audit_mitigations=frozenset({"LOGGING_DISABLED_CHECK"}),
+    suppressed_checks=frozenset({"REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK"}),
 )
 """Seven notifications: the six above plus the repeated alarm's (sensor-a-01 was already contained)."""
 
@@ -389,4 +411,5 @@ def default_scenario() -> Scenario:
             OperatorRequest("gateway-b-01", "drill: authorization failures from a rotated certificate; fixed"),
         ),
         expectations=DEFAULT_EXPECTATIONS,
+        suppressions=SUPPRESSIONS,
     )

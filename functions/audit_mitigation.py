@@ -37,7 +37,7 @@ from functions.contract_mitigation import (
     mitigation_task_id,
 )
 from functions.incidents import digest, epoch_ms_to_datetime, timeline_note_request
-from functions.messages import AuditCheckResult, AuditNotification
+from functions.messages import AuditNotification
 from functions.opscenter import MAX_DATA_VALUE, SEARCHABLE
 
 COMPLETED: Final = "COMPLETED"
@@ -119,16 +119,9 @@ def mitigable(notification: AuditNotification, config: AuditMitigationConfig) ->
         return []
     return [
         (check.check_name, config.checks[check.check_name])
-        for check in notification.non_compliant_checks
-        if check.check_name in config.checks and _has_unsuppressed_findings(check)
+        for check in notification.actionable_checks
+        if check.check_name in config.checks
     ]
-
-
-def _has_unsuppressed_findings(check: AuditCheckResult) -> bool:
-    found = check.non_compliant_resources_count
-    suppressed = check.suppressed_non_compliant_resources_count or 0
-    # A count the message leaves out is not evidence of nothing to mitigate.
-    return found is None or found > suppressed
 
 
 def start_task_request(audit_task_id: str, check_name: str, actions: tuple[str, ...]) -> dict[str, Any]:

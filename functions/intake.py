@@ -419,7 +419,10 @@ class Intake:
     # --- audit --------------------------------------------------------------------------------------------
 
     def _audit(self, notification: AuditNotification) -> RecordOutcome:
-        non_compliant = notification.non_compliant_checks
+        non_compliant = notification.actionable_checks
+        if notification.suppressed_checks:
+            logger.info("audit checks with every finding suppressed", task_id=notification.task_id,
+                        checks=[check.check_name for check in notification.suppressed_checks])
         if not non_compliant:
             logger.info(
                 "audit without non-compliant checks",

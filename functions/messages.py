@@ -160,6 +160,14 @@ class AuditCheckResult:
     def is_non_compliant(self) -> bool:
         return self.run_status == CHECK_NON_COMPLIANT
 
+    @property
+    def all_findings_suppressed(self) -> bool:
+        """Every non-compliant resource (a count that includes the suppressed ones) is suppressed: nothing to
+        act on. A count the message leaves out is no evidence of that."""
+        found = self.non_compliant_resources_count
+        suppressed = self.suppressed_non_compliant_resources_count or 0
+        return found is not None and suppressed > 0 and found <= suppressed
+
 
 @dataclass(frozen=True)
 class AuditNotification:
@@ -186,6 +194,15 @@ class AuditNotification:
     @property
     def non_compliant_checks(self) -> tuple[AuditCheckResult, ...]:
         return tuple(check for check in self.checks if check.is_non_compliant)
+
+    @property
+    def actionable_checks(self) -> tuple[AuditCheckResult, ...]:
+        """Non-compliant checks with a finding nobody suppressed: for incidents, notices and mitigation."""
+        return tuple(check for check in self.non_compliant_checks if not check.all_findings_suppressed)
+
+    @property
+    def suppressed_checks(self) -> tuple[AuditCheckResult, ...]:
+        return tuple(check for check in self.non_compliant_checks if check.all_findings_suppressed)
 
 
 def is_thing_name(name: str) -> bool:

@@ -130,7 +130,8 @@ def test_fallback_path_notifies_responders(drill: tuple[DrillReport, str]) -> No
     subjects = drill[0].observed.notifications
     assert sum("sensor-a-01 contained" in subject for subject in subjects) == 2  # two behaviors alarmed
     assert any(f"{UNREGISTERED_DEVICE} in alarm but NOT contained" in subject for subject in subjects)
-    assert any("4 non-compliant check(s)" in subject for subject in subjects)
+    # Four non-compliant checks, one of them with every finding suppressed: three for people.
+    assert any("3 non-compliant check(s)" in subject for subject in subjects)
     assert any("alert storm, 4 devices, MessagesSent" in subject for subject in subjects)
 
 
@@ -230,3 +231,22 @@ def test_the_opscenter_checks_catch_a_second_item_and_a_missed_stage() -> None:
 
     assert any(failure.startswith("escalations: expected") for failure in failures)
     assert any(failure.startswith("OpsItem statuses:") for failure in failures)
+
+
+def test_the_suppressed_check_is_declared_first_and_then_left_alone(drill: tuple[DrillReport, str]) -> None:
+    report, text = drill
+    suppressed = "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK"
+    declared = [f"{suppressed}/{'b3' * 32}", f"{suppressed}/{'c4' * 32}"]
+    assert report.observed.suppressions == declared
+    assert text.index("audit suppression created") < text.index("published audit-non-compliant")
+    # The checks catch a suppressed check that is mitigated or shown to people, and a suppression not made.
+    observed: Observed = copy.deepcopy(report.observed)
+    observed.suppressions.pop()
+    observed.audit_mitigation_tasks.append(AuditMitigationTask("t", AUDIT_TASK_ID, {suppressed: ("deactivate",)}))
+    observed.notification_messages.append(f"- {suppressed}: 2 of 40 resource(s) non-compliant")
+    failures = [failure for failure in check_expectations(observed, report.scenario) if "suppress" in failure]
+    assert failures == [
+        f"audit suppressions: expected {declared}, got {declared[:1]}",
+        f"audit suppressions: a mitigation task was started for {suppressed}, all of whose findings are suppressed",
+        f"audit suppressions: a responders notification mentions {suppressed}, all of whose findings are suppressed",
+    ]

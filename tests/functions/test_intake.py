@@ -330,6 +330,48 @@ def test_audit_with_incident_manager_off_notifies_every_non_compliant_check(
     assert "incident" not in notice["message"]
 
 
+def _with_suppressed(event: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    """The audit notification with ``counts`` (check -> suppressed non-compliant resources) set."""
+    record = event["Records"][0]["Sns"]
+    message = json.loads(record["Message"])
+    for check in message["auditDetails"]:
+        if check["checkName"] in counts:
+            check["suppressedNonCompliantResourcesCount"] = counts[check["checkName"]]
+    record["Message"] = json.dumps(message)
+    return event
+
+
+def test_a_check_whose_findings_are_all_suppressed_is_left_out_of_the_notice(
+    im_disabled: None, responders: Responders, load_event: LoadEvent, lambda_context: Any
+) -> None:
+    # All three expiring certificates are suppressed; one of the two permissive policies is not.
+    event = _with_suppressed(load_event("sns-audit-completed-noncompliant.json"),
+                             {"DEVICE_CERTIFICATE_EXPIRING_CHECK": 3})
+
+    response = run(sqs_event([sqs_record_from_sns_event(event, message_id="m-audit")]), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [notice] = responders.notices()
+    assert "1 non-compliant check(s)" in notice["subject"]
+    assert "- IOT_POLICY_OVERLY_PERMISSIVE_CHECK: 2 of 14 resource(s) non-compliant, 1 suppressed" in notice["message"]
+    assert "DEVICE_CERTIFICATE_EXPIRING_CHECK" not in notice["message"]
+
+
+def test_an_audit_whose_non_compliant_findings_are_all_suppressed_is_only_logged(
+    im_disabled: None, responders: Responders, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture
+) -> None:
+    event = _with_suppressed(load_event("sns-audit-completed-noncompliant.json"),
+                             {"DEVICE_CERTIFICATE_EXPIRING_CHECK": 3, "IOT_POLICY_OVERLY_PERMISSIVE_CHECK": 2})
+
+    response = run(sqs_event([sqs_record_from_sns_event(event, message_id="m-audit")]), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert responders.notices() == []
+    assert len(intake_logs.with_message("audit without non-compliant checks")) == 1
+    [entry] = intake_logs.with_message("audit checks with every finding suppressed")
+    assert entry["checks"] == ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK", "DEVICE_CERTIFICATE_EXPIRING_CHECK"]
+
+
 @pytest.mark.usefixtures("im_enabled", "stubbed")
 def test_compliant_audit_is_logged_without_any_call(
     responders: Responders, load_event: LoadEvent, lambda_context: Any, intake_logs: LogCapture

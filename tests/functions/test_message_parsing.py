@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from functions.messages import (
+    AuditCheckResult,
     AuditNotification,
     EventType,
     MessageError,
@@ -347,3 +348,19 @@ def test_bad_sns_records(record: Any, expected: str) -> None:
 def test_bad_sqs_bodies(body: str, expected: str) -> None:
     with pytest.raises(MessageError, match=expected):
         message_from_sqs_body(body)
+
+
+@pytest.mark.parametrize(("found", "suppressed", "all_suppressed"), [
+    (2, 2, True),
+    (2, 1, False),
+    # A count the message leaves out, or a contradictory zero, is no evidence that nothing is left to act on.
+    (None, 2, False),
+    (0, 0, False),
+    (3, None, False),
+])
+def test_a_check_is_all_suppressed_only_when_its_counts_say_so(
+    found: int | None, suppressed: int | None, all_suppressed: bool
+) -> None:
+    check = AuditCheckResult("DEVICE_CERTIFICATE_SHARED_CHECK", "COMPLETED_NON_COMPLIANT", found, 10, suppressed,
+                             None, None)
+    assert check.all_findings_suppressed is all_suppressed
