@@ -27,7 +27,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_role, statement
+from components.iam import policy_document, service_role, statement, unscoped_statement
 from components.mitigation_actions import (
     DEACTIVATE_CA_CERTIFICATE,
     PUBLISH_FINDING,
@@ -149,7 +149,7 @@ class AuditMitigationComponent(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-document-policy",
             role=self.document_role.id,
-            policy=policy_document(statement(TASK_ACTIONS, ["*"], sid="StartApprovedMitigation")),
+            policy=policy_document(unscoped_statement(TASK_ACTIONS, args["region"], sid="StartApprovedMitigation")),
             opts=child,
         )
         content = pulumi.Output.all(self._action_names(tuple(approved)), self.document_role.arn).apply(

@@ -39,6 +39,12 @@ def statement(
     return body
 
 
+def unscoped_statement(actions: Sequence[str], region: pulumi.Input[str], *, sid: str) -> dict[str, Any]:
+    """A statement for actions that support no resource type, so ``"*"`` is the only resource IAM
+    authorises them with; the condition keeps them to the stack's region."""
+    return statement(actions, ["*"], sid=sid, condition={"StringEquals": {"aws:RequestedRegion": region}})
+
+
 def policy_document(*statements: dict[str, Any]) -> pulumi.Output[str]:
     """A JSON policy document; resource ARNs may be Outputs."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})

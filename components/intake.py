@@ -28,6 +28,7 @@ from components.iam import (
     ops_item_statement,
     policy_document,
     statement,
+    unscoped_statement,
 )
 from functions.contract import EXPIRES_AT, NOTICE_ID, IntakeEnvironment
 from functions.contract_mitigation import AuditMitigationEnvironment
@@ -311,8 +312,7 @@ class IntakeComponent(pulumi.ComponentResource):
             ))
         mitigation = args["audit_mitigation"]
         if mitigation is not None and mitigation["automatic"]:
-            # Neither call supports a resource type: "*" is the only resource IAM authorises them with.
-            statements.append(statement(TASK_ACTIONS, ["*"], sid="MitigateAuditFindings"))
+            statements.append(unscoped_statement(TASK_ACTIONS, region, sid="MitigateAuditFindings"))
         response_plan_arn = args["response_plan_arn"]
         if response_plan_arn is not None:
             statements += [

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from components.automation import automation_yaml
 from components.deployment import DeploymentArgs
-from components.iam import policy_document, service_role, statement
+from components.iam import policy_document, service_role, unscoped_statement
 from functions import audit_summary
 from functions.audit_summary import HANDLER, SUMMARY_TYPES, TASK_ID_FIELD
 from settings.facts import ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
@@ -70,10 +70,7 @@ class OnDemandAuditComponent(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=self.role.id,
-            policy=policy_document(statement(
-                list(AUDIT_ACTIONS), ["*"], sid="RunAndReadAudits",
-                condition={"StringEquals": {"aws:RequestedRegion": args["region"]}},
-            )),
+            policy=policy_document(unscoped_statement(list(AUDIT_ACTIONS), args["region"], sid="RunAndReadAudits")),
             opts=child,
         )
         content = self.role.arn.apply(lambda role_arn: automation_yaml(on_demand_audit_document(

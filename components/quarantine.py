@@ -341,7 +341,7 @@ class QuarantineComponent(pulumi.ComponentResource):
                 ))
         if tunnel_secret_prefix is not None:
             release_statements += [
-                list_tunnels_statement(),
+                list_tunnels_statement(region),
                 statement(["iot:CloseTunnel", "iot:DescribeTunnel"],
                           tunnel_resources(partition=partition, region=region, account_id=account),
                           sid="CloseDeviceTunnels"),

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from components.arns import arn
 from components.deployment import DeploymentArgs, deployment_of
 from components.function import FunctionComponent
-from components.iam import incident_statement, ops_item_statement, statement
+from components.iam import incident_statement, ops_item_statement, statement, unscoped_statement
 from functions.contract_tunnel import TUNNEL_SERVICE, TunnelEnvironment
 from settings.quarantine import QuarantineSettings
 from settings.tunnel import TunnelSettings
@@ -51,9 +51,9 @@ def tunnel_resources(
     return [arn(partition, "iot", "tunnel/*", region=region, account=account_id)]
 
 
-def list_tunnels_statement() -> dict[str, Any]:
-    # ListTunnels supports no resource type and has no condition key: "*" is the only grant.
-    return statement(["iot:ListTunnels"], ["*"], sid="ListDeviceTunnels")
+def list_tunnels_statement(region: pulumi.Input[str]) -> dict[str, Any]:
+    # ListTunnels supports no resource type and has no service condition key: "*" in this region.
+    return unscoped_statement(["iot:ListTunnels"], region, sid="ListDeviceTunnels")
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class TunnelComponent(pulumi.ComponentResource):
                     "ForAllValues:StringEquals": {"iot:TunnelDestinationService": [TUNNEL_SERVICE]},
                 },
             ),
-            list_tunnels_statement(),
+            list_tunnels_statement(args["region"]),
             # Describe finds the incident's tunnel on a retry; rotate re-issues a token never stored; close
             # abandons a tunnel whose token could not be stored.
             statement(["iot:CloseTunnel", "iot:DescribeTunnel", "iot:RotateTunnelAccessToken"],

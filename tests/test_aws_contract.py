@@ -7,6 +7,7 @@ granted on every resource type the Service Authorization Reference authorises it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,3 +118,17 @@ def test_every_statement_grants_its_actions_on_each_resource_type_aws_checks(eve
     findings = [f"{where}: {finding}" for where, document in documents for finding in authorisation_gaps(document)]
 
     assert not findings, f"Service Authorization Reference {reference_version()}:\n" + "\n".join(findings)
+
+
+def test_every_allow_on_every_resource_is_held_to_a_condition(every_variant: StackRun) -> None:
+    # "*" is written only for actions that support no resource type; a condition (the stack's region, or
+    # the service's own keys such as OpenTunnel's thing group) is then what keeps the grant narrow.
+    unbounded = [
+        f"{where}: {sorted(entry['Action']) if isinstance(entry['Action'], list) else entry['Action']}"
+        for where, document in policy_documents(every_variant)
+        if not where.endswith("assumeRolePolicy")
+        for entry in (json.loads(document) if isinstance(document, str) else document)["Statement"]
+        if entry.get("Effect") == "Allow" and entry.get("Resource") in ("*", ["*"]) and not entry.get("Condition")
+        and not str(entry.get("Principal", "")).startswith("{")
+    ]
+    assert unbounded == []
