@@ -3,9 +3,6 @@ the iot model by the Stubber), the job prod registers, and the provider's trip t
 
 from __future__ import annotations
 
-import base64
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,12 +10,12 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
-from pulumi.dynamic.dynamic import serialize_provider
 
 import stack_outputs as out
 from components.continuous_job import ContinuousJob, ContinuousJobError, ContinuousJobProvider
-from harness.mockstack import REPO_ROOT, StackRun, run_stack
+from harness.mockstack import StackRun, run_stack
 from settings import ConfigError
+from tests.components.dynamic_support import loaded_from_state
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -236,17 +233,6 @@ def test_a_continuous_job_without_a_group_to_target_stops_the_program() -> None:
 
 @pytest.mark.slow
 def test_the_stored_provider_loads_in_a_fresh_interpreter_without_registering_anything() -> None:
-    serialised = serialize_provider(ContinuousJobProvider())
-    script = (
-        "import base64, sys, dill\n"
-        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
-        "print(type(provider).__module__, type(provider).__name__, vars(provider))\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], input=serialised, capture_output=True, text=True, cwd=REPO_ROOT,
-        check=True, timeout=120,
-    )
-    assert loaded.stdout.strip() == (
+    assert loaded_from_state(ContinuousJobProvider()) == (
         "components.continuous_job ContinuousJobProvider {'_client_factory': None, '_clock': None}"
     )
-    assert b"botocore" not in base64.b64decode(serialised)
