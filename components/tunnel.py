@@ -164,7 +164,7 @@ class TunnelComponent(pulumi.ComponentResource):
                       tunnel_resources(**where), sid="ManageIncidentTunnels"),
             statement(
                 ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
-                 "secretsmanager:PutResourcePolicy", "secretsmanager:TagResource"],
+                 "secretsmanager:PutResourcePolicy", "secretsmanager:PutSecretValue", "secretsmanager:TagResource"],
                 secret_resources(args["secret_prefix"], **where), sid="StoreTunnelTokens",
             ),
             statement(["iot:ListThingGroupsForThing"], [things], sid="ConfirmQuarantine"),

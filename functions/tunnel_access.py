@@ -89,9 +89,8 @@ def open_device_tunnel(tunnels: Client, secrets: Client, target: TunnelTarget, l
     existing = _open_incident_tunnel(tunnels, thing_name, incident)
     if existing is not None:
         tunnel_id, expires_at = existing
-        arn = _secret_arn(secrets, secret_name(target.prefix, tunnel_id))
-        if arn is None:
-            arn = _store(secrets, tunnels, tunnel_id, target, token=None)
+        # The first attempt may have stopped anywhere in storing the token: finish what it left undone.
+        arn = _store(secrets, tunnels, tunnel_id, target, token=None)
         return OpenedTunnel(thing_name, tunnel_id, arn, expires_at, reused=True)
     try:
         opened = tunnels.open_tunnel(
@@ -159,26 +158,31 @@ def secret_policy(access: SecretAccess) -> str:
 
 
 def _store(secrets: Client, tunnels: Client, tunnel_id: str, target: TunnelTarget, *, token: str | None) -> str:
-    """Store the source token of ``tunnel_id`` (without one, rotate it first: the first was never stored); the
-    secret's ARN. A tunnel whose token cannot be delivered is closed: nobody could use it."""
+    """Deliver the source token of ``tunnel_id`` to its secret; the secret's ARN. The secret is made (or found)
+    and given its resource policy before any token is written, so a run that stops halfway never leaves a
+    token readable by principals other than the responders. Without a token (a retry) a secret that already
+    holds one is kept; otherwise the token is rotated, since the first one was never stored. A tunnel whose
+    token cannot be delivered is closed: nobody could use it."""
     name = secret_name(target.prefix, tunnel_id)
     try:
-        if token is None:
-            token = tunnels.rotate_tunnel_access_token(tunnelId=tunnel_id, clientMode="SOURCE")["sourceAccessToken"]
-        created = secrets.create_secret(
-            Name=name, SecretString=token,
+        arn = _secret_arn(secrets, name) or secrets.create_secret(
+            Name=name,
             Description=f"Source access token of secure tunnel {tunnel_id} to {target.thing_name}",
             Tags=[{"Key": INCIDENT_TAG_KEY, "Value": target.incident},
                   {"Key": THING_TAG_KEY, "Value": target.thing_name}],
-        )
-        arn: str = created["ARN"]
+        )["ARN"]
         secrets.put_resource_policy(SecretId=arn, ResourcePolicy=secret_policy(target.access), BlockPublicPolicy=True)
+        if token is None and secrets.describe_secret(SecretId=arn).get("VersionIdsToStages"):
+            return str(arn)
+        if token is None:
+            token = tunnels.rotate_tunnel_access_token(tunnelId=tunnel_id, clientMode="SOURCE")["sourceAccessToken"]
+        secrets.put_secret_value(SecretId=arn, SecretString=token)
     except Exception as error:
         # Any of these errors may quote the token (a parameter error shows the values): replaced, not chained.
         reason = _code(error) if hasattr(error, "response") else type(error).__name__
         _abandon(tunnels, secrets, tunnel_id, name)
         raise TunnelError(f"storing the token of tunnel {tunnel_id} to {target.thing_name} failed: {reason}") from None
-    return arn
+    return str(arn)
 
 
 def _abandon(tunnels: Client, secrets: Client, tunnel_id: str, name: str) -> None:

@@ -193,7 +193,7 @@ def test_function_role_can_do_exactly_what_the_handler_calls(prod_stack: StackRu
                                   [f"{IOT}:tunnel/*"]),
         "StoreTunnelTokens": (["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret",
                                "secretsmanager:DescribeSecret", "secretsmanager:PutResourcePolicy",
-                               "secretsmanager:TagResource"], [secrets]),
+                               "secretsmanager:PutSecretValue", "secretsmanager:TagResource"], [secrets]),
         "ConfirmQuarantine": (["iot:ListThingGroupsForThing"], [f"{IOT}:thing/*"]),
         "ReadDevicesAndNoteTunnels": (
             ["ssm-incidents:CreateTimelineEvent", "ssm-incidents:ListRelatedItems"],

@@ -248,7 +248,19 @@ def test_a_failure_to_store_the_token_closes_the_tunnel_and_quotes_no_token(
     opens_one_tunnel(stubs["iotsecuretunneling"])
     stubs["iotsecuretunneling"].add_response("close_tunnel", {}, {"tunnelId": TUNNEL_ID, "delete": False})
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    secrets.create_secret(Name=secret_name(PREFIX, TUNNEL_ID), SecretString="in the way")
+
+    def refuse(**params: Any) -> None:
+        # A parameter error quotes the value it refused: here, the token.
+        raise secrets.exceptions.ClientError(
+            {"Error": {"Code": "InvalidParameterException", "Message": f"bad SecretString {params['SecretString']}"}},
+            "PutSecretValue",
+        )
+
+    monkeypatch.setattr(secrets, "put_secret_value", refuse)
+    real = aws_clients._new_client
+    monkeypatch.setattr(aws_clients, "_new_client",
+                        lambda service, **kwargs: secrets if service == "secretsmanager" else real(service, **kwargs))
+    aws_clients.client.cache_clear()
 
     with pytest.raises(TunnelError) as caught:
         tunnel.handler({"incidentRecordArn": INCIDENT}, lambda_context)
@@ -256,7 +268,35 @@ def test_a_failure_to_store_the_token_closes_the_tunnel_and_quotes_no_token(
     assert TOKEN not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+    # The half-made secret is gone with the tunnel.
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=secret_name(PREFIX, TUNNEL_ID))
     stubs["iotsecuretunneling"].assert_no_pending_responses()
+
+
+def test_a_retry_after_a_run_that_stopped_before_the_policy_protects_the_secret_first(
+    stubs: dict[str, Stubber], lambda_context: LambdaContext,
+) -> None:
+    # The first run made the secret and died (its Lambda timed out) before the resource policy or the token.
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name=secret_name(PREFIX, TUNNEL_ID))
+    tunnels = stubs["iotsecuretunneling"]
+    related_devices(stubs["ssm-incidents"], THING)
+    stubs["ssm-incidents"].add_response("create_timeline_event", {"incidentRecordArn": INCIDENT, "eventId": "e1"})
+    listing(tunnels, (TUNNEL_ID, "OPEN"))
+    described(tunnels, TUNNEL_ID, {INCIDENT_TAG_KEY: INCIDENT})
+    tunnels.add_response("rotate_tunnel_access_token", {"tunnelArn": TUNNEL_ARN, "sourceAccessToken": TOKEN},
+                         {"tunnelId": TUNNEL_ID, "clientMode": "SOURCE"})
+
+    result = tunnel.handler({"incidentRecordArn": INCIDENT}, lambda_context)
+
+    arn = secrets.describe_secret(SecretId=secret_name(PREFIX, TUNNEL_ID))["ARN"]
+    assert result[TunnelOutputKey.SECRET_ARNS.value] == [arn]
+    policy = json.loads(secrets.get_resource_policy(SecretId=arn)["ResourcePolicy"])
+    assert {statement["Sid"] for statement in policy["Statement"]} == {"RespondersRead", "ReleaseDeletes",
+                                                                       "NoOneElseReads"}
+    assert secrets.get_secret_value(SecretId=arn)["SecretString"] == TOKEN
+    tunnels.assert_no_pending_responses()
 
 
 def test_release_closes_the_incidents_tunnels_and_deletes_their_secrets(
