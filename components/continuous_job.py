@@ -46,8 +46,9 @@ UPDATE_ON: Final = ("description",)
 GONE_STATUSES: Final = ("DELETION_IN_PROGRESS",)
 CANCEL_REASON: Final = "FLEETGUARD_STACK_REMOVED"
 """CancelJob's reasonCode (``[\\p{Upper}\\p{Digit}_]+``, at most 128)."""
-ALREADY_STOPPED_ERRORS: Final = ("ResourceNotFoundException", "InvalidStateTransitionException")
-"""CancelJob's answer for a job that is gone, being deleted, or no longer in progress."""
+STOPPED_STATUSES: Final = ("CANCELED", "COMPLETED", *GONE_STATUSES)
+"""Job statuses with nothing left to cancel (an abort cancels the job, and the stack keeps it so)."""
+NOT_FOUND: Final = "ResourceNotFoundException"
 
 Clock = Callable[[], datetime]
 
@@ -116,7 +117,7 @@ class ContinuousJobProvider(ResourceProvider):
         try:
             job = self._client(props).describe_job(jobId=id_)["job"]
         except Exception as error:  # botocore's ClientError, imported only with boto3
-            if _error_code(error) == "ResourceNotFoundException":
+            if _error_code(error) == NOT_FOUND:
                 return ReadResult("", {})
             raise
         if job.get("status") in GONE_STATUSES:
@@ -135,14 +136,30 @@ class ContinuousJobProvider(ResourceProvider):
         return UpdateResult(_outs(news, client.describe_job(jobId=id_)["job"]))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Cancel the job unless it has stopped already. CancelJob models no error of its own for a job that
+        is no longer in progress, so the job's status decides: read before the cancel and, when the cancel
+        fails, after it (the job may have stopped in between)."""
+        client = self._client(props)
+        if _stopped(client, id_):
+            return
         try:
-            self._client(props).cancel_job(
+            client.cancel_job(
                 jobId=id_, reasonCode=CANCEL_REASON, comment="The fleetguard stack that created it removed it",
                 force=False,
             )
-        except Exception as error:
-            if _error_code(error) not in ALREADY_STOPPED_ERRORS:
+        except Exception:
+            if not _stopped(client, id_):
                 raise
+
+
+def _stopped(client: Any, job_id: str) -> bool:
+    try:
+        status = client.describe_job(jobId=job_id)["job"].get("status")
+    except Exception as error:
+        if _error_code(error) == NOT_FOUND:
+            return True
+        raise
+    return status in STOPPED_STATUSES
 
 
 def _error_code(error: Exception) -> str | None:

@@ -165,31 +165,54 @@ def test_update_changes_the_description_in_place(stubbed: tuple[Stubber, list[st
     assert result.outs["description"] == "new words"
 
 
+CANCEL = {"jobId": JOB_ID, "reasonCode": "FLEETGUARD_STACK_REMOVED",
+          "comment": "The fleetguard stack that created it removed it", "force": False}
+
+
 def test_delete_cancels_queued_executions_and_lets_installing_devices_finish(
     stubbed: tuple[Stubber, list[str], ContinuousJobProvider],
 ) -> None:
     stubber, _, provider = stubbed
-    stubber.add_response("cancel_job", {"jobId": JOB_ID}, {
-        "jobId": JOB_ID, "reasonCode": "FLEETGUARD_STACK_REMOVED",
-        "comment": "The fleetguard stack that created it removed it", "force": False,
-    })
+    stubber.add_response("describe_job", described(), {"jobId": JOB_ID})
+    stubber.add_response("cancel_job", {"jobId": JOB_ID}, CANCEL)
 
     provider.delete(JOB_ID, dict(PROPS))
 
 
-@pytest.mark.parametrize("code", ["ResourceNotFoundException", "InvalidStateTransitionException"])
-def test_delete_of_a_job_already_stopped_or_gone_succeeds(
-    stubbed: tuple[Stubber, list[str], ContinuousJobProvider], code: str,
+@pytest.mark.parametrize("status", ["CANCELED", "COMPLETED", "DELETION_IN_PROGRESS"])
+def test_delete_of_a_job_that_has_stopped_cancels_nothing(
+    stubbed: tuple[Stubber, list[str], ContinuousJobProvider], status: str,
+) -> None:
+    # An abort cancelled it, and the stack kept it: a new template replaces it and deletes this one.
+    stubber, _, provider = stubbed
+    stubber.add_response("describe_job", described(status), {"jobId": JOB_ID})
+
+    provider.delete(JOB_ID, dict(PROPS))
+
+
+def test_delete_of_a_job_that_is_gone_succeeds(stubbed: tuple[Stubber, list[str], ContinuousJobProvider]) -> None:
+    stubber, _, provider = stubbed
+    stubber.add_client_error("describe_job", "ResourceNotFoundException")
+
+    provider.delete(JOB_ID, dict(PROPS))
+
+
+def test_delete_of_a_job_that_stops_between_the_read_and_the_cancel_succeeds(
+    stubbed: tuple[Stubber, list[str], ContinuousJobProvider],
 ) -> None:
     stubber, _, provider = stubbed
-    stubber.add_client_error("cancel_job", code)
+    stubber.add_response("describe_job", described(), {"jobId": JOB_ID})
+    stubber.add_client_error("cancel_job", "InvalidRequestException", expected_params=CANCEL)
+    stubber.add_response("describe_job", described("CANCELED"), {"jobId": JOB_ID})
 
     provider.delete(JOB_ID, dict(PROPS))
 
 
 def test_delete_passes_other_errors_on(stubbed: tuple[Stubber, list[str], ContinuousJobProvider]) -> None:
     stubber, _, provider = stubbed
+    stubber.add_response("describe_job", described(), {"jobId": JOB_ID})
     stubber.add_client_error("cancel_job", "AccessDeniedException")
+    stubber.add_response("describe_job", described(), {"jobId": JOB_ID})
 
     with pytest.raises(Exception, match="AccessDeniedException"):
         provider.delete(JOB_ID, dict(PROPS))
