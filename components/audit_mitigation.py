@@ -43,6 +43,7 @@ from functions.contract_mitigation import (
 )
 from functions.messages import AUDIT_TASK_ID_PATTERN
 from settings.audit_mitigations import Approval, CheckMitigation, MitigationActionKey
+from settings.facts import AUDIT_MITIGATION_ROLE, ROLE_TAG_KEY
 
 TASK_ACTIONS: Final = ("iot:DescribeAuditMitigationActionsTask", "iot:StartAuditMitigationActionsTask")
 """What starting and confirming an audit mitigation task takes (both authorised against ``*`` only)."""
@@ -162,7 +163,8 @@ class AuditMitigationComponent(pulumi.ComponentResource):
             document_type="Automation",
             document_format="JSON",
             content=content,
-            tags=args["tags"],
+            # Tells the policy pack this Automation document is not the incident runbook.
+            tags={**args["tags"], ROLE_TAG_KEY: AUDIT_MITIGATION_ROLE},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 

@@ -17,7 +17,7 @@ from pulumi_policy import Policy, PolicyConfigSchema, Severity
 from .building import Report, StackContext, StackResource, each, option, stack_policy
 from .controls import INCIDENT_RESPONSE
 from .response import RESPONSE_PLAN
-from .shared_facts import ESCALATION_ROLE, ESCALATION_STAGES_TAG_KEY, ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
+from .shared_facts import ESCALATION_ROLE, ESCALATION_STAGES_TAG_KEY, HAND_RUN_DOCUMENT_ROLES, ROLE_TAG_KEY
 from .tagging import tag_map
 from .values import InvalidProperty, known
 
@@ -53,10 +53,11 @@ def stage_count(group: StackResource) -> int:
 
 
 def has_runbook(ctx: StackContext) -> bool:
-    """An Automation document other than the on-demand audit one (which contains no device)."""
+    """An Automation document other than those a responder runs by hand (which contain no device)."""
     return any(
         known(document.props.get("documentType"), f"documentType of {document.name}") == AUTOMATION
-        and tag_map(document.props.get("tags"), f"tags of {document.name}").get(ROLE_TAG_KEY) != ON_DEMAND_AUDIT_ROLE
+        and tag_map(document.props.get("tags"), f"tags of {document.name}").get(ROLE_TAG_KEY)
+        not in HAND_RUN_DOCUMENT_ROLES
         for document in ctx.of_type(DOCUMENT)
     )
 

@@ -112,5 +112,9 @@ ESCALATION_STAGES_TAG_KEY: Final = "fleetguard:escalation-stages"
 """On the escalation schedule group: how many stages each OpsItem is escalated through (a literal the pack
 reads at preview, where the stages' topic ARNs may still be unknown). Reserved like ``ROLE_TAG_KEY``."""
 ON_DEMAND_AUDIT_ROLE: Final = "on-demand-audit"
-"""``fleetguard:role=on-demand-audit`` marks the Automation document that runs on-demand audits: an
-Automation document, but not the incident runbook the OpsCenter path needs."""
+"""``fleetguard:role=on-demand-audit`` marks the Automation document that runs on-demand audits."""
+AUDIT_MITIGATION_ROLE: Final = "audit-mitigation"
+"""``fleetguard:role=audit-mitigation`` marks the Automation document that starts an approved audit mitigation."""
+HAND_RUN_DOCUMENT_ROLES: Final = frozenset({ON_DEMAND_AUDIT_ROLE, AUDIT_MITIGATION_ROLE})
+"""Automation documents a responder runs by hand: none contains a device, so none is the incident runbook the
+OpsCenter path needs."""

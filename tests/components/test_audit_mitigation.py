@@ -13,6 +13,7 @@ import stack_outputs as out
 from functions.contract import EnvVar
 from functions.contract_mitigation import AuditMitigationEnvironment, CheckActions, mitigation_task_id
 from harness.mockstack import ACCOUNT_ID, REGION, RegisteredResource, StackRun, run_stack
+from settings.facts import AUDIT_MITIGATION_ROLE, ROLE_TAG_KEY
 
 MANAGED = "arn:aws:iam::aws:policy/service-role/"
 RESPONDERS_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:fleetguard-{{stack}}-alerts-responders"
@@ -117,6 +118,8 @@ def test_the_approval_document_starts_the_intake_s_task_for_an_approval_check(pr
         "fleetguard-prod-audit-mitigation", "Automation", "JSON",
     )
     assert prod_stack.outputs[out.AUDIT_MITIGATION_DOCUMENT_NAME] == "fleetguard-prod-audit-mitigation"
+    # Declared as a document a responder runs by hand, so the pack does not take it for the runbook.
+    assert document.inputs["tags"][ROLE_TAG_KEY] == AUDIT_MITIGATION_ROLE
     content = json.loads(document.inputs["content"])
     assert content["assumeRole"] == child(prod_stack, "document-role").outputs["arn"]
     assert content["parameters"]["CheckName"]["allowedValues"] == sorted(PROD_APPROVALS)

@@ -10,7 +10,7 @@ import pytest
 
 from harness.analyzer import AnalyzerResource, PolicyPackProcess, PreviewReport, from_registrations
 from harness.mockstack import Phase, run_stack
-from settings.facts import ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
+from settings.facts import AUDIT_MITIGATION_ROLE, ON_DEMAND_AUDIT_ROLE, ROLE_TAG_KEY
 from tests.conftest import prod_ops_center_overrides
 from tests.policies.stack_builders import (
     compliant_stack,
@@ -87,9 +87,10 @@ def test_opscenter_without_a_runbook_is_blocked(pack: PolicyPackProcess) -> None
     assert "no runbook" in message
 
 
-def test_the_on_demand_audit_document_is_not_a_runbook(pack: PolicyPackProcess) -> None:
+@pytest.mark.parametrize("role", [ON_DEMAND_AUDIT_ROLE, AUDIT_MITIGATION_ROLE])
+def test_a_document_a_responder_runs_by_hand_is_not_a_runbook(pack: PolicyPackProcess, role: str) -> None:
     document = runbook()
-    tagged = {**document.inputs, "tags": {**document.inputs["tags"], ROLE_TAG_KEY: ON_DEMAND_AUDIT_ROLE}}
+    tagged = {**document.inputs, "tags": {**document.inputs["tags"], ROLE_TAG_KEY: role}}
     audit_document = dataclasses.replace(document, inputs=tagged, outputs=tagged)
     stack = [*without(ops_center_stack(), "aws:ssm/document:Document"), audit_document]
 
