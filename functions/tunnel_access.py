@@ -165,14 +165,15 @@ def _store(secrets: Client, tunnels: Client, tunnel_id: str, target: TunnelTarge
     token cannot be delivered is closed: nobody could use it."""
     name = secret_name(target.prefix, tunnel_id)
     try:
-        arn = _secret_arn(secrets, name) or secrets.create_secret(
+        existing = _existing_secret(secrets, name)
+        arn = (existing or secrets.create_secret(
             Name=name,
             Description=f"Source access token of secure tunnel {tunnel_id} to {target.thing_name}",
             Tags=[{"Key": INCIDENT_TAG_KEY, "Value": target.incident},
                   {"Key": THING_TAG_KEY, "Value": target.thing_name}],
-        )["ARN"]
+        ))["ARN"]
         secrets.put_resource_policy(SecretId=arn, ResourcePolicy=secret_policy(target.access), BlockPublicPolicy=True)
-        if token is None and secrets.describe_secret(SecretId=arn).get("VersionIdsToStages"):
+        if token is None and existing is not None and existing.get("VersionIdsToStages"):
             return str(arn)
         if token is None:
             token = tunnels.rotate_tunnel_access_token(tunnelId=tunnel_id, clientMode="SOURCE")["sourceAccessToken"]
@@ -238,14 +239,15 @@ def _tags(thing_name: str, incident: str) -> list[dict[str, str]]:
     return [{"key": INCIDENT_TAG_KEY, "value": incident}, {"key": THING_TAG_KEY, "value": thing_name}]
 
 
-def _secret_arn(secrets: Client, name: str) -> str | None:
+def _existing_secret(secrets: Client, name: str) -> dict[str, Any] | None:
+    """DescribeSecret's answer for ``name`` (its ARN, and versions when it holds a value); None when absent."""
     try:
-        arn: str = secrets.describe_secret(SecretId=name)["ARN"]
+        found: dict[str, Any] = secrets.describe_secret(SecretId=name)
     except secrets.exceptions.ResourceNotFoundException:
         return None
     except secrets.exceptions.ClientError as error:
         raise TunnelError(f"looking up secret {name} failed: {_code(error)}") from error
-    return arn
+    return found
 
 
 def _code(error: Any) -> str:
